@@ -1,0 +1,3 @@
+module headcount.invalid/wgbench
+
+go 1.19

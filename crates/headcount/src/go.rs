@@ -1,0 +1,156 @@
+//! `go`: Go 1.25's `wg.Go(f)`: count the task, then start it.
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::thread::{self, JoinHandle, Scope, ScopedJoinHandle};
+
+use crate::WaitGroup;
+
+/// The count a `go` task holds: `done` when the task ends, marking the round as panicked when
+/// it ends by unwinding.
+struct Task<W: Deref<Target = WaitGroup>> {
+    wg: W,
+}
+
+impl<W: Deref<Target = WaitGroup>> Task<W> {
+    #[inline]
+    #[track_caller]
+    fn new(wg: W) -> Self {
+        wg.add(1); // before the thread exists: Go's bug 1 cannot be written
+        Task { wg }
+    }
+}
+
+impl<W: Deref<Target = WaitGroup>> Drop for Task<W> {
+    fn drop(&mut self) {
+        let panicked = thread::panicking();
+        if let Err(err) = self.wg.update(-1, panicked) {
+            if !panicked {
+                panic!("{err} (when a WaitGroup::go task ended)");
+            }
+        }
+    }
+}
+
+impl WaitGroup {
+    /// Runs `f` on a new thread, counted by this group: `add(1)` happens *before* the thread is
+    /// spawned and `done()` when `f` returns or panics (Go 1.25's `wg.Go(f)`).
+    ///
+    /// If `f` panics, the panic is not lost: the wait that sees this round end panics (see
+    /// [`wait`](Self::wait)), and the returned handle's `join` returns the payload.
+    ///
+    /// For a group in a `static`, use [`go_static`](Self::go_static); for tasks that borrow
+    /// from the stack, [`go_scoped`](Self::go_scoped).
+    ///
+    /// # Panics
+    ///
+    /// If the operating system cannot create a thread (as `std::thread::spawn`); the counter is
+    /// then restored. If the counter is at [`WaitGroup::MAX_COUNT`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use headcount::WaitGroup;
+    ///
+    /// let wg = Arc::new(WaitGroup::new());
+    /// let results = Arc::new(Mutex::new(Vec::new()));
+    /// for i in 0..8 {
+    ///     let results = Arc::clone(&results);
+    ///     wg.go(move || results.lock().unwrap().push(i * i));
+    /// }
+    /// wg.wait();
+    /// assert_eq!(results.lock().unwrap().len(), 8);
+    /// ```
+    #[track_caller]
+    pub fn go<F>(self: &Arc<Self>, f: F) -> JoinHandle<()>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        let task = Task::new(Arc::clone(self));
+        spawn(move || {
+            let _task = task;
+            f()
+        })
+    }
+
+    /// [`go`](Self::go) for a group in a `static`.
+    ///
+    /// # Panics
+    ///
+    /// As [`go`](Self::go).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use headcount::WaitGroup;
+    ///
+    /// static WG: WaitGroup = WaitGroup::new();
+    /// static HITS: AtomicUsize = AtomicUsize::new(0);
+    /// for _ in 0..4 {
+    ///     WG.go_static(|| { HITS.fetch_add(1, Ordering::Relaxed); });
+    /// }
+    /// WG.wait();
+    /// assert_eq!(HITS.load(Ordering::Relaxed), 4);
+    /// ```
+    #[track_caller]
+    pub fn go_static<F>(&'static self, f: F) -> JoinHandle<()>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        let task = Task::new(self);
+        spawn(move || {
+            let _task = task;
+            f()
+        })
+    }
+
+    /// [`go`](Self::go) inside [`std::thread::scope`]: the task may borrow from the stack.
+    ///
+    /// The scope joins its threads anyway; the group lets you wait for a *subset* of them, or
+    /// wait earlier than the end of the scope, or from another thread.
+    ///
+    /// # Panics
+    ///
+    /// As [`go`](Self::go). Like every scoped thread, a panicking task also makes
+    /// `std::thread::scope` panic when the scope ends.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headcount::WaitGroup;
+    ///
+    /// let data = vec![1, 2, 3];
+    /// let wg = WaitGroup::new();
+    /// std::thread::scope(|s| {
+    ///     wg.go_scoped(s, || assert_eq!(data.len(), 3));
+    ///     wg.wait();
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn go_scoped<'scope, 'env, F>(
+        &'scope self,
+        scope: &'scope Scope<'scope, 'env>,
+        f: F,
+    ) -> ScopedJoinHandle<'scope, ()>
+    where
+        F: FnOnce() + Send + 'scope,
+    {
+        let task = Task::new(self);
+        scope.spawn(move || {
+            let _task = task;
+            f()
+        })
+    }
+}
+
+/// `std::thread::spawn`; if the thread cannot be created, the closure (and the task's count
+/// with it) is dropped before we panic, so the counter is restored.
+#[track_caller]
+fn spawn(f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
+    match thread::Builder::new().spawn(f) {
+        Ok(handle) => handle,
+        Err(err) => panic!("WaitGroup::go failed to spawn a thread: {err}"),
+    }
+}

@@ -1,0 +1,244 @@
+//! The blocking backend: where a thread sleeps while its group's counter is above zero.
+//!
+//! This is the one place the backend is chosen.
+//!
+//! * Normally: [`parking_lot_core`]'s address-keyed parking lot. A group parks its waiters on the
+//!   address of its own state word, so the group needs **no memory** for a wait queue (it stays
+//!   16 bytes, like Go's), `park` takes an optional deadline, and the queue lock lets us run a
+//!   `validate` check atomically with enqueuing (no lost wake-ups) and a `timed_out` callback
+//!   atomically with dequeuing (a timed-out waiter leaves no trace). The only allocation is
+//!   parking_lot's one-time per-thread data. `event-listener` was the alternative; it allocates
+//!   a node on each fresh event's first wait, which the allocation-free sync paths rule out.
+//! * Under `--cfg loom`: a model of the same contract built from loom's `Mutex` and `Condvar`,
+//!   so the model checker explores our protocol on top of it. A timed park there may time out
+//!   at any moment, which lets loom explore a timeout racing the last `done`.
+
+use std::time::Instant;
+
+/// How a [`Parker::park`] call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Parked {
+    /// Woken by [`Parker::unpark_filter`], which passed this token.
+    Unparked(usize),
+    /// `validate` returned `false`; the thread never slept.
+    Invalid,
+    /// The deadline passed first; `timed_out` has run.
+    TimedOut,
+}
+
+pub(crate) use imp::Parker;
+
+#[cfg(not(loom))]
+mod imp {
+    use super::Parked;
+    use std::time::Instant;
+
+    use parking_lot_core::{FilterOp, ParkResult, ParkToken, UnparkToken};
+
+    /// Address-keyed parking through `parking_lot_core`: a zero-sized handle.
+    #[derive(Debug, Default)]
+    pub(crate) struct Parker;
+
+    impl Parker {
+        pub(crate) const fn new() -> Self {
+            Parker
+        }
+
+        /// Parks the current thread on `key` with `token` unless `validate` (run under the
+        /// queue lock) returns `false`. `timed_out(was_last_thread)` runs under the queue lock
+        /// when the deadline passes first.
+        ///
+        /// `validate` and `timed_out` must not panic and must not call into the parker.
+        #[inline]
+        pub(crate) fn park(
+            &self,
+            key: usize,
+            token: usize,
+            deadline: Option<Instant>,
+            validate: impl FnOnce() -> bool,
+            timed_out: impl FnOnce(bool),
+        ) -> Parked {
+            // SAFETY: `key` is the address of a WaitGroup's state word, on which nothing but
+            // that group parks (no two live objects share an address). The callers' `validate`
+            // and `timed_out` closures only perform atomic operations on that word: they do not
+            // panic and do not call into parking_lot, as `park` requires. `before_sleep` is empty.
+            let result = unsafe {
+                parking_lot_core::park(
+                    key,
+                    validate,
+                    || {},
+                    |_, was_last_thread| timed_out(was_last_thread),
+                    ParkToken(token),
+                    deadline,
+                )
+            };
+            match result {
+                ParkResult::Unparked(UnparkToken(token)) => Parked::Unparked(token),
+                ParkResult::Invalid => Parked::Invalid,
+                ParkResult::TimedOut => Parked::TimedOut,
+            }
+        }
+
+        /// Wakes every thread parked on `key` whose park token passes `filter` (run under the
+        /// queue lock; must not panic), handing each `token`. Returns how many woke.
+        #[inline]
+        pub(crate) fn unpark_filter(
+            &self,
+            key: usize,
+            mut filter: impl FnMut(usize) -> bool,
+            token: usize,
+        ) -> usize {
+            // SAFETY: as in `park`: `key` belongs to the calling group, `filter` only loads an
+            // atomic, and the callback only builds a token; neither panics nor calls parking_lot.
+            let result = unsafe {
+                parking_lot_core::unpark_filter(
+                    key,
+                    |ParkToken(t)| {
+                        if filter(t) {
+                            FilterOp::Unpark
+                        } else {
+                            FilterOp::Skip
+                        }
+                    },
+                    |_| UnparkToken(token),
+                )
+            };
+            result.unparked_threads
+        }
+    }
+}
+
+#[cfg(loom)]
+mod imp {
+    use super::Parked;
+    use std::time::Instant;
+
+    use loom::sync::{Arc, Condvar, Mutex};
+
+    /// A loom model of address-keyed parking for one key.
+    #[derive(Debug)]
+    pub(crate) struct Parker {
+        queue: Mutex<Vec<Waiter>>,
+        wake: Condvar,
+    }
+
+    #[derive(Debug)]
+    struct Waiter {
+        token: usize,
+        /// `None` while parked; the unpark token once woken.
+        woken: Arc<Mutex<Option<usize>>>,
+    }
+
+    impl Parker {
+        pub(crate) fn new() -> Self {
+            Parker {
+                queue: Mutex::new(Vec::new()),
+                wake: Condvar::new(),
+            }
+        }
+
+        pub(crate) fn park(
+            &self,
+            _key: usize,
+            token: usize,
+            deadline: Option<Instant>,
+            validate: impl FnOnce() -> bool,
+            timed_out: impl FnOnce(bool),
+        ) -> Parked {
+            let mut queue = self.queue.lock().unwrap();
+            if !validate() {
+                return Parked::Invalid;
+            }
+            let woken = Arc::new(Mutex::new(None));
+            queue.push(Waiter {
+                token,
+                woken: woken.clone(),
+            });
+            if deadline.is_some() {
+                // The deadline may pass at any moment: let other threads run (and perhaps
+                // unpark us), then time out if nobody did.
+                drop(queue);
+                let mut queue = self.queue.lock().unwrap();
+                if let Some(t) = *woken.lock().unwrap() {
+                    return Parked::Unparked(t);
+                }
+                queue.retain(|w| !Arc::ptr_eq(&w.woken, &woken));
+                timed_out(queue.is_empty());
+                return Parked::TimedOut;
+            }
+            loop {
+                if let Some(t) = *woken.lock().unwrap() {
+                    return Parked::Unparked(t);
+                }
+                queue = self.wake.wait(queue).unwrap();
+            }
+        }
+
+        pub(crate) fn unpark_filter(
+            &self,
+            _key: usize,
+            mut filter: impl FnMut(usize) -> bool,
+            token: usize,
+        ) -> usize {
+            let mut queue = self.queue.lock().unwrap();
+            let mut woke = 0;
+            queue.retain(|w| {
+                if filter(w.token) {
+                    *w.woken.lock().unwrap() = Some(token);
+                    woke += 1;
+                    false
+                } else {
+                    true
+                }
+            });
+            drop(queue);
+            if woke > 0 {
+                self.wake.notify_all();
+            }
+            woke
+        }
+    }
+}
+
+/// Bounded spinning before a waiter parks (parking_lot's `SpinWait`, crossbeam's `Backoff`).
+///
+/// A `done` that arrives within a few microseconds of `wait` is then seen without a trip through
+/// the kernel, which is what makes wake-up latency low; past the bound the waiter parks and burns
+/// no CPU. Under loom the waiter does not spin: each spin is just one more interleaving.
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    step: u32,
+}
+
+impl Backoff {
+    /// Steps that spin `2^step` times.
+    const SPIN_STEPS: u32 = if cfg!(loom) { 0 } else { 7 };
+    /// Further steps that yield the time slice.
+    const YIELD_STEPS: u32 = if cfg!(loom) { 0 } else { 4 };
+
+    pub(crate) const fn new() -> Self {
+        Backoff { step: 0 }
+    }
+
+    /// Waits a little longer than last time; returns `false` once the budget is spent.
+    #[inline]
+    pub(crate) fn snooze(&mut self) -> bool {
+        if self.step < Self::SPIN_STEPS {
+            for _ in 0..(1u32 << self.step) {
+                crate::sync::spin_loop();
+            }
+        } else if self.step < Self::SPIN_STEPS + Self::YIELD_STEPS {
+            crate::sync::yield_now();
+        } else {
+            return false;
+        }
+        self.step += 1;
+        true
+    }
+}
+
+/// A deadline that has passed.
+#[inline]
+pub(crate) fn expired(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|d| Instant::now() >= d)
+}

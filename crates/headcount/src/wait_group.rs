@@ -1,0 +1,575 @@
+//! [`WaitGroup`]: the counter, its blocking waits, and the end of a round.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::lazy_box::LazyBox;
+use crate::park::{expired, Backoff, Parked, Parker};
+use crate::state::{self, ASYNC, LAST_PANICKED, MAX_COUNT, PANICKED, PARKED};
+use crate::sync::{AtomicU64, Ordering::*};
+use crate::wakers::Wakers;
+use crate::AddError;
+
+/// A counter-based completion barrier: Go's `sync.WaitGroup`, made safe and complete for Rust.
+///
+/// [`add`](Self::add) before starting work, [`done`](Self::done) when a task finishes,
+/// [`wait`](Self::wait) (or [`wait_timeout`](Self::wait_timeout),
+/// [`wait_async`](Self::wait_async), ...) until the counter is zero. [`enter`](Self::enter)
+/// returns a guard that calls `done` when dropped, and [`go`](Self::go) spawns a thread with the
+/// `add` already done, so Go's two most common WaitGroup bugs cannot be written.
+///
+/// A `WaitGroup` is 16 bytes, allocates nothing on its sync paths, and is neither `Clone` nor
+/// `Copy`: share it by reference (`std::thread::scope`), `Arc`, or a `static`.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use headcount::WaitGroup;
+///
+/// let wg = Arc::new(WaitGroup::new());
+/// for i in 0..4 {
+///     wg.go(move || println!("task {i}"));
+/// }
+/// wg.wait();
+/// assert_eq!(wg.count(), 0);
+/// ```
+///
+/// Copying a group, Go's bug 5 ("passes lock by value"), does not compile:
+///
+/// ```compile_fail
+/// let wg = headcount::WaitGroup::new();
+/// let copy = wg.clone(); // error: no method named `clone`
+/// ```
+///
+/// ```compile_fail
+/// fn do_work(wg: headcount::WaitGroup) { wg.done(); }
+/// let wg = headcount::WaitGroup::new();
+/// wg.add(1);
+/// do_work(wg);  // moves the group...
+/// wg.wait();    // error[E0382]: borrow of moved value: `wg`
+/// ```
+///
+/// # Semantics
+///
+/// * **Happens-before.** Everything a task did before its `done` (or before its guard dropped)
+///   is visible to a thread whose `wait` that `done` released.
+/// * **Rounds and reuse.** A transition of the counter to zero ends a *round* and releases
+///   exactly the waiters waiting at that moment, even if the group is reused (`add` from zero)
+///   before they wake. A wait that starts at zero returns at once. A group may be reused at any
+///   time: Go's misuse panics "WaitGroup is reused before previous Wait has returned" and "Add
+///   called concurrently with Wait" are defined here. An `add` that races with a `wait` whose
+///   counter is above zero joins the round that `wait` waits for; an `add` from zero starts a
+///   new round that only later waits see.
+/// * **Timeouts.** A waiter that gives up ([`wait_timeout`](Self::wait_timeout),
+///   [`wait_deadline`](Self::wait_deadline), a dropped [`WaitFuture`](crate::WaitFuture)) takes
+///   its registration back: reuse stays safe (Go rejected timed waits, golang/go#40916, because
+///   its waiter count cannot be taken back).
+/// * **Panics.** When a task started by [`go`](Self::go) panics, the round it belongs to ends
+///   "poisoned": every wait that round releases, and every wait that starts while the counter
+///   is still at that zero, panics (as `std::thread::scope` does). The next `add` from zero
+///   starts a clean round.
+/// * **Counter.** Between 0 and [`MAX_COUNT`](Self::MAX_COUNT); a delta that would leave that
+///   range panics ([`add`](Self::add)) or is returned as an error ([`try_add`](Self::try_add)),
+///   with the counter unchanged.
+pub struct WaitGroup {
+    /// The packed state word; see the state table in `state.rs`:
+    ///
+    /// | bits | `0..32` | `32..60` | `60` | `61` | `62` | `63` |
+    /// |------|---------|----------|------|------|------|------|
+    /// |      | `COUNT` | `EPOCH` | `PARKED` | `ASYNC` | `PANICKED` | `LAST_PANICKED` |
+    ///
+    /// Threads park on this word's address; only the zero transition's slow path wakes them.
+    state: AtomicU64,
+    /// Wakers of pending futures, allocated the first time a future has to wait.
+    wakers: LazyBox<Wakers>,
+    /// The blocking backend (zero-sized, except under loom).
+    parker: Parker,
+}
+
+impl WaitGroup {
+    /// The largest value the counter can hold: `u32::MAX`, like Go's 32-bit counter (unsigned).
+    pub const MAX_COUNT: usize = MAX_COUNT as usize;
+
+    /// A group with a counter of zero. `const`, so a group can live in a `static`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headcount::WaitGroup;
+    ///
+    /// static WG: WaitGroup = WaitGroup::new();
+    /// WG.add(1);
+    /// WG.done();
+    /// WG.wait();
+    /// ```
+    #[cfg(not(loom))]
+    pub const fn new() -> Self {
+        WaitGroup {
+            state: AtomicU64::new(0),
+            wakers: LazyBox::new(),
+            parker: Parker::new(),
+        }
+    }
+
+    /// A group with a counter of zero.
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        WaitGroup {
+            state: AtomicU64::new(0),
+            wakers: LazyBox::new(),
+            parker: Parker::new(),
+        }
+    }
+
+    /// Adds `delta` (which may be negative) to the counter: Go's `Add`. Call it *before*
+    /// starting the work it counts (or use [`enter`](Self::enter) / [`go`](Self::go)).
+    ///
+    /// When the counter reaches zero, every waiter of the round is released.
+    ///
+    /// # Panics
+    ///
+    /// If the counter would go below zero ("negative WaitGroup counter") or above
+    /// [`MAX_COUNT`](Self::MAX_COUNT) ("overflow"). The counter is left unchanged, so a group
+    /// stays usable after the panic is caught. Use [`try_add`](Self::try_add) for an error value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let wg = headcount::WaitGroup::new();
+    /// wg.add(3);
+    /// assert_eq!(wg.count(), 3);
+    /// wg.add(-3);
+    /// assert_eq!(wg.count(), 0);
+    ///
+    /// let caught = std::panic::catch_unwind(|| wg.add(-1));
+    /// assert!(caught.is_err());
+    /// assert_eq!(wg.count(), 0); // unchanged
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn add(&self, delta: isize) {
+        if let Err(err) = self.update(delta, false) {
+            add_failed(err)
+        }
+    }
+
+    /// Adds `delta` to the counter, or returns why it would leave `0..=MAX_COUNT` (the counter
+    /// is then unchanged). Otherwise the same as [`add`](Self::add).
+    ///
+    /// # Errors
+    ///
+    /// [`AddError::Negative`] below zero, [`AddError::Overflow`] above
+    /// [`MAX_COUNT`](Self::MAX_COUNT).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headcount::{AddError, WaitGroup};
+    ///
+    /// let wg = WaitGroup::new();
+    /// assert_eq!(wg.try_add(2), Ok(()));
+    /// assert_eq!(wg.try_add(-3), Err(AddError::Negative { count: 2, delta: -3 }));
+    /// assert_eq!(wg.count(), 2);
+    /// ```
+    #[inline]
+    pub fn try_add(&self, delta: isize) -> Result<(), AddError> {
+        self.update(delta, false)
+    }
+
+    /// Decrements the counter by one: Go's `Done`, the same as `add(-1)`.
+    ///
+    /// # Panics
+    ///
+    /// If the counter is already zero ("negative WaitGroup counter"); it stays zero.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let wg = headcount::WaitGroup::new();
+    /// wg.add(1);
+    /// wg.done();
+    /// assert_eq!(wg.count(), 0);
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn done(&self) {
+        self.add(-1)
+    }
+
+    /// A snapshot of the counter. It may change as soon as it is read; when it reads zero, the
+    /// tasks of the round that ended are visible as with [`wait`](Self::wait).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let wg = headcount::WaitGroup::new();
+    /// let _guard = wg.enter();
+    /// assert_eq!(wg.count(), 1);
+    /// ```
+    #[inline]
+    pub fn count(&self) -> usize {
+        // Acquire pairs with the AcqRel update of the last `done`, as in `wait`.
+        state::count(self.state.load(Acquire)) as usize
+    }
+
+    /// Blocks until the counter is zero; returns at once if it already is. Any number of threads
+    /// may wait at once; one transition to zero releases them all.
+    ///
+    /// The waiter spins briefly (bounded, with backoff) before it parks, so a `done` that comes
+    /// within microseconds is seen without a trip through the kernel, and a long wait burns no
+    /// CPU.
+    ///
+    /// # Panics
+    ///
+    /// If a task started by [`go`](Self::go) panicked in the round this wait saw end.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use headcount::WaitGroup;
+    ///
+    /// let wg = WaitGroup::new();
+    /// let sum = AtomicUsize::new(0);
+    /// std::thread::scope(|s| {
+    ///     for i in 1..=10 {
+    ///         wg.go_scoped(s, { let sum = &sum; move || { sum.fetch_add(i, Ordering::Relaxed); } });
+    ///     }
+    ///     wg.wait();
+    ///     assert_eq!(sum.load(Ordering::Relaxed), 55);
+    /// });
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn wait(&self) {
+        self.wait_until(None);
+    }
+
+    /// Blocks until the counter is zero or `timeout` has passed; returns `true` when the counter
+    /// reached zero. A waiter that times out leaves no trace in the group.
+    ///
+    /// # Panics
+    ///
+    /// As [`wait`](Self::wait), when it returns `true` for a round with a panicked `go` task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let wg = headcount::WaitGroup::new();
+    /// let guard = wg.enter();
+    /// assert!(!wg.wait_timeout(Duration::from_millis(10)));
+    /// drop(guard);
+    /// assert!(wg.wait_timeout(Duration::from_millis(10)));
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        // A timeout too large for `Instant` is no timeout at all.
+        self.wait_until(Instant::now().checked_add(timeout))
+    }
+
+    /// Blocks until the counter is zero or `deadline` has passed; returns `true` when the
+    /// counter reached zero (also when it already is zero and the deadline has passed).
+    ///
+    /// # Panics
+    ///
+    /// As [`wait`](Self::wait), when it returns `true` for a round with a panicked `go` task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let wg = headcount::WaitGroup::new();
+    /// wg.add(1);
+    /// assert!(!wg.wait_deadline(Instant::now() + Duration::from_millis(5)));
+    /// wg.done();
+    /// assert!(wg.wait_deadline(Instant::now()));
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn wait_deadline(&self, deadline: Instant) -> bool {
+        self.wait_until(Some(deadline))
+    }
+
+    /// Changes the counter by `delta`; `panicked` marks the round as having a panicked task.
+    /// This is the only writer of the counter.
+    #[inline]
+    pub(crate) fn update(&self, delta: isize, panicked: bool) -> Result<(), AddError> {
+        // Relaxed: only a guess for the compare-exchange below, which validates it.
+        let mut s = self.state.load(Relaxed);
+        loop {
+            let count = state::count(s);
+            let new_count = count as i128 + delta as i128;
+            if new_count < 0 {
+                return Err(AddError::Negative {
+                    count: count as usize,
+                    delta,
+                });
+            }
+            if new_count > MAX_COUNT as i128 {
+                return Err(AddError::Overflow {
+                    count: count as usize,
+                    delta,
+                });
+            }
+            let mut new = state::with_count(s, new_count as u64);
+            if panicked {
+                new |= PANICKED;
+            }
+            let ends_round = new_count == 0 && count != 0;
+            if ends_round {
+                new = state::end_round(new);
+            } else if new == s {
+                return Ok(()); // add(0): nothing to write.
+            }
+            // Release: everything this task did happens-before any Acquire read of this or a
+            // later value of the word (all writes are read-modify-writes, so each one continues
+            // the release sequence): the waiter's load in `wait_until`/`released`, or `count`.
+            // Acquire: a round's end reads the `PARKED`/`ASYNC` bits set by waiters and then
+            // touches the registry those waiters published before setting them.
+            match self.state.compare_exchange_weak(s, new, AcqRel, Relaxed) {
+                Ok(_) => {
+                    if ends_round && s & (PARKED | ASYNC) != 0 {
+                        self.release_waiters(s, new);
+                    }
+                    return Ok(());
+                }
+                Err(actual) => s = actual,
+            }
+        }
+    }
+
+    /// Slow path of the transition to zero: wake the parked threads and futures of the round
+    /// that `old` belonged to. `new` is the state the transition wrote.
+    #[cold]
+    fn release_waiters(&self, old: u64, new: u64) {
+        let epoch = state::epoch(old);
+        let panicked = new & LAST_PANICKED != 0;
+        if old & PARKED != 0 {
+            // Wake exactly the threads that parked in this round: their token is its epoch.
+            // (A round that already restarted has parked its own waiters under the next epoch.)
+            self.parker.unpark_filter(
+                self.key(),
+                |token| token == epoch as usize,
+                panicked as usize,
+            );
+        }
+        if old & ASYNC != 0 {
+            if let Some(wakers) = self.wakers.get() {
+                wakers.release(epoch, panicked);
+            }
+        }
+    }
+
+    /// The parking key: the address of the state word.
+    #[inline]
+    fn key(&self) -> usize {
+        &self.state as *const AtomicU64 as usize
+    }
+
+    /// All blocking waits. Returns `false` only when `deadline` passed first.
+    #[inline]
+    #[track_caller]
+    fn wait_until(&self, deadline: Option<Instant>) -> bool {
+        // Acquire pairs with the AcqRel update that set the counter to zero: the tasks' writes
+        // are visible once we see zero.
+        let s = self.state.load(Acquire);
+        if state::count(s) == 0 {
+            self.finish(s & LAST_PANICKED != 0);
+            return true;
+        }
+        self.wait_slow(state::epoch(s), deadline)
+    }
+
+    #[cold]
+    #[track_caller]
+    fn wait_slow(&self, epoch: u32, deadline: Option<Instant>) -> bool {
+        // Phase 1: spin. Our round has ended exactly when the epoch is no longer `epoch`.
+        let mut backoff = Backoff::new();
+        while backoff.snooze() {
+            let s = self.state.load(Acquire); // pairs with the ending update, as in `wait_until`
+            if state::epoch(s) != epoch {
+                return self.released(s);
+            }
+            if expired(deadline) {
+                return false;
+            }
+        }
+        // Phase 2: park. Wake-ups can be spurious (another primitive's unpark on our address
+        // cannot happen, but we do not rely on it): loop until the epoch moves or time is up.
+        loop {
+            let validate = || {
+                // Runs under the park queue lock. Register as a parked waiter of `epoch`,
+                // unless the round has already ended. Relaxed suffices: the queue lock orders
+                // this with the `unpark_filter` of the round's end, and the compare-exchange
+                // makes the bit visible to the ending update (one modification order).
+                let mut s = self.state.load(Relaxed);
+                loop {
+                    if state::epoch(s) != epoch {
+                        return false;
+                    }
+                    if s & PARKED != 0 {
+                        return true;
+                    }
+                    match self
+                        .state
+                        .compare_exchange_weak(s, s | PARKED, Relaxed, Relaxed)
+                    {
+                        Ok(_) => return true,
+                        Err(actual) => s = actual,
+                    }
+                }
+            };
+            let timed_out = |was_last_thread: bool| {
+                // Runs under the park queue lock. Take our registration back: when nobody else
+                // is parked here, clear `PARKED` if it still belongs to our round (every thread
+                // that sets it does so under this lock, so none can be missed).
+                if was_last_thread {
+                    let mut s = self.state.load(Relaxed);
+                    while state::epoch(s) == epoch && s & PARKED != 0 {
+                        match self
+                            .state
+                            .compare_exchange_weak(s, s & !PARKED, Relaxed, Relaxed)
+                        {
+                            Ok(_) => break,
+                            Err(actual) => s = actual,
+                        }
+                    }
+                }
+            };
+            let parked =
+                self.parker
+                    .park(self.key(), epoch as usize, deadline, validate, timed_out);
+            // Acquire pairs with the ending update (the tasks' writes become visible).
+            let s = self.state.load(Acquire);
+            match parked {
+                Parked::Unparked(panicked) if state::epoch(s) != epoch => {
+                    self.finish(panicked != 0);
+                    return true;
+                }
+                _ if state::epoch(s) != epoch => return self.released(s),
+                Parked::TimedOut => return false,
+                Parked::Unparked(_) | Parked::Invalid => {} // spurious: park again
+            }
+        }
+    }
+
+    /// A waiter found the word at `s`, in a later epoch than its own: its round ended.
+    #[track_caller]
+    fn released(&self, s: u64) -> bool {
+        // `LAST_PANICKED` describes the round that ended last. If one more round has already
+        // ended since ours (the epoch moved by two or more), it is the best we know.
+        self.finish(s & LAST_PANICKED != 0);
+        true
+    }
+
+    /// The end of every wait: report a round whose `go` task panicked.
+    #[inline]
+    #[track_caller]
+    pub(crate) fn finish(&self, panicked: bool) {
+        if panicked {
+            panic_in_round();
+        }
+    }
+
+    // --- for `WaitFuture` ---
+
+    /// The state word, for the future's fast path.
+    #[inline]
+    pub(crate) fn load(&self) -> u64 {
+        // Acquire: as in `wait_until`.
+        self.state.load(Acquire)
+    }
+
+    /// Registers a future waiting for the end of round `epoch`. Returns the registry key, or
+    /// `Err(panicked)` when the round has already ended.
+    pub(crate) fn register(&self, epoch: u32, waker: &std::task::Waker) -> Result<usize, bool> {
+        let waker = waker.clone(); // executor code: run it before taking our lock
+        let wakers = self.wakers.get_or_init(Wakers::default);
+        let mut reg = wakers.lock();
+        // Set `ASYNC` while the round is still `epoch`, under the registry lock: the round's
+        // end either happens before (we see the new epoch) or sees the bit and then takes the
+        // lock after us, finding our entry. Release pairs with the Acquire of the ending update,
+        // which then sees the registry allocated.
+        let mut s = self.state.load(Acquire);
+        loop {
+            if state::epoch(s) != epoch {
+                drop(reg);
+                return Err(s & LAST_PANICKED != 0);
+            }
+            if s & ASYNC != 0 {
+                break;
+            }
+            match self
+                .state
+                .compare_exchange_weak(s, s | ASYNC, AcqRel, Acquire)
+            {
+                Ok(_) => break,
+                Err(actual) => s = actual,
+            }
+        }
+        Ok(reg.insert(epoch, waker))
+    }
+
+    /// The registry; exists once a future has registered.
+    pub(crate) fn wakers(&self) -> &Wakers {
+        self.wakers
+            .get()
+            .expect("a registered future implies an allocated registry")
+    }
+
+    /// Clears `ASYNC` after the last waiting future left (called under the registry lock, so no
+    /// registration can race with it).
+    pub(crate) fn clear_async(&self) {
+        self.state.fetch_and(!ASYNC, Relaxed);
+    }
+}
+
+impl Default for WaitGroup {
+    /// The same as [`WaitGroup::new`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let wg = headcount::WaitGroup::default();
+    /// assert_eq!(wg.count(), 0);
+    /// ```
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for WaitGroup {
+    /// Shows the counter: `WaitGroup { count: 2 }`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let wg = headcount::WaitGroup::new();
+    /// wg.add(2);
+    /// assert_eq!(format!("{wg:?}"), "WaitGroup { count: 2 }");
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitGroup")
+            .field("count", &self.count())
+            .finish()
+    }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn add_failed(err: AddError) -> ! {
+    panic!("{err}")
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn panic_in_round() -> ! {
+    panic!("a task started by WaitGroup::go panicked; the WaitGroup's round ended with a panic")
+}

@@ -1,0 +1,86 @@
+//! The sync paths allocate nothing: checked with a counting global allocator.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use headcount::WaitGroup;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: the caller upholds `alloc`'s contract, which we pass on unchanged.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: as above.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made by this thread while running `f`.
+fn allocations(f: impl FnOnce()) -> usize {
+    let before = ALLOCS.with(Cell::get);
+    f();
+    ALLOCS.with(Cell::get) - before
+}
+
+#[test]
+fn sync_paths_do_not_allocate() {
+    let wg = Arc::new(WaitGroup::new());
+    // Warm up: this thread's first park lets parking_lot create its per-thread data once.
+    wg.add(1);
+    assert!(!wg.wait_timeout(Duration::from_millis(1)));
+    wg.done();
+
+    let n = allocations(|| {
+        let local = WaitGroup::new();
+        for _ in 0..100 {
+            local.add(3);
+            local.done();
+            {
+                let _g = local.enter();
+            }
+            local.add(-2);
+            local.wait();
+            assert!(local.wait_timeout(Duration::from_millis(1)));
+            assert!(local.wait_deadline(Instant::now()));
+            let _ = local.try_add(-1);
+            let _ = local.count();
+        }
+        // Blocking and timing out allocates nothing either.
+        local.add(1);
+        assert!(!local.wait_timeout(Duration::from_millis(2)));
+        assert!(!local.wait_deadline(Instant::now() + Duration::from_millis(2)));
+        local.done();
+    });
+    assert_eq!(n, 0, "allocations on the sync paths");
+
+    // A blocking wait released by another thread allocates nothing on the waiting thread.
+    wg.add(1);
+    let wg2 = wg.clone();
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        let n = allocations(|| wg2.done());
+        assert_eq!(n, 0, "allocations in done");
+    });
+    let n = allocations(|| wg.wait());
+    releaser.join().unwrap();
+    assert_eq!(n, 0, "allocations in a blocking wait");
+}

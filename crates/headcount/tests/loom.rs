@@ -1,0 +1,220 @@
+//! loom models of the WaitGroup's interleavings. Run with
+//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 cargo test -p headcount --test loom --release`.
+#![cfg(loom)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Context;
+use std::time::Duration;
+
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
+use loom::sync::Arc;
+use loom::thread;
+
+use headcount::WaitGroup;
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(3);
+    }
+    builder.check(f);
+}
+
+/// add/done/wait: the tasks' (Relaxed) writes are visible after `wait`, and `wait` returns.
+#[test]
+fn add_done_wait_happens_before() {
+    model(|| {
+        let wg = Arc::new(WaitGroup::new());
+        let data = Arc::new(AtomicUsize::new(0));
+        wg.add(2);
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let (wg, data) = (wg.clone(), data.clone());
+                thread::spawn(move || {
+                    data.fetch_add(1, Relaxed);
+                    wg.done();
+                })
+            })
+            .collect();
+        wg.wait();
+        assert_eq!(
+            data.load(Relaxed),
+            2,
+            "wait returned before both tasks were done"
+        );
+        for h in handles {
+            h.join().unwrap();
+        }
+    });
+}
+
+/// Two blocking waiters and one `done`: both are released (no lost wake-up).
+#[test]
+fn two_waiters_one_done() {
+    model(|| {
+        let wg = Arc::new(WaitGroup::new());
+        let data = Arc::new(AtomicUsize::new(0));
+        wg.add(1);
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let (wg, data) = (wg.clone(), data.clone());
+                thread::spawn(move || {
+                    wg.wait();
+                    assert_eq!(data.load(Relaxed), 1);
+                })
+            })
+            .collect();
+        data.store(1, Relaxed);
+        wg.done();
+        for w in waiters {
+            w.join().unwrap();
+        }
+    });
+}
+
+/// A timed wait racing the last `done`: `true` means the task's write is visible; `false`
+/// leaves no trace, so a later blocking wait (after reuse) is still released.
+#[test]
+fn timeout_races_last_done() {
+    model(|| {
+        let wg = Arc::new(WaitGroup::new());
+        let data = Arc::new(AtomicUsize::new(0));
+        wg.add(1);
+        let t = {
+            let (wg, data) = (wg.clone(), data.clone());
+            thread::spawn(move || {
+                data.store(1, Relaxed);
+                wg.done();
+            })
+        };
+        if wg.wait_timeout(Duration::from_millis(1)) {
+            assert_eq!(data.load(Relaxed), 1);
+        }
+        t.join().unwrap();
+        assert_eq!(wg.count(), 0);
+        // Reuse after a timeout: a blocking waiter is released by the next round's done.
+        wg.add(1);
+        let w = {
+            let wg = wg.clone();
+            thread::spawn(move || wg.wait())
+        };
+        wg.done();
+        w.join().unwrap();
+    });
+}
+
+/// A timed waiter and a blocking waiter at once: the timeout of one must not lose the other.
+#[test]
+fn timeout_does_not_lose_another_waiter() {
+    model(|| {
+        let wg = Arc::new(WaitGroup::new());
+        wg.add(1);
+        let timed = {
+            let wg = wg.clone();
+            thread::spawn(move || {
+                let _ = wg.wait_timeout(Duration::from_millis(1));
+            })
+        };
+        let blocking = {
+            let wg = wg.clone();
+            thread::spawn(move || wg.wait())
+        };
+        wg.done();
+        timed.join().unwrap();
+        blocking.join().unwrap();
+    });
+}
+
+/// Async waker registration racing `done`, and a pending future dropped concurrently: the
+/// live future is woken and resolves; nothing hangs.
+#[test]
+fn async_registration_races_done_and_drop() {
+    model(|| {
+        let wg = Arc::new(WaitGroup::new());
+        let data = Arc::new(AtomicUsize::new(0));
+        wg.add(1);
+        let live = {
+            let (wg, data) = (wg.clone(), data.clone());
+            thread::spawn(move || {
+                loom::future::block_on(wg.wait_async());
+                assert_eq!(data.load(Relaxed), 1);
+            })
+        };
+        let dropped = {
+            let wg = wg.clone();
+            thread::spawn(move || {
+                let waker = futures_noop_waker();
+                let mut fut = wg.wait_async();
+                let _ = Pin::new(&mut fut).poll(&mut Context::from_waker(&waker));
+                drop(fut);
+            })
+        };
+        data.store(1, Relaxed);
+        wg.done();
+        live.join().unwrap();
+        dropped.join().unwrap();
+    });
+}
+
+/// Reuse: the round's end releases its waiter even when the next round starts at once, and a
+/// waiter of the next round is not released early by the first round's (late) wake-up.
+#[test]
+fn reuse_releases_old_round_and_holds_new_round() {
+    model(|| {
+        let wg = Arc::new(WaitGroup::new());
+        let second_started = Arc::new(AtomicBool::new(false));
+        let second_done = Arc::new(AtomicBool::new(false));
+        wg.add(1);
+        let first = {
+            let wg = wg.clone();
+            thread::spawn(move || wg.wait())
+        };
+        wg.done();
+        wg.add(1);
+        second_started.store(true, Release);
+        let second = {
+            let (wg, second_done) = (wg.clone(), second_done.clone());
+            thread::spawn(move || {
+                wg.wait();
+                assert!(
+                    second_done.load(Relaxed),
+                    "a waiter of round 2 returned before its done"
+                );
+            })
+        };
+        second_done.store(true, Relaxed);
+        wg.done();
+        first.join().unwrap();
+        second.join().unwrap();
+        assert!(second_started.load(Acquire));
+    });
+}
+
+/// A sync and an async waiter released by the same `done`.
+#[test]
+fn sync_and_async_waiters_one_done() {
+    model(|| {
+        let wg = Arc::new(WaitGroup::new());
+        wg.add(1);
+        let a = {
+            let wg = wg.clone();
+            thread::spawn(move || loom::future::block_on(wg.wait_async()))
+        };
+        let s = {
+            let wg = wg.clone();
+            thread::spawn(move || wg.wait())
+        };
+        wg.done();
+        a.join().unwrap();
+        s.join().unwrap();
+    });
+}
+
+fn futures_noop_waker() -> std::task::Waker {
+    struct Noop;
+    impl std::task::Wake for Noop {
+        fn wake(self: std::sync::Arc<Self>) {}
+    }
+    std::task::Waker::from(std::sync::Arc::new(Noop))
+}

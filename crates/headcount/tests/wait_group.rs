@@ -1,0 +1,513 @@
+//! Integration tests of `WaitGroup` (the scenarios of Go's `waitgroup_test.go`, re-expressed,
+//! plus the semantics headcount defines beyond Go).
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use headcount::{AddError, Guard, OwnedGuard, WaitFuture, WaitGroup};
+
+/// Scales loop counts down under Miri, which runs thousands of times slower.
+const fn scaled(n: usize) -> usize {
+    if cfg!(miri) {
+        if n / 100 > 2 {
+            n / 100
+        } else {
+            2
+        }
+    } else {
+        n
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else {
+        String::from("<non-string payload>")
+    }
+}
+
+/// Go's TestWaitGroup: two groups as a barrier, 16 tasks, the groups reused 8 times. No task
+/// may pass `wg2.wait()` before the main thread has called every `wg2.done()`.
+#[test]
+fn two_group_barrier_reused() {
+    let n = if cfg!(miri) { 4 } else { 16 };
+    let wg1 = Arc::new(WaitGroup::new());
+    let wg2 = Arc::new(WaitGroup::new());
+    for _round in 0..scaled(8).max(2) {
+        wg1.add(n as isize);
+        wg2.add(n as isize);
+        let (exited_tx, exited_rx) = mpsc::channel();
+        for _ in 0..n {
+            let (wg1, wg2, exited_tx) = (wg1.clone(), wg2.clone(), exited_tx.clone());
+            thread::spawn(move || {
+                wg1.done();
+                wg2.wait();
+                exited_tx.send(()).unwrap();
+            });
+        }
+        wg1.wait();
+        for _ in 0..n {
+            assert!(
+                exited_rx.try_recv().is_err(),
+                "WaitGroup released group too soon"
+            );
+            wg2.done();
+        }
+        for _ in 0..n {
+            exited_rx.recv().unwrap();
+        }
+    }
+}
+
+/// Go's TestWaitGroupMisuse: more `done` than `add` panics with "negative WaitGroup counter"
+/// and, unlike Go, leaves the counter intact.
+#[test]
+fn negative_counter_panics_and_leaves_counter_unchanged() {
+    let wg = WaitGroup::new();
+    wg.add(1);
+    wg.done();
+    let err = panic::catch_unwind(AssertUnwindSafe(|| wg.done())).unwrap_err();
+    let msg = panic_message(&*err);
+    assert!(msg.contains("negative WaitGroup counter"), "message: {msg}");
+    assert_eq!(wg.count(), 0);
+
+    wg.add(2);
+    let err = panic::catch_unwind(AssertUnwindSafe(|| wg.add(-3))).unwrap_err();
+    assert!(panic_message(&*err).contains("negative WaitGroup counter"));
+    assert_eq!(wg.count(), 2, "a refused delta changes nothing");
+    // Still usable.
+    wg.add(-2);
+    wg.wait();
+}
+
+#[test]
+fn try_add_reports_errors_without_changing_the_counter() {
+    let wg = WaitGroup::new();
+    assert_eq!(
+        wg.try_add(-1),
+        Err(AddError::Negative {
+            count: 0,
+            delta: -1
+        })
+    );
+    wg.add(5);
+    let err = wg.try_add(-6).unwrap_err();
+    assert_eq!(err.count(), 5);
+    assert_eq!(err.delta(), -6);
+    assert!(err.to_string().contains("negative WaitGroup counter"));
+    let as_error: &dyn std::error::Error = &err;
+    assert!(!as_error.to_string().is_empty());
+    assert_eq!(wg.count(), 5);
+    assert_eq!(
+        wg.try_add(isize::MIN),
+        Err(AddError::Negative {
+            count: 5,
+            delta: isize::MIN
+        })
+    );
+    assert_eq!(wg.count(), 5);
+}
+
+#[test]
+fn overflow_panics_and_leaves_counter_unchanged() {
+    let wg = WaitGroup::new();
+    wg.add(WaitGroup::MAX_COUNT as isize);
+    assert_eq!(wg.count(), WaitGroup::MAX_COUNT);
+    let err = panic::catch_unwind(AssertUnwindSafe(|| wg.add(1))).unwrap_err();
+    assert!(panic_message(&*err).contains("overflow"));
+    assert!(matches!(
+        wg.try_add(isize::MAX),
+        Err(AddError::Overflow { .. })
+    ));
+    let err = panic::catch_unwind(AssertUnwindSafe(|| drop(wg.enter()))).unwrap_err();
+    assert!(panic_message(&*err).contains("overflow"));
+    assert_eq!(wg.count(), WaitGroup::MAX_COUNT);
+    wg.add(-(WaitGroup::MAX_COUNT as isize));
+    assert_eq!(wg.count(), 0);
+}
+
+/// Go's TestWaitGroupRace: 1000 rounds of two tasks; `wait` must never return before both
+/// tasks' increments are visible.
+#[test]
+fn no_early_release_in_1000_rounds() {
+    for _ in 0..scaled(1000) {
+        let wg = Arc::new(WaitGroup::new());
+        let n = Arc::new(AtomicUsize::new(0));
+        for _ in 0..2 {
+            wg.add(1);
+            let (wg, n) = (wg.clone(), n.clone());
+            thread::spawn(move || {
+                n.fetch_add(1, Ordering::Relaxed);
+                wg.done();
+            });
+        }
+        wg.wait();
+        assert_eq!(n.load(Ordering::Relaxed), 2, "spurious wakeup from wait");
+    }
+}
+
+/// Go's TestWaitGroupGo: writes made by a `go` task are visible after `wait` (plain memory,
+/// no atomics inside the task: the group's happens-before edge is all there is).
+#[test]
+fn go_makes_task_writes_visible() {
+    struct Slot(std::cell::UnsafeCell<u64>);
+    // SAFETY: the test writes from one task and reads after `wait`, ordered by the group.
+    unsafe impl Sync for Slot {}
+    static WG: WaitGroup = WaitGroup::new();
+    static SLOT: Slot = Slot(std::cell::UnsafeCell::new(0));
+    for i in 1..=scaled(200) as u64 {
+        WG.go_static(move || {
+            // SAFETY: no other thread touches SLOT until `wait` returns.
+            unsafe { *SLOT.0.get() = i };
+        });
+        WG.wait();
+        // SAFETY: the task has ended its access; `wait` ordered it before this read.
+        assert_eq!(unsafe { *SLOT.0.get() }, i);
+    }
+
+    let wg = Arc::new(WaitGroup::new());
+    let sum = Arc::new(AtomicUsize::new(0));
+    for i in 0..10 {
+        let sum = sum.clone();
+        wg.go(move || {
+            sum.fetch_add(i, Ordering::Relaxed);
+        });
+    }
+    wg.wait();
+    assert_eq!(sum.load(Ordering::Relaxed), 45);
+}
+
+/// `go` counts the task before the thread starts (Go's bug 1 cannot be written).
+#[test]
+fn go_adds_before_the_thread_starts() {
+    let wg = Arc::new(WaitGroup::new());
+    let start = Arc::new(Barrier::new(2));
+    let s = start.clone();
+    let handle = wg.go(move || {
+        s.wait();
+    });
+    assert_eq!(wg.count(), 1, "counted while the task has not run");
+    start.wait();
+    handle.join().unwrap();
+    wg.wait();
+}
+
+/// Go 1.25's "a panicking Go task is not masked": `wait` panics once the counter reaches zero,
+/// and the group waits normally again after reuse.
+#[test]
+fn panicking_go_task_is_not_masked() {
+    let wg = Arc::new(WaitGroup::new());
+    let ok = wg.go(|| {});
+    let bad = wg.go(|| panic!("task failed"));
+    let err = panic::catch_unwind(AssertUnwindSafe(|| wg.wait())).unwrap_err();
+    assert!(
+        panic_message(&*err).contains("panicked"),
+        "{}",
+        panic_message(&*err)
+    );
+    ok.join().unwrap();
+    assert_eq!(panic_message(&*bad.join().unwrap_err()), "task failed");
+
+    // Every flavour of wait reports it while the counter stays at that zero.
+    assert!(panic::catch_unwind(AssertUnwindSafe(|| wg.wait_timeout(Duration::ZERO))).is_err());
+    assert!(panic::catch_unwind(AssertUnwindSafe(|| wg.wait_deadline(Instant::now()))).is_err());
+    assert!(panic::catch_unwind(AssertUnwindSafe(|| {
+        futures::executor::block_on(wg.wait_async())
+    }))
+    .is_err());
+
+    // Reuse: an add from zero starts a clean round.
+    wg.go(|| {}).join().unwrap();
+    wg.wait();
+    assert!(wg.wait_timeout(Duration::ZERO));
+}
+
+/// A waiter blocked when the panicking task ends is released with the panic too.
+#[test]
+fn blocked_waiters_see_the_panic() {
+    let wg = Arc::new(WaitGroup::new());
+    let gate = Arc::new(Barrier::new(2));
+    let g = gate.clone();
+    let h = wg.go(move || {
+        g.wait();
+        panic!("late");
+    });
+    let waiter = {
+        let wg = wg.clone();
+        thread::spawn(move || panic::catch_unwind(AssertUnwindSafe(|| wg.wait())).is_err())
+    };
+    thread::sleep(Duration::from_millis(if cfg!(miri) { 1 } else { 20 }));
+    gate.wait();
+    assert!(waiter.join().unwrap(), "the blocked waiter must panic");
+    assert!(h.join().is_err());
+}
+
+#[test]
+fn go_scoped_borrows_from_the_stack() {
+    let words = vec!["a", "bb", "ccc"];
+    let total = AtomicUsize::new(0);
+    let wg = WaitGroup::new();
+    thread::scope(|s| {
+        for w in &words {
+            let total = &total;
+            wg.go_scoped(s, move || {
+                total.fetch_add(w.len(), Ordering::Relaxed);
+            });
+        }
+        wg.wait();
+        assert_eq!(total.load(Ordering::Relaxed), 6);
+    });
+}
+
+#[test]
+fn wait_at_zero_returns_at_once() {
+    let wg = WaitGroup::new();
+    wg.wait();
+    assert!(wg.wait_timeout(Duration::ZERO));
+    assert!(wg.wait_deadline(Instant::now() - Duration::from_secs(1)));
+    futures::executor::block_on(wg.wait_async());
+}
+
+/// Timeouts that expire, many at once, then the group is reused: no trace is left.
+#[test]
+fn many_concurrent_timeouts_then_reuse() {
+    let wg = Arc::new(WaitGroup::new());
+    for round in 0..scaled(20).max(3) {
+        wg.add(1);
+        let waiters: Vec<_> = (0..if cfg!(miri) { 3 } else { 16 })
+            .map(|i| {
+                let wg = wg.clone();
+                thread::spawn(move || wg.wait_timeout(Duration::from_millis(1 + (i % 4) as u64)))
+            })
+            .collect();
+        for w in waiters {
+            assert!(
+                !w.join().unwrap(),
+                "round {round}: nobody called done, so all time out"
+            );
+        }
+        assert_eq!(wg.count(), 1);
+        // Reuse: a waiter now is released by the done.
+        let waiter = {
+            let wg = wg.clone();
+            thread::spawn(move || wg.wait_timeout(Duration::from_secs(60)))
+        };
+        wg.done();
+        assert!(waiter.join().unwrap());
+        assert_eq!(wg.count(), 0);
+    }
+}
+
+/// A zero transition releases exactly the waiters of that round, even when the group is
+/// reused before they wake (Go panics: "WaitGroup is reused before previous Wait has returned").
+///
+/// The waiters are given 30 ms to block before the round ends (a waiter that only starts
+/// waiting after the reuse would rightly wait for the next round; the loom model `reuse`
+/// checks the same property over every interleaving without sleeps).
+#[test]
+fn reuse_before_waiters_wake_releases_them() {
+    for _ in 0..scaled(20).max(3) {
+        let wg = Arc::new(WaitGroup::new());
+        wg.add(1);
+        let second_round_ended = Arc::new(AtomicBool::new(false));
+        let waiters: Vec<_> = (0..3)
+            .map(|i| {
+                let (wg, ended) = (wg.clone(), second_round_ended.clone());
+                thread::spawn(move || {
+                    if i == 2 {
+                        futures::executor::block_on(wg.wait_async());
+                    } else {
+                        wg.wait();
+                    }
+                    ended.load(Ordering::SeqCst)
+                })
+            })
+            .collect();
+        thread::sleep(Duration::from_millis(if cfg!(miri) { 5 } else { 30 }));
+        wg.done();
+        wg.add(1); // the next round starts at once
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !waiters.iter().all(|w| w.is_finished()) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(1));
+        }
+        second_round_ended.store(true, Ordering::SeqCst);
+        wg.done(); // so that a failing run ends instead of hanging
+        for w in waiters {
+            assert!(
+                !w.join().unwrap(),
+                "a waiter of the first round missed its release"
+            );
+        }
+    }
+}
+
+/// A wait that starts during a new round waits for that round (no early return).
+#[test]
+fn waiter_of_a_new_round_is_not_released_by_the_old_one() {
+    let wg = Arc::new(WaitGroup::new());
+    wg.add(1);
+    wg.done(); // round 1 ended
+    wg.add(1); // round 2
+    let released = Arc::new(AtomicBool::new(false));
+    let w = {
+        let (wg, released) = (wg.clone(), released.clone());
+        thread::spawn(move || {
+            wg.wait();
+            released.store(true, Ordering::SeqCst);
+        })
+    };
+    assert!(!wg.wait_timeout(Duration::from_millis(if cfg!(miri) { 1 } else { 30 })));
+    assert!(!released.load(Ordering::SeqCst));
+    wg.done();
+    w.join().unwrap();
+    assert!(released.load(Ordering::SeqCst));
+}
+
+/// `add` concurrent with `wait` (Go: "Add called concurrently with Wait"): an add while the
+/// counter is above zero joins the round being waited for.
+#[test]
+fn add_during_wait_joins_the_round() {
+    let wg = Arc::new(WaitGroup::new());
+    wg.add(1);
+    let w = {
+        let wg = wg.clone();
+        thread::spawn(move || {
+            wg.wait();
+            wg.count()
+        })
+    };
+    wg.add(1); // concurrent with the wait: now two are owed
+    wg.done();
+    assert!(!w.is_finished() || wg.count() == 1);
+    wg.done();
+    assert_eq!(w.join().unwrap(), 0);
+}
+
+/// Sync, timed and async waiters on one group, all released by one `done`.
+#[test]
+fn sync_async_and_timed_waiters_released_by_one_done() {
+    let wg = Arc::new(WaitGroup::new());
+    wg.add(1);
+    let n = if cfg!(miri) { 2 } else { 4 };
+    let ready = Arc::new(Barrier::new(3 * n + 1));
+    let mut handles: Vec<thread::JoinHandle<bool>> = Vec::new();
+    for _ in 0..n {
+        let (wg1, r1) = (wg.clone(), ready.clone());
+        handles.push(thread::spawn(move || {
+            r1.wait();
+            wg1.wait();
+            true
+        }));
+        let (wg2, r2) = (wg.clone(), ready.clone());
+        handles.push(thread::spawn(move || {
+            r2.wait();
+            wg2.wait_timeout(Duration::from_secs(120))
+        }));
+        let (wg3, r3) = (wg.clone(), ready.clone());
+        handles.push(thread::spawn(move || {
+            r3.wait();
+            futures::executor::block_on(wg3.wait_async());
+            true
+        }));
+    }
+    ready.wait();
+    thread::sleep(Duration::from_millis(if cfg!(miri) { 1 } else { 20 }));
+    wg.done();
+    for h in handles {
+        assert!(h.join().unwrap());
+    }
+}
+
+/// Guards release their count while a panic unwinds.
+#[test]
+fn guards_release_during_unwinding() {
+    let wg = Arc::new(WaitGroup::new());
+    let owned = wg.enter_owned();
+    let h = thread::spawn(move || {
+        let _guard: OwnedGuard = owned;
+        panic!("boom");
+    });
+    assert!(h.join().is_err());
+    let result = panic::catch_unwind(AssertUnwindSafe(|| {
+        let _guard: Guard<'_> = wg.enter();
+        assert_eq!(wg.count(), 1);
+        panic!("boom");
+    }));
+    assert!(result.is_err());
+    assert_eq!(wg.count(), 0);
+    wg.wait(); // a guard's panic does not poison the round: only `go` tasks do
+}
+
+#[test]
+fn guard_over_done_panics_with_a_clear_message() {
+    let wg = WaitGroup::new();
+    let guard = wg.enter();
+    wg.done(); // someone else called done for the guard's count
+    let err = panic::catch_unwind(AssertUnwindSafe(|| drop(guard))).unwrap_err();
+    assert!(panic_message(&*err).contains("negative WaitGroup counter"));
+    assert_eq!(wg.count(), 0);
+}
+
+#[test]
+fn size_and_auto_traits() {
+    assert!(
+        std::mem::size_of::<WaitGroup>() <= 16,
+        "{}",
+        std::mem::size_of::<WaitGroup>()
+    );
+    fn assert_send_sync_unpin<T: Send + Sync + Unpin>() {}
+    assert_send_sync_unpin::<WaitGroup>();
+    assert_send_sync_unpin::<OwnedGuard>();
+    assert_send_sync_unpin::<Guard<'static>>();
+    assert_send_sync_unpin::<WaitFuture<'static>>();
+    assert_send_sync_unpin::<AddError>();
+}
+
+#[test]
+fn debug_shows_the_count() {
+    let wg = WaitGroup::default();
+    wg.add(3);
+    assert_eq!(format!("{wg:?}"), "WaitGroup { count: 3 }");
+    let g = wg.enter();
+    assert!(format!("{g:?}").contains("count: 4"));
+}
+
+/// Stress: many rounds with waiters of every kind, checking each round's count of completed
+/// tasks when its waiters are released.
+#[test]
+fn stress_rounds_with_mixed_waiters() {
+    let rounds = scaled(300);
+    let wg = Arc::new(WaitGroup::new());
+    let finished = Arc::new(AtomicUsize::new(0));
+    for round in 0..rounds {
+        let tasks = 1 + round % 4;
+        wg.add(tasks as isize);
+        let waiter = {
+            let (wg, finished) = (wg.clone(), finished.clone());
+            thread::spawn(move || {
+                if round % 2 == 0 {
+                    wg.wait();
+                } else {
+                    futures::executor::block_on(wg.wait_async());
+                }
+                finished.load(Ordering::SeqCst)
+            })
+        };
+        for _ in 0..tasks {
+            let (wg, finished) = (wg.clone(), finished.clone());
+            thread::spawn(move || {
+                finished.fetch_add(1, Ordering::SeqCst);
+                wg.done();
+            });
+        }
+        let seen = waiter.join().unwrap();
+        assert_eq!(seen, finished.load(Ordering::SeqCst), "round {round}");
+        wg.wait();
+    }
+}

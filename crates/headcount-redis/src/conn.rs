@@ -1,0 +1,342 @@
+//! Connections, retries and operation ids: the only code that talks to Redis.
+//!
+//! A mutation gets a fresh random operation id before its first attempt. When the
+//! connection fails mid-call (the reply may or may not have been lost), the same
+//! call, with the same id, is sent again on a new connection until the retry window
+//! closes. The script remembers the reply of every applied operation under its id
+//! for an hour, so a retry of an operation that was applied returns the first reply
+//! and changes nothing: each operation is applied exactly once.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Connection, ErrorKind, RedisError, ServerErrorKind, Value};
+
+use crate::error::{Error, Result};
+use crate::keys::Keys;
+use crate::script::{interpret, Call};
+
+/// Connection settings of a [`RedisWaitGroup`](crate::RedisWaitGroup).
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use headcount_redis::{Options, RedisWaitGroup};
+///
+/// let opts = Options::new().retry_window(Duration::from_secs(30));
+/// let client = redis::Client::open("redis://127.0.0.1:6379")?;
+/// let wg = RedisWaitGroup::open_with(client, "deploy", opts)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub(crate) connect_timeout: Duration,
+    pub(crate) io_timeout: Duration,
+    pub(crate) retry_window: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            connect_timeout: Duration::from_secs(2),
+            io_timeout: Duration::from_secs(5),
+            retry_window: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Options {
+    /// The defaults: connect timeout 2 s, reply timeout 5 s, retry window 10 s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let opts = headcount_redis::Options::new();
+    /// # let _ = opts;
+    /// ```
+    pub fn new() -> Options {
+        Options::default()
+    }
+
+    /// How long one connection attempt may take.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let opts = headcount_redis::Options::new().connect_timeout(Duration::from_millis(500));
+    /// # let _ = opts;
+    /// ```
+    pub fn connect_timeout(mut self, d: Duration) -> Options {
+        self.connect_timeout = d;
+        self
+    }
+
+    /// How long a reply may take before the connection is considered dead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let opts = headcount_redis::Options::new().io_timeout(Duration::from_secs(2));
+    /// # let _ = opts;
+    /// ```
+    pub fn io_timeout(mut self, d: Duration) -> Options {
+        self.io_timeout = d;
+        self
+    }
+
+    /// How long an operation keeps retrying (with the same operation id) after the
+    /// connection to a server it had reached fails. A server never reached fails at
+    /// once with [`Error::Unreachable`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let opts = headcount_redis::Options::new().retry_window(Duration::from_secs(60));
+    /// # let _ = opts;
+    /// ```
+    pub fn retry_window(mut self, d: Duration) -> Options {
+        self.retry_window = d;
+        self
+    }
+}
+
+/// A failure worth retrying on a new connection.
+pub(crate) fn is_transient(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_refusal()
+        || e.is_connection_dropped()
+        || e.is_timeout()
+        || matches!(
+            e.kind(),
+            ErrorKind::Server(ServerErrorKind::BusyLoading | ServerErrorKind::TryAgain)
+        )
+}
+
+/// A random 128-bit id, hex. Uniqueness, not secrecy, is what matters: std's
+/// `RandomState` is seeded from the OS once per thread and stepped per instance.
+pub(crate) fn random_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut out = String::with_capacity(32);
+    for salt in 0..2u8 {
+        let mut h = RandomState::new().build_hasher();
+        h.write_u8(salt);
+        h.write_u64(n);
+        h.write_u32(std::process::id());
+        h.write_u128(nanos);
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out
+}
+
+/// The shared part of a group handle (and of its leases).
+pub(crate) struct Inner {
+    pub(crate) name: String,
+    pub(crate) keys: Keys,
+    pub(crate) client: redis::Client,
+    pub(crate) addr: String,
+    pub(crate) opts: Options,
+    /// The incarnation of the group this handle has seen (a random id written by the
+    /// `add` that created it). Sent with every call: a server that no longer has it
+    /// refuses with `statelost`.
+    inst: Mutex<Option<String>>,
+    /// Set by the first `statelost`; sticky.
+    lost: AtomicBool,
+    /// Set once any connection succeeded: only then are failures retried.
+    reached: AtomicBool,
+    pool: Mutex<Vec<Connection>>,
+    aconn: Mutex<Option<MultiplexedConnection>>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisWaitGroup")
+            .field("name", &self.name)
+            .field("addr", &self.addr)
+            .field("instance", &self.inst.lock().unwrap())
+            .field("state_lost", &self.lost.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    pub(crate) fn new(client: redis::Client, name: &str, opts: Options) -> Inner {
+        let addr = client.get_connection_info().addr().to_string();
+        Inner {
+            name: name.to_owned(),
+            keys: Keys::new(name),
+            client,
+            addr,
+            opts,
+            inst: Mutex::new(None),
+            lost: AtomicBool::new(false),
+            reached: AtomicBool::new(false),
+            pool: Mutex::new(Vec::new()),
+            aconn: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn unreachable(&self, source: RedisError) -> Error {
+        Error::Unreachable {
+            addr: self.addr.clone(),
+            source,
+        }
+    }
+
+    /// Builds a call. `remember`: give it an operation id (mutations).
+    pub(crate) fn call(&self, op: &str, remember: bool, extra: Vec<String>) -> Result<Call> {
+        if self.lost.load(Ordering::Relaxed) {
+            return Err(Error::StateLost {
+                group: self.name.clone(),
+            });
+        }
+        let id = if remember { random_id() } else { String::new() };
+        let expect = self.inst.lock().unwrap().clone().unwrap_or_default();
+        Ok(Call::new(&self.keys, op, &id, &expect, extra))
+    }
+
+    /// Reads a reply; records the instance id or the loss of state.
+    pub(crate) fn reply(&self, v: Value) -> Result<Vec<Value>> {
+        match interpret(&self.name, v) {
+            Ok(items) => {
+                if let Some(first) = items.first() {
+                    let inst = crate::script::text(first)?;
+                    let mut known = self.inst.lock().unwrap();
+                    match known.as_deref() {
+                        None => *known = Some(inst),
+                        Some(k) if k != inst => {
+                            self.lost.store(true, Ordering::Relaxed);
+                            return Err(Error::StateLost {
+                                group: self.name.clone(),
+                            });
+                        }
+                        Some(_) => {}
+                    }
+                }
+                Ok(items)
+            }
+            Err(e @ Error::StateLost { .. }) => {
+                self.lost.store(true, Ordering::Relaxed);
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Decides what to do about a failed attempt that started at `start`.
+    fn retry_pause(&self, e: RedisError, start: Instant, pause: &mut Duration) -> Result<Duration> {
+        if !is_transient(&e) {
+            return Err(Error::Redis(e));
+        }
+        if !self.reached.load(Ordering::Relaxed)
+            || start.elapsed() + *pause > self.opts.retry_window
+        {
+            return Err(self.unreachable(e));
+        }
+        let p = *pause;
+        *pause = (*pause * 2).min(Duration::from_millis(500));
+        Ok(p)
+    }
+
+    // ---- blocking ----
+
+    /// A new blocking connection with the configured timeouts.
+    pub(crate) fn connect(&self) -> redis::RedisResult<Connection> {
+        let c = self
+            .client
+            .get_connection_with_timeout(self.opts.connect_timeout)?;
+        c.set_read_timeout(Some(self.opts.io_timeout))?;
+        c.set_write_timeout(Some(self.opts.io_timeout))?;
+        self.reached.store(true, Ordering::Relaxed);
+        Ok(c)
+    }
+
+    /// Runs `call`, retrying transient failures with the same operation id.
+    pub(crate) fn run(&self, call: &Call) -> Result<Vec<Value>> {
+        let inv = call.invocation();
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(20);
+        loop {
+            let pooled = self.pool.lock().unwrap().pop();
+            let attempt = match pooled {
+                Some(c) => Ok(c),
+                None => self.connect(),
+            }
+            .and_then(|mut c| {
+                let r = inv.invoke::<Value>(&mut c);
+                if !matches!(&r, Err(e) if is_transient(e)) {
+                    let mut pool = self.pool.lock().unwrap();
+                    if pool.len() < 8 {
+                        pool.push(c);
+                    }
+                }
+                r
+            });
+            match attempt {
+                Ok(v) => return self.reply(v),
+                Err(e) => std::thread::sleep(self.retry_pause(e, start, &mut pause)?),
+            }
+        }
+    }
+
+    // ---- async (tokio) ----
+
+    fn async_config(&self, extra: Duration) -> AsyncConnectionConfig {
+        AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.opts.connect_timeout))
+            .set_response_timeout(Some(self.opts.io_timeout + extra))
+    }
+
+    /// A new multiplexed connection whose reply timeout allows for `extra` of blocking.
+    pub(crate) async fn connect_async(
+        &self,
+        extra: Duration,
+    ) -> redis::RedisResult<MultiplexedConnection> {
+        let c = self
+            .client
+            .get_multiplexed_async_connection_with_config(&self.async_config(extra))
+            .await?;
+        self.reached.store(true, Ordering::Relaxed);
+        Ok(c)
+    }
+
+    /// [`Inner::run`], async: one shared multiplexed connection, replaced on failure.
+    pub(crate) async fn run_async(&self, call: &Call) -> Result<Vec<Value>> {
+        let inv = call.invocation();
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(20);
+        loop {
+            let shared = self.aconn.lock().unwrap().clone();
+            let conn = match shared {
+                Some(c) => Ok(c),
+                None => self.connect_async(Duration::ZERO).await.inspect(|c| {
+                    *self.aconn.lock().unwrap() = Some(c.clone());
+                }),
+            };
+            let attempt = match conn {
+                Ok(mut c) => inv.invoke_async::<Value>(&mut c).await,
+                Err(e) => Err(e),
+            };
+            match attempt {
+                Ok(v) => return self.reply(v),
+                Err(e) => {
+                    if is_transient(&e) {
+                        *self.aconn.lock().unwrap() = None;
+                    }
+                    tokio::time::sleep(self.retry_pause(e, start, &mut pause)?).await;
+                }
+            }
+        }
+    }
+}

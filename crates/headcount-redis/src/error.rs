@@ -1,0 +1,241 @@
+//! The error type: one variant per thing that can happen to a distributed group.
+
+use std::fmt;
+use std::time::Duration;
+
+/// A `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong with an operation on a [`RedisWaitGroup`](crate::RedisWaitGroup).
+///
+/// Every variant's `Display` is one plain line that says what happened, meant to be
+/// shown to a person as it is (the `headcount` CLI prints it on stderr).
+///
+/// # Examples
+///
+/// ```no_run
+/// use headcount_redis::{Error, RedisWaitGroup};
+///
+/// let wg = RedisWaitGroup::open_url("redis://127.0.0.1:6379", "nightly-build")?;
+/// match wg.wait() {
+///     Ok(()) => println!("all done"),
+///     Err(Error::ParticipantLost { participant, owed, .. }) => {
+///         eprintln!("{participant} died owing {owed} done(s)")
+///     }
+///     Err(other) => eprintln!("{other}"),
+/// }
+/// # Ok::<(), Error>(())
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The group name is empty, too long, or has characters outside `[A-Za-z0-9_.:-]`.
+    /// Nothing was sent to Redis.
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// The Redis URL could not be parsed. Nothing was sent to Redis.
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// The parser's message.
+        reason: String,
+    },
+    /// An argument other than the name was out of range (for example a lease TTL
+    /// under 100 ms). Nothing was sent to Redis.
+    InvalidArgument(String),
+    /// The delta would take the counter below zero. Refused; nothing was written.
+    NegativeCounter {
+        /// The group.
+        group: String,
+        /// The counter when the refusal was decided.
+        count: u64,
+        /// The delta that was refused.
+        delta: i64,
+    },
+    /// The delta would take the counter past 2^53 - 1. Refused; nothing was written.
+    Overflow {
+        /// The group.
+        group: String,
+        /// The delta that was refused.
+        delta: i64,
+    },
+    /// The group does not exist in Redis: no `add` ever created it, or its state
+    /// was lost before this handle saw it. Never reported as a zero counter.
+    NoSuchGroup {
+        /// The group.
+        group: String,
+    },
+    /// Redis no longer holds the state this handle saw (a restart without
+    /// persistence, a `FLUSHALL`, an eviction), or holds a newer incarnation of the
+    /// group. The counter is unknown; this is never reported as zero. The handle
+    /// stays in this state: open a new one to start over.
+    StateLost {
+        /// The group.
+        group: String,
+    },
+    /// A participant's lease expired (its process died, hung or was cut off) before it
+    /// paid its `done`s. The round is broken: every waiter of it gets this error.
+    ParticipantLost {
+        /// The group.
+        group: String,
+        /// The participant's name (by default `host:pid:random`).
+        participant: String,
+        /// How many `done`s it still owed.
+        owed: u64,
+    },
+    /// A participant reported failure (for example `headcount run` whose command
+    /// exited non-zero, or a [`Lease`](crate::Lease) dropped during a panic).
+    ParticipantFailed {
+        /// The group.
+        group: String,
+        /// The participant's name.
+        participant: String,
+        /// What it reported, e.g. `exit status: 3`.
+        detail: String,
+        /// How many `done`s it still owed.
+        owed: u64,
+    },
+    /// This participant's lease was reaped (it was declared lost or failed); its
+    /// late `done` or heartbeat is refused and not counted.
+    Fenced {
+        /// The group.
+        group: String,
+        /// The fenced participant.
+        participant: String,
+    },
+    /// This participant holds no lease in the group (it never joined, or already
+    /// paid every `done` it owed).
+    NotJoined {
+        /// The group.
+        group: String,
+        /// The participant.
+        participant: String,
+    },
+    /// `join` would claim more `done`s than the counter has unclaimed: a lease must
+    /// be backed by an earlier `add` (Go's rule: `Add` before `go`).
+    NothingToJoin {
+        /// The group.
+        group: String,
+        /// The counter.
+        count: u64,
+        /// `done`s already claimed by live leases.
+        claimed: u64,
+        /// `done`s this join asked for.
+        owed: u64,
+    },
+    /// Redis could not be reached (connection refused, dropped, or timed out) within
+    /// the retry window.
+    Unreachable {
+        /// The server address.
+        addr: String,
+        /// The last error from the client.
+        source: redis::RedisError,
+    },
+    /// The wait's timeout or deadline passed before the counter reached zero.
+    Timeout {
+        /// The group.
+        group: String,
+        /// The counter at the last look.
+        count: u64,
+        /// How long the call waited.
+        waited: Duration,
+    },
+    /// Redis answered with an error this crate did not expect (for example
+    /// `WRONGTYPE` when another program uses the group's keys).
+    Redis(redis::RedisError),
+    /// Redis answered with a reply this crate cannot read.
+    Protocol(String),
+}
+
+impl Error {
+    /// `true` for errors that say the group's round is broken (a participant was lost
+    /// or failed): the work itself did not all complete.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headcount_redis::Error;
+    /// let e = Error::ParticipantLost { group: "g".into(), participant: "p".into(), owed: 1 };
+    /// assert!(e.is_broken());
+    /// ```
+    pub fn is_broken(&self) -> bool {
+        matches!(
+            self,
+            Error::ParticipantLost { .. } | Error::ParticipantFailed { .. }
+        )
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidName { name, reason } => write!(f, "invalid group name {name:?}: {reason}"),
+            Error::InvalidUrl { url, reason } => write!(f, "invalid Redis URL {url:?}: {reason}"),
+            Error::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
+            Error::NegativeCounter { group, count, delta } => write!(
+                f,
+                "negative counter refused: group `{group}` is at {count} and delta {delta} would take it below zero; nothing was written"
+            ),
+            Error::Overflow { group, delta } => write!(
+                f,
+                "counter overflow refused: delta {delta} would take group `{group}` past 2^53-1; nothing was written"
+            ),
+            Error::NoSuchGroup { group } => write!(
+                f,
+                "group `{group}` does not exist in Redis: no add created it, or its state was lost"
+            ),
+            Error::StateLost { group } => write!(
+                f,
+                "state of group `{group}` was lost: Redis no longer holds it (restart without persistence, flush or eviction); the counter is unknown"
+            ),
+            Error::ParticipantLost { group, participant, owed } => write!(
+                f,
+                "participant `{participant}` of group `{group}` was lost (its lease expired) owing {owed} done(s)"
+            ),
+            Error::ParticipantFailed { group, participant, detail, owed } => write!(
+                f,
+                "participant `{participant}` of group `{group}` failed ({detail}) owing {owed} done(s)"
+            ),
+            Error::Fenced { group, participant } => write!(
+                f,
+                "participant `{participant}` of group `{group}` is fenced: its lease was reaped, so its done was refused and not counted"
+            ),
+            Error::NotJoined { group, participant } => write!(
+                f,
+                "participant `{participant}` holds no lease in group `{group}`"
+            ),
+            Error::NothingToJoin { group, count, claimed, owed } => write!(
+                f,
+                "join refused: group `{group}` is at {count} with {claimed} done(s) already claimed, so {owed} more cannot be claimed (add before join)"
+            ),
+            Error::Unreachable { addr, source } => {
+                write!(f, "Redis at {addr} is unreachable: {}", one_line(&source.to_string()))
+            }
+            Error::Timeout { group, count, waited } => write!(
+                f,
+                "timed out after {:.1}s waiting for group `{group}` (counter at {count})",
+                waited.as_secs_f64()
+            ),
+            Error::Redis(e) => write!(f, "Redis error: {}", one_line(&e.to_string())),
+            Error::Protocol(what) => write!(f, "unexpected reply from Redis: {what}"),
+        }
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Unreachable { source, .. } => Some(source),
+            Error::Redis(e) => Some(e),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,460 @@
+//! [`RedisWaitGroup`]: the handle, its blocking methods and their async twins.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::conn::{random_id, Inner, Options};
+use crate::error::{Error, Result};
+use crate::keys::validate_name;
+use crate::lease::{default_participant, Lease};
+use crate::script::{number, Check};
+use crate::status::Status;
+use crate::wait;
+
+/// Largest counter value (and largest `|delta|`): 2^53 - 1, exact in Redis's Lua.
+pub const MAX_COUNT: i64 = (1 << 53) - 1;
+
+/// A Go-style WaitGroup whose counter lives in Redis, shared by every process that
+/// opens the same group name.
+///
+/// The contract is the core [`headcount::WaitGroup`]'s (add before starting work,
+/// `done` when it ends, `wait` until zero; a group is reusable), made fallible: each
+/// call returns a [`Result`] whose [`Error`] names what happened. A group comes into
+/// existence with its first `add`; until then every other call reports
+/// [`Error::NoSuchGroup`] (a missing group is never taken for a zero counter).
+///
+/// The handle is cheap to share across threads (`&self` everywhere; it is
+/// `Send + Sync`). Each blocking call uses a pooled connection; each wait uses its
+/// own.
+///
+/// [`headcount::WaitGroup`]: https://docs.rs/headcount
+///
+/// # Examples
+///
+/// ```no_run
+/// use headcount_redis::RedisWaitGroup;
+///
+/// let wg = RedisWaitGroup::open_url("redis://127.0.0.1:6379", "shards")?;
+/// wg.add(3)?;                 // before the work starts (Go: wg.Add(3))
+/// for _ in 0..3 {
+///     wg.done()?;             // in each worker, wherever it runs
+/// }
+/// wg.wait()?;                 // returns once the counter is zero
+/// # Ok::<(), headcount_redis::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct RedisWaitGroup {
+    inner: Arc<Inner>,
+}
+
+impl RedisWaitGroup {
+    /// Opens the group `name` on `client`, with default [`Options`]. Nothing is sent
+    /// to Redis yet.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidName`] unless `name` is 1 to 128 bytes of `[A-Za-z0-9_.:-]`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let client = redis::Client::open("redis://127.0.0.1:6379")?;
+    /// let wg = headcount_redis::RedisWaitGroup::open(client, "etl-2024-06-01")?;
+    /// assert_eq!(wg.name(), "etl-2024-06-01");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open(client: redis::Client, name: &str) -> Result<RedisWaitGroup> {
+        RedisWaitGroup::open_with(client, name, Options::default())
+    }
+
+    /// Opens the group `name` on the server at `url` (`redis://host:port/db`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUrl`] if the URL does not parse; [`Error::InvalidName`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let wg = headcount_redis::RedisWaitGroup::open_url("redis://127.0.0.1:6379", "job")?;
+    /// assert!(headcount_redis::RedisWaitGroup::open_url("redis://127.0.0.1:6379", "a b").is_err());
+    /// # Ok::<(), headcount_redis::Error>(())
+    /// ```
+    pub fn open_url(url: &str, name: &str) -> Result<RedisWaitGroup> {
+        validate_name(name)?;
+        let client = redis::Client::open(url).map_err(|e| Error::InvalidUrl {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })?;
+        RedisWaitGroup::open(client, name)
+    }
+
+    /// [`open`](Self::open) with explicit [`Options`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidName`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headcount_redis::{Options, RedisWaitGroup};
+    /// let client = redis::Client::open("redis://127.0.0.1:6379")?;
+    /// let wg = RedisWaitGroup::open_with(client, "job", Options::new())?;
+    /// # let _ = wg;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_with(
+        client: redis::Client,
+        name: &str,
+        options: Options,
+    ) -> Result<RedisWaitGroup> {
+        validate_name(name)?;
+        Ok(RedisWaitGroup {
+            inner: Arc::new(Inner::new(client, name, options)),
+        })
+    }
+
+    /// The group's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let wg = headcount_redis::RedisWaitGroup::open_url("redis://127.0.0.1:6379", "job")?;
+    /// assert_eq!(wg.name(), "job");
+    /// # Ok::<(), headcount_redis::Error>(())
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    fn check_delta(&self, delta: i64) -> Result<()> {
+        if delta.unsigned_abs() > MAX_COUNT as u64 {
+            return Err(Error::Overflow {
+                group: self.inner.name.clone(),
+                delta,
+            });
+        }
+        Ok(())
+    }
+
+    fn add_call(&self, delta: i64) -> Result<crate::script::Call> {
+        self.check_delta(delta)?;
+        self.inner
+            .call("add", true, vec![delta.to_string(), random_id()])
+    }
+
+    /// Adds `delta` (which may be negative) to the counter, applied exactly once
+    /// even if the call is retried after a dropped connection. A positive `add` on a
+    /// group that does not exist creates it. Reaching zero releases the waiters of
+    /// the round; leaving zero starts a new round (reuse, as in the core).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NegativeCounter`] if the counter would go below zero (nothing is
+    /// written), [`Error::Overflow`] past [`MAX_COUNT`], [`Error::NoSuchGroup`] for a
+    /// non-positive delta on a missing group, [`Error::StateLost`],
+    /// [`Error::Unreachable`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let wg = headcount_redis::RedisWaitGroup::open_url("redis://127.0.0.1:6379", "job")?;
+    /// wg.add(2)?;
+    /// assert!(wg.add(-3).is_err()); // refused: the counter stays at 2
+    /// # Ok::<(), headcount_redis::Error>(())
+    /// ```
+    pub fn add(&self, delta: i64) -> Result<()> {
+        self.inner.run(&self.add_call(delta)?).map(drop)
+    }
+
+    /// `add(-1)`: one unit of work finished.
+    ///
+    /// # Errors
+    ///
+    /// As [`add`](Self::add); [`Error::NegativeCounter`] when the counter is zero.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let wg = headcount_redis::RedisWaitGroup::open_url("redis://127.0.0.1:6379", "job")?;
+    /// wg.add(1)?;
+    /// wg.done()?;
+    /// # Ok::<(), headcount_redis::Error>(())
+    /// ```
+    pub fn done(&self) -> Result<()> {
+        self.add(-1)
+    }
+
+    /// Blocks until the counter of the current round reaches zero; returns at once
+    /// when it is zero already.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ParticipantLost`] / [`Error::ParticipantFailed`] as soon as the round
+    /// is broken (also when it is at zero after a broken round, until the next `add`
+    /// starts a new one), [`Error::StateLost`], [`Error::NoSuchGroup`],
+    /// [`Error::Unreachable`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let wg = headcount_redis::RedisWaitGroup::open_url("redis://127.0.0.1:6379", "job")?;
+    /// wg.wait()?;
+    /// # Ok::<(), headcount_redis::Error>(())
+    /// ```
+    pub fn wait(&self) -> Result<()> {
+        wait::wait_blocking(&self.inner, None)
+    }
+
+    /// [`wait`](Self::wait) for at most `timeout`. A waiter that times out leaves no
+    /// trace in Redis.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`], and those of [`wait`](Self::wait).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let wg = headcount_redis::RedisWaitGroup::open_url("redis://127.0.0.1:6379", "job")?;
+    /// match wg.wait_timeout(Duration::from_secs(600)) {
+    ///     Ok(()) => println!("done"),
+    ///     Err(e) => eprintln!("{e}"),
+    /// }
+    /// # Ok::<(), headcount_redis::Error>(())
+    /// ```
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<()> {
+        self.wait_deadline(Instant::now() + timeout)
+    }
+
+    /// [`wait`](Self::wait) until `deadline` at the latest.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`], and those of [`wait`](Self::wait).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::{Duration, Instant};
+    /// let wg = headcount_redis::RedisWaitGroup::open_url("redis://127.0.0.1:6379", "job")?;
+    /// wg.wait_deadline(Instant::now() + Duration::from_secs(60))?;
+    /// # Ok::<(), headcount_redis::Error>(())
+    /// ```
+    pub fn wait_deadline(&self, deadline: Instant) -> Result<()> {
+        wait::wait_blocking(&self.inner, Some(deadline))
+    }
+
+    /// The counter now (after reaping expired leases).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoSuchGroup`], [`Error::StateLost`], [`Error::Unreachable`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let wg = headcount_redis::RedisWaitGroup::open_url("redis://127.0.0.1:6379", "job")?;
+    /// println!("{} left", wg.count()?);
+    /// # Ok::<(), headcount_redis::Error>(())
+    /// ```
+    pub fn count(&self) -> Result<u64> {
+        let items = self.inner.run(&self.inner.call("check", false, vec![])?)?;
+        number(
+            items
+                .get(1)
+                .ok_or_else(|| Error::Protocol("short reply".into()))?,
+        )
+    }
+
+    /// A snapshot for people: counter, round, failure, live leases, failures.
+    ///
+    /// # Errors
+    ///
+    /// As [`count`](Self::count).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let wg = headcount_redis::RedisWaitGroup::open_url("redis://127.0.0.1:6379", "job")?;
+    /// println!("{}", wg.status()?);
+    /// # Ok::<(), headcount_redis::Error>(())
+    /// ```
+    pub fn status(&self) -> Result<Status> {
+        let items = self.inner.run(&self.inner.call("status", false, vec![])?)?;
+        Status::from_check(&self.inner.name, Check::parse(items)?)
+    }
+
+    /// Joins as a participant owing one `done`, with a lease of `ttl` kept alive by a
+    /// background heartbeat (every `ttl / 3`). The `done` it owes must already be
+    /// counted by an earlier `add` (Go's rule: `Add` before `go`); `join` does not
+    /// add. See [`Lease`] for what happens when the participant dies or stalls.
+    ///
+    /// The participant is named `host:pid:random`; use [`join_as`](Self::join_as)
+    /// to choose the name.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NothingToJoin`] when every counted `done` is already claimed by a
+    /// lease, [`Error::InvalidArgument`] for a `ttl` under 100 ms, and those of
+    /// [`count`](Self::count).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let wg = headcount_redis::RedisWaitGroup::open_url("redis://127.0.0.1:6379", "job")?;
+    /// let lease = wg.join(Duration::from_secs(10))?;
+    /// // ... do the work; if this process dies, waiters get ParticipantLost ...
+    /// lease.done()?;
+    /// # Ok::<(), headcount_redis::Error>(())
+    /// ```
+    pub fn join(&self, ttl: Duration) -> Result<Lease> {
+        self.join_as(&default_participant(), ttl, 1)
+    }
+
+    /// [`join`](Self::join) with a chosen participant name owing `owed` `done`s.
+    ///
+    /// # Errors
+    ///
+    /// As [`join`](Self::join); [`Error::InvalidArgument`] if `participant` is empty
+    /// or `owed` is zero or already joined; [`Error::Fenced`] if this participant was
+    /// already reaped.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let wg = headcount_redis::RedisWaitGroup::open_url("redis://127.0.0.1:6379", "job")?;
+    /// wg.add(2)?;
+    /// let mut lease = wg.join_as("shard-7", Duration::from_secs(5), 2)?;
+    /// lease.done_one()?;
+    /// lease.done()?; // pays the rest
+    /// # Ok::<(), headcount_redis::Error>(())
+    /// ```
+    pub fn join_as(&self, participant: &str, ttl: Duration, owed: u64) -> Result<Lease> {
+        Lease::join(self.inner.clone(), participant, ttl, owed)
+    }
+
+    // ---- async twins (tokio) ----
+
+    /// Async [`add`](Self::add) (tokio).
+    ///
+    /// # Errors
+    ///
+    /// As [`add`](Self::add).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), headcount_redis::Error> {
+    /// let wg = headcount_redis::RedisWaitGroup::open_url("redis://127.0.0.1:6379", "job")?;
+    /// wg.add_async(4).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn add_async(&self, delta: i64) -> Result<()> {
+        let call = self.add_call(delta)?;
+        self.inner.run_async(&call).await.map(drop)
+    }
+
+    /// Async [`done`](Self::done) (tokio).
+    ///
+    /// # Errors
+    ///
+    /// As [`done`](Self::done).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), headcount_redis::Error> {
+    /// let wg = headcount_redis::RedisWaitGroup::open_url("redis://127.0.0.1:6379", "job")?;
+    /// wg.done_async().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn done_async(&self) -> Result<()> {
+        self.add_async(-1).await
+    }
+
+    /// Async [`wait`](Self::wait) (tokio). Cancel safe: dropping the future leaves
+    /// nothing behind in Redis.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Self::wait).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), headcount_redis::Error> {
+    /// let wg = headcount_redis::RedisWaitGroup::open_url("redis://127.0.0.1:6379", "job")?;
+    /// wg.wait_async().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn wait_async(&self) -> Result<()> {
+        wait::wait_async(&self.inner, None).await
+    }
+
+    /// Async [`wait_timeout`](Self::wait_timeout) (tokio).
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_timeout`](Self::wait_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), headcount_redis::Error> {
+    /// use std::time::Duration;
+    /// let wg = headcount_redis::RedisWaitGroup::open_url("redis://127.0.0.1:6379", "job")?;
+    /// wg.wait_timeout_async(Duration::from_secs(5)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn wait_timeout_async(&self, timeout: Duration) -> Result<()> {
+        self.wait_deadline_async(Instant::now() + timeout).await
+    }
+
+    /// Async [`wait_deadline`](Self::wait_deadline) (tokio).
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_deadline`](Self::wait_deadline).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), headcount_redis::Error> {
+    /// use std::time::{Duration, Instant};
+    /// let wg = headcount_redis::RedisWaitGroup::open_url("redis://127.0.0.1:6379", "job")?;
+    /// wg.wait_deadline_async(Instant::now() + Duration::from_secs(5)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn wait_deadline_async(&self, deadline: Instant) -> Result<()> {
+        wait::wait_async(&self.inner, Some(deadline)).await
+    }
+
+    /// Async [`count`](Self::count) (tokio).
+    ///
+    /// # Errors
+    ///
+    /// As [`count`](Self::count).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), headcount_redis::Error> {
+    /// let wg = headcount_redis::RedisWaitGroup::open_url("redis://127.0.0.1:6379", "job")?;
+    /// let left = wg.count_async().await?;
+    /// # let _ = left; Ok(()) }
+    /// ```
+    pub async fn count_async(&self) -> Result<u64> {
+        let call = self.inner.call("check", false, vec![])?;
+        let items = self.inner.run_async(&call).await?;
+        number(
+            items
+                .get(1)
+                .ok_or_else(|| Error::Protocol("short reply".into()))?,
+        )
+    }
+}

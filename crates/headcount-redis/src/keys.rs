@@ -1,0 +1,82 @@
+//! Group names and the Redis keys of a group.
+//!
+//! Every key of group `NAME` starts with `headcount:{NAME}:`. The braces are a Redis
+//! Cluster hash tag: all keys of one group hash to one slot, so the multi-key Lua
+//! script runs on Redis Cluster too. Names may not contain braces (or anything
+//! outside `[A-Za-z0-9_.:-]`), so the tag is always exactly the name.
+
+use crate::error::{Error, Result};
+
+/// The longest group name accepted, in bytes.
+pub(crate) const MAX_NAME_LEN: usize = 128;
+
+/// Checks a group name.
+pub(crate) fn validate_name(name: &str) -> Result<()> {
+    let reason = if name.is_empty() {
+        "it is empty"
+    } else if name.len() > MAX_NAME_LEN {
+        "it is longer than 128 bytes"
+    } else if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
+    {
+        "only letters, digits and `_ . : -` are allowed"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidName {
+        name: name.to_owned(),
+        reason,
+    })
+}
+
+/// The keys of one group, in the order the Lua script expects them (`KEYS[1..=6]`;
+/// `KEYS[7]` is the per-operation key, see [`Keys::op`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    prefix: String,
+    pub(crate) fixed: [String; 6],
+}
+
+impl Keys {
+    pub(crate) fn new(name: &str) -> Keys {
+        let prefix = format!("headcount:{{{name}}}:");
+        let fixed = ["state", "events", "leases", "members", "fenced", "failures"]
+            .map(|suffix| format!("{prefix}{suffix}"));
+        Keys { prefix, fixed }
+    }
+
+    /// The stream waiters read.
+    pub(crate) fn events(&self) -> &str {
+        &self.fixed[1]
+    }
+
+    /// The key that remembers the reply of operation `id` (empty id: a placeholder
+    /// key in the same slot, never written).
+    pub(crate) fn op(&self, id: &str) -> String {
+        format!("{}op:{id}", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(validate_name("ci-build_42.shard:3").is_ok());
+        assert!(validate_name("").is_err());
+        assert!(validate_name("a{b}").is_err());
+        assert!(validate_name("has space").is_err());
+        assert!(validate_name(&"x".repeat(129)).is_err());
+        assert!(validate_name(&"x".repeat(128)).is_ok());
+    }
+
+    #[test]
+    fn keys_share_one_hash_tag() {
+        let k = Keys::new("job");
+        for key in k.fixed.iter().chain([&k.op("abc")]) {
+            assert!(key.starts_with("headcount:{job}:"), "{key}");
+        }
+    }
+}

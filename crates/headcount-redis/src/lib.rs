@@ -1,0 +1,80 @@
+//! A distributed Go-style WaitGroup on Redis, where a crashed participant is an
+//! error, not a hang.
+//!
+//! [`RedisWaitGroup`] has the contract of the core `headcount::WaitGroup` (`add`
+//! before the work starts, `done` when a piece ends, `wait` until the counter is
+//! zero, reuse at will), for workers that are separate processes or hosts: a CI
+//! fan-out, a batch of containers, the shards of a data job. Every call is fallible
+//! and its [`Error`] says what happened.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use headcount_redis::RedisWaitGroup;
+//!
+//! // Coordinator: count the work before it starts, then wait.
+//! let wg = RedisWaitGroup::open_url("redis://127.0.0.1:6379", "nightly")?;
+//! wg.add(2)?;
+//! // Each worker (anywhere): hold a lease while working; dropping it pays the done.
+//! let lease = wg.join(Duration::from_secs(10))?;
+//! lease.done()?;
+//! wg.done()?;
+//! wg.wait_timeout(Duration::from_secs(600))?; // Err(ParticipantLost{..}) if a worker died
+//! # Ok::<(), headcount_redis::Error>(())
+//! ```
+//!
+//! # Guarantees
+//!
+//! | property | how |
+//! |---|---|
+//! | atomic updates | every operation is one Lua script ([`redis::Script`]: `EVALSHA`, reloaded on `NOSCRIPT`) |
+//! | negative counter refused | the script checks before writing: [`Error::NegativeCounter`], count unchanged |
+//! | retried ops applied once | each mutation carries a random operation id; the script keeps the reply for an hour and replays it |
+//! | no missed zero | a generation number plus `XREAD` from a saved stream id (see below); pub/sub is not used |
+//! | crashed participant = error | leases ([`RedisWaitGroup::join`]) expire on the Redis clock; waiters get [`Error::ParticipantLost`] naming it and its owed `done`s |
+//! | late participant fenced | a reaped lease's `done` is refused: [`Error::Fenced`] |
+//! | lost state is not zero | the group's instance id travels with every call; a missing or different state is [`Error::StateLost`] (or [`Error::NoSuchGroup`]) |
+//! | time | from Redis `TIME`, inside the scripts; client clocks are not used for leases |
+//! | Redis Cluster | all keys of group `NAME` are `headcount:{NAME}:*`: one hash slot |
+//!
+//! # Waiting
+//!
+//! A waiter takes an atomic snapshot (counter, round number, last event id), then
+//! blocks in `XREAD` on the group's event stream from that id. The `zero` event of
+//! its round releases it even if it arrives while the waiter is reconnecting and
+//! even if the group was reused at once; the round number covers events trimmed
+//! from the stream. The blocking read is bounded by the earliest lease expiry, so
+//! the waiter itself reaps a dead participant's lease on time.
+//!
+//! # Rounds, failures and reuse
+//!
+//! As in the core, reaching zero releases the waiters of that moment and a later
+//! `add` starts a new round. A lost or failed participant breaks the current round:
+//! its waiters fail at once, the `done`s it owed are taken off the counter, and a
+//! `wait` at zero keeps failing (like the core's panicked `go` task) until the next
+//! `add` from zero starts a fresh round.
+//!
+//! # Compared with
+//!
+//! | | crash of a participant | missed zero after reconnect | retried decrement |
+//! |---|---|---|---|
+//! | Redisson `RCountDownLatch` | waits forever | possible (pub/sub) | counted twice |
+//! | ZooKeeper/etcd barriers | treated as a normal leave | no (watch from revision) | n/a |
+//! | `headcount-redis` | [`Error::ParticipantLost`] | no (stream from id) | counted once |
+
+mod conn;
+mod error;
+mod group;
+mod keys;
+mod lease;
+mod script;
+mod status;
+mod wait;
+
+pub use conn::Options;
+pub use error::{Error, Result};
+pub use group::{RedisWaitGroup, MAX_COUNT};
+pub use lease::Lease;
+pub use status::{LeaseInfo, Status};
+
+/// Re-export of the `redis` crate this one is built on (for [`redis::Client`]).
+pub use redis;

@@ -1,0 +1,121 @@
+//! [`Status`]: a snapshot of a group for people (`headcount status`).
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::script::{number, text, Check};
+
+/// A live lease, as seen in a [`Status`].
+///
+/// # Examples
+///
+/// ```no_run
+/// let wg = headcount_redis::RedisWaitGroup::open_url("redis://127.0.0.1:6379", "job")?;
+/// for lease in wg.status()?.leases {
+///     println!("{} owes {}", lease.participant, lease.owed);
+/// }
+/// # Ok::<(), headcount_redis::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LeaseInfo {
+    /// The participant's name.
+    pub participant: String,
+    /// `done`s it still owes.
+    pub owed: u64,
+    /// Time left on its lease (Redis clock) when the snapshot was taken.
+    pub expires_in: Duration,
+}
+
+/// A snapshot of a group, from [`RedisWaitGroup::status`](crate::RedisWaitGroup::status).
+///
+/// `Display` prints it for people, one field per line.
+///
+/// # Examples
+///
+/// ```no_run
+/// let wg = headcount_redis::RedisWaitGroup::open_url("redis://127.0.0.1:6379", "job")?;
+/// let s = wg.status()?;
+/// println!("{} left in round {}", s.count, s.generation);
+/// # Ok::<(), headcount_redis::Error>(())
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Status {
+    /// The group's name.
+    pub group: String,
+    /// The counter.
+    pub count: u64,
+    /// The round number: it goes up each time the counter leaves zero.
+    pub generation: u64,
+    /// Why the current round is broken, if it is (the error its waiters get).
+    pub broken: Option<Error>,
+    /// Live leases.
+    pub leases: Vec<LeaseInfo>,
+    /// Every failure of the current round, one line each.
+    pub failures: Vec<String>,
+}
+
+impl Status {
+    pub(crate) fn from_check(group: &str, chk: Check) -> Result<Status> {
+        let mut leases = Vec::new();
+        let mut failures = Vec::new();
+        if let [redis::Value::Array(l), redis::Value::Array(f)] = chk.extra.as_slice() {
+            for triple in l.chunks(3) {
+                if let [m, owed, exp] = triple {
+                    leases.push(LeaseInfo {
+                        participant: text(m)?,
+                        owed: number(owed)?,
+                        expires_in: Duration::from_millis(number(exp)?.saturating_sub(chk.now_ms)),
+                    });
+                }
+            }
+            for line in f {
+                failures.push(text(line)?);
+            }
+        }
+        Ok(Status {
+            group: group.to_owned(),
+            count: chk.count,
+            generation: chk.gen,
+            broken: chk.failure_of(group, chk.gen),
+            leases,
+            failures,
+        })
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "group:        {}", self.group)?;
+        writeln!(f, "count:        {}", self.count)?;
+        writeln!(f, "generation:   {}", self.generation)?;
+        match &self.broken {
+            Some(e) => writeln!(f, "state:        broken: {e}")?,
+            None if self.count == 0 => {
+                writeln!(f, "state:        at zero (waiters return at once)")?
+            }
+            None => writeln!(f, "state:        running")?,
+        }
+        writeln!(f, "participants: {} with live leases", self.leases.len())?;
+        for l in &self.leases {
+            writeln!(
+                f,
+                "  {}  owes {}  lease expires in {:.1}s",
+                l.participant,
+                l.owed,
+                l.expires_in.as_secs_f64()
+            )?;
+        }
+        if self.failures.is_empty() {
+            write!(f, "failures:     none")
+        } else {
+            write!(f, "failures:     {}", self.failures.len())?;
+            for line in &self.failures {
+                write!(f, "\n  {line}")?;
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! Waiting for the counter to reach zero, without missing the transition.
+//!
+//! # How a waiter cannot miss zero
+//!
+//! 1. The `check` script takes an atomic snapshot: counter, generation `g` (the
+//!    number of the current round), the failure record, and the last id `s` of the
+//!    group's event stream. It also reaps expired leases first.
+//! 2. If the counter is zero the wait is over (or failed, if round `g` is broken),
+//!    as for the core `WaitGroup`. Otherwise the waiter saves `g` and `s`.
+//! 3. It blocks in `XREAD BLOCK .. STREAMS events s`. Every event appended after the
+//!    snapshot has an id above `s`, so the read returns it even if the waiter was
+//!    disconnected when it was written (a pub/sub message would be gone). A `zero`
+//!    event for round `g` releases it; a `broken` event for round `g` fails it.
+//! 4. Whenever the read times out or the connection fails, the waiter takes a new
+//!    snapshot and compares with the saved `g`: a generation above `g`, or zero at
+//!    `g`, means round `g` ended, even if its event was trimmed from the stream.
+//!    This is also when lost leases are reaped: the read's timeout is set to the
+//!    earliest lease expiry (Redis clock), so a dead participant is found promptly.
+//! 5. A snapshot or event from another incarnation of the group (a different
+//!    instance id), or no state at all, is [`Error::StateLost`], never zero.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use redis::Value;
+
+use crate::conn::{is_transient, Inner};
+use crate::error::{Error, Result};
+use crate::script::{failure, number, text, Check};
+
+/// Longest single blocking read: the waiter re-checks at least this often.
+const MAX_BLOCK: Duration = Duration::from_secs(2);
+/// Slack after a lease expiry before re-checking (so the lease has surely expired).
+const EXPIRY_SLACK: Duration = Duration::from_millis(25);
+
+/// What a snapshot says about a waiter.
+enum Step {
+    Released,
+    Pending { gen: u64 },
+}
+
+/// Interprets a snapshot for a waiter that saved round `saved` (or none yet).
+fn decide(group: &str, chk: &Check, saved: Option<u64>) -> Result<Step> {
+    let g = saved.unwrap_or(chk.gen);
+    if chk.gen > g || chk.count == 0 {
+        // Round `g` has ended (or the group is at zero now).
+        return match chk.failure_of(group, g) {
+            Some(e) => Err(e),
+            None => Ok(Step::Released),
+        };
+    }
+    match chk.failure_of(group, g) {
+        Some(e) => Err(e),
+        None => Ok(Step::Pending { gen: g }),
+    }
+}
+
+/// How long the next blocking read may take; `None` when the deadline has passed.
+fn block_for(chk: &Check, checked_at: Instant, deadline: Option<Instant>) -> Option<Duration> {
+    let now = Instant::now();
+    let mut until = checked_at + MAX_BLOCK;
+    if let Some(exp) = chk.next_expiry_ms {
+        let d = Duration::from_millis(exp.saturating_sub(chk.now_ms)) + EXPIRY_SLACK;
+        until = until.min(checked_at + d);
+    }
+    if let Some(dl) = deadline {
+        if dl <= now {
+            return None;
+        }
+        until = until.min(dl);
+    }
+    Some(
+        until
+            .saturating_duration_since(now)
+            .max(Duration::from_millis(1)),
+    )
+}
+
+fn xread(events: &str, last_id: &str, block: Duration) -> redis::Cmd {
+    let mut cmd = redis::cmd("XREAD");
+    cmd.arg("BLOCK")
+        .arg(block.as_millis().max(1) as u64)
+        .arg("COUNT")
+        .arg(64)
+        .arg("STREAMS")
+        .arg(events)
+        .arg(last_id);
+    cmd
+}
+
+/// Looks through an `XREAD` reply for the end of round `gen`.
+/// `Ok(None)`: nothing decisive (or a timeout): take a new snapshot.
+fn scan(group: &str, inst: &str, gen: u64, reply: &Value) -> Result<Option<()>> {
+    let Value::Array(streams) = reply else {
+        return Ok(None); // Nil: the read timed out.
+    };
+    for stream in streams {
+        let Value::Array(pair) = stream else { continue };
+        let Some(Value::Array(entries)) = pair.get(1) else {
+            continue;
+        };
+        for entry in entries {
+            let Value::Array(e) = entry else { continue };
+            let Some(Value::Array(kv)) = e.get(1) else {
+                continue;
+            };
+            let mut f = HashMap::new();
+            for pair in kv.chunks(2) {
+                if let [k, v] = pair {
+                    f.insert(text(k)?, text(v)?);
+                }
+            }
+            let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+            if get("inst") != inst {
+                return Err(Error::StateLost {
+                    group: group.to_owned(),
+                });
+            }
+            if get("gen").parse::<u64>().ok() != Some(gen) {
+                continue;
+            }
+            match get("type").as_str() {
+                "broken" => {
+                    let owed = number(&Value::BulkString(get("owed").into_bytes())).unwrap_or(0);
+                    return Err(failure(
+                        group,
+                        &get("kind"),
+                        get("who"),
+                        owed,
+                        get("detail"),
+                    ));
+                }
+                // A `zero` event of a broken round: its `broken` event came first and
+                // was returned above, unless trimmed; the next snapshot tells.
+                "zero" if get("broken") == "1" => return Ok(None),
+                "zero" => return Ok(Some(())),
+                _ => {}
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn timeout(inner: &Inner, chk: &Check, started: Instant) -> Error {
+    Error::Timeout {
+        group: inner.name.clone(),
+        count: chk.count,
+        waited: started.elapsed(),
+    }
+}
+
+/// Blocking wait (see the module docs).
+pub(crate) fn wait_blocking(inner: &Inner, deadline: Option<Instant>) -> Result<()> {
+    let started = Instant::now();
+    let mut saved = None;
+    let mut conn: Option<redis::Connection> = None;
+    loop {
+        let checked_at = Instant::now();
+        let chk = Check::parse(inner.run(&inner.call("check", false, vec![])?)?)?;
+        let gen = match decide(&inner.name, &chk, saved)? {
+            Step::Released => return Ok(()),
+            Step::Pending { gen } => gen,
+        };
+        saved = Some(gen);
+        let Some(block) = block_for(&chk, checked_at, deadline) else {
+            return Err(timeout(inner, &chk, started));
+        };
+        let c = match conn.as_mut() {
+            Some(c) => c,
+            None => match inner.connect() {
+                Ok(c) => conn.insert(c),
+                // The next snapshot retries (or reports Unreachable).
+                Err(e) if is_transient(&e) => continue,
+                Err(e) => return Err(Error::Redis(e)),
+            },
+        };
+        c.set_read_timeout(Some(block + inner.opts.io_timeout))
+            .map_err(Error::Redis)?;
+        match xread(inner.keys.events(), &chk.last_id, block).query::<Value>(c) {
+            Ok(v) => {
+                if scan(&inner.name, &chk.inst, gen, &v)?.is_some() {
+                    return Ok(());
+                }
+            }
+            Err(e) if is_transient(&e) => conn = None,
+            Err(e) => return Err(Error::Redis(e)),
+        }
+    }
+}
+
+/// Async wait (see the module docs). It reads on its own connection, so a blocked
+/// read never delays other operations of the handle.
+pub(crate) async fn wait_async(inner: &Inner, deadline: Option<Instant>) -> Result<()> {
+    let started = Instant::now();
+    let mut saved = None;
+    let mut conn: Option<redis::aio::MultiplexedConnection> = None;
+    loop {
+        let checked_at = Instant::now();
+        let call = inner.call("check", false, vec![])?;
+        let chk = Check::parse(inner.run_async(&call).await?)?;
+        let gen = match decide(&inner.name, &chk, saved)? {
+            Step::Released => return Ok(()),
+            Step::Pending { gen } => gen,
+        };
+        saved = Some(gen);
+        let Some(block) = block_for(&chk, checked_at, deadline) else {
+            return Err(timeout(inner, &chk, started));
+        };
+        let c = match conn.as_mut() {
+            Some(c) => c,
+            None => match inner.connect_async(MAX_BLOCK).await {
+                Ok(c) => conn.insert(c),
+                Err(e) if is_transient(&e) => continue,
+                Err(e) => return Err(Error::Redis(e)),
+            },
+        };
+        match xread(inner.keys.events(), &chk.last_id, block)
+            .query_async::<Value>(c)
+            .await
+        {
+            Ok(v) => {
+                if scan(&inner.name, &chk.inst, gen, &v)?.is_some() {
+                    return Ok(());
+                }
+            }
+            Err(e) if is_transient(&e) => conn = None,
+            Err(e) => return Err(Error::Redis(e)),
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! Test support: a real `redis-server` on a free loopback port (persistence off),
+//! started and stopped by the test, and a TCP proxy that can drop a reply.
+//! No mocks: every test talks to a real server.
+//!
+//! Shared by the tests of `headcount-redis` and `headcount-cli` (`#[path]` include).
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A `redis-server` child process; stopped (and its directory removed) on drop.
+pub(crate) struct RedisServer {
+    child: Option<Child>,
+    pub(crate) port: u16,
+    dir: PathBuf,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl RedisServer {
+    /// Starts a server on a free port with `--save '' --appendonly no`.
+    pub(crate) fn start() -> RedisServer {
+        let dir = std::env::temp_dir().join(format!(
+            "headcount-redis-test-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        for _ in 0..5 {
+            let mut s = RedisServer {
+                child: None,
+                port: free_port(),
+                dir: dir.clone(),
+            };
+            if s.spawn() {
+                return s;
+            }
+        }
+        panic!("could not start redis-server (is it installed? run scripts/ensure-redis.sh)");
+    }
+
+    fn spawn(&mut self) -> bool {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(["--save", ""])
+            .args(["--appendonly", "no"])
+            .args(["--dir", self.dir.to_str().unwrap()])
+            .args(["--daemonize", "no", "--loglevel", "warning"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server not found on PATH: run scripts/ensure-redis.sh");
+        self.child = Some(child);
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            if let Ok(mut c) = self.client().get_connection() {
+                if redis::cmd("PING").query::<String>(&mut c).is_ok() {
+                    return true;
+                }
+            }
+            if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
+                self.child = None;
+                return false; // port taken, most likely
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub(crate) fn client(&self) -> redis::Client {
+        redis::Client::open(self.url()).unwrap()
+    }
+
+    pub(crate) fn conn(&self) -> redis::Connection {
+        self.client().get_connection().unwrap()
+    }
+
+    /// `SHUTDOWN NOSAVE`: the server exits and its data is gone.
+    pub(crate) fn shutdown_nosave(&mut self) {
+        let mut c = self.conn();
+        let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c);
+        if let Some(mut child) = self.child.take() {
+            child.wait().unwrap();
+        }
+    }
+
+    /// Starts the server again on the same port (empty: persistence is off).
+    pub(crate) fn restart(&mut self) {
+        assert!(
+            self.spawn(),
+            "redis-server did not restart on port {}",
+            self.port
+        );
+    }
+
+    pub(crate) fn dbsize(&self) -> i64 {
+        redis::cmd("DBSIZE").query(&mut self.conn()).unwrap()
+    }
+
+    pub(crate) fn keys(&self, pattern: &str) -> Vec<String> {
+        redis::cmd("KEYS")
+            .arg(pattern)
+            .query(&mut self.conn())
+            .unwrap()
+    }
+
+    /// The raw counter of a group, read directly.
+    pub(crate) fn raw_count(&self, group: &str) -> Option<i64> {
+        redis::cmd("HGET")
+            .arg(format!("headcount:{{{group}}}:state"))
+            .arg("count")
+            .query(&mut self.conn())
+            .unwrap()
+    }
+
+    /// How many clients are blocked in `XREAD` right now.
+    pub(crate) fn blocked_readers(&self) -> usize {
+        let list: String = redis::cmd("CLIENT")
+            .arg("LIST")
+            .query(&mut self.conn())
+            .unwrap();
+        list.lines().filter(|l| l.contains("cmd=xread")).count()
+    }
+
+    /// Waits (up to 20 s) until `n` clients are blocked in `XREAD`.
+    pub(crate) fn await_blocked_readers(&self, n: usize) {
+        let t = Instant::now();
+        while self.blocked_readers() < n {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "waiters never blocked"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A loopback TCP proxy in front of a server that can drop the next reply it
+/// forwards (closing both sides), so a request is applied but its reply is lost.
+pub(crate) struct Proxy {
+    pub(crate) port: u16,
+    drop_next_reply: Arc<AtomicBool>,
+    pub(crate) connections: Arc<AtomicUsize>,
+}
+
+impl Proxy {
+    pub(crate) fn start(upstream: u16) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let drop_next_reply = Arc::new(AtomicBool::new(false));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let (flag, count) = (drop_next_reply.clone(), connections.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                count.fetch_add(1, Ordering::SeqCst);
+                let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || pump(c2, s2, None));
+                let flag = flag.clone();
+                std::thread::spawn(move || pump(server, client, Some(flag)));
+            }
+        });
+        Proxy {
+            port,
+            drop_next_reply,
+            connections,
+        }
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The next reply from the server is swallowed and the connection cut.
+    pub(crate) fn drop_next_reply(&self) {
+        self.drop_next_reply.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn armed(&self) -> bool {
+        self.drop_next_reply.load(Ordering::SeqCst)
+    }
+}
+
+fn pump(mut from: TcpStream, mut to: TcpStream, drop_flag: Option<Arc<AtomicBool>>) {
+    let mut buf = [0u8; 16384];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if let Some(f) = &drop_flag {
+            if f.swap(false, Ordering::SeqCst) {
+                break; // the reply is lost
+            }
+        }
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = from.shutdown(Shutdown::Both);
+    let _ = to.shutdown(Shutdown::Both);
+}
+
+/// Sends a signal with `kill(1)` (`KILL`, `STOP`, `CONT`, ...).
+pub(crate) fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args(["-s", sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -s {sig} {pid} failed");
+}

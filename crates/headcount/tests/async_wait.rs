@@ -1,5 +1,7 @@
 //! `wait_async` under tokio, smol and `futures::executor`, cancellation, and many futures.
 
+#![cfg(not(loom))]
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;

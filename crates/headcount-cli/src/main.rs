@@ -1,0 +1,195 @@
+//! `headcount`: a distributed WaitGroup for shell scripts and CI jobs, on Redis.
+//!
+//! See `headcount --help` and this crate's README for the commands and exit codes.
+
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use headcount_redis::{Error, RedisWaitGroup};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0   success (for `wait`: the counter reached zero)
+  1   unexpected error (an error reply from Redis, an unreadable reply)
+  2   usage error: bad arguments, invalid group name, invalid URL, non-numeric N
+  3   Redis unreachable
+  4   timeout (`wait --timeout`)
+  5   a participant was lost (its lease expired: process died or stalled)
+  6   a participant failed (`run`: the command failed or could not start)
+  7   state lost (Redis restarted without the data) or no such group
+  8   refused: the counter would go negative or overflow (nothing written)
+  9   fenced: this participant's lease was reaped; its done was not counted
+Failures print one line on stderr saying what happened.";
+
+/// A distributed WaitGroup on Redis: `add` before the work, `done` (or `run`) in each
+/// worker on any machine, `wait` until the counter is zero. A crashed worker is an
+/// error, not a hang.
+#[derive(Debug, Parser)]
+#[command(name = "headcount", version, after_help = EXIT_CODES)]
+struct Cli {
+    /// Redis server URL.
+    #[arg(
+        long,
+        global = true,
+        env = "HEADCOUNT_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        value_name = "URL"
+    )]
+    redis: String,
+
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Add N (may be negative) to the counter; the first add creates the group.
+    Add {
+        /// Group name: 1-128 characters of A-Z a-z 0-9 _ . : -
+        name: String,
+        /// The delta.
+        #[arg(allow_negative_numbers = true)]
+        n: i64,
+    },
+    /// Subtract one from the counter.
+    Done {
+        /// Group name.
+        name: String,
+    },
+    /// Block until the counter reaches zero (exit 0), or report why it cannot.
+    Wait {
+        /// Group name.
+        name: String,
+        /// Give up after this long (e.g. 90s, 10m, 1h 30m).
+        #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+        timeout: Option<Duration>,
+    },
+    /// Join with a lease, run CMD, then `done` if it succeeded, or mark the group
+    /// failed with its exit status.
+    Run {
+        /// Group name.
+        name: String,
+        /// Lease time-to-live: if this process stalls or dies for longer, waiters
+        /// report it lost.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "10s", value_name = "DURATION")]
+        ttl: Duration,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+    /// Print the counter alone, as a number.
+    Count {
+        /// Group name.
+        name: String,
+    },
+    /// Print the group's state for people: count, participants, leases, failures.
+    Status {
+        /// Group name.
+        name: String,
+    },
+}
+
+/// The exit code for a library error (see `EXIT_CODES`).
+fn exit_code(e: &Error) -> u8 {
+    match e {
+        Error::InvalidName { .. } | Error::InvalidUrl { .. } | Error::InvalidArgument(_) => 2,
+        Error::Unreachable { .. } => 3,
+        Error::Timeout { .. } => 4,
+        Error::ParticipantLost { .. } => 5,
+        Error::ParticipantFailed { .. } => 6,
+        Error::StateLost { .. } | Error::NoSuchGroup { .. } => 7,
+        Error::NegativeCounter { .. } | Error::Overflow { .. } | Error::NothingToJoin { .. } => 8,
+        Error::Fenced { .. } | Error::NotJoined { .. } => 9,
+        _ => 1,
+    }
+}
+
+/// A failure: its exit code and the one line to print.
+struct Failure(u8, String);
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Failure {
+        Failure(exit_code(&e), e.to_string())
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let open = |name: &str| RedisWaitGroup::open_url(&cli.redis, name);
+    match cli.command {
+        Cmd::Add { name, n } => open(&name)?.add(n)?,
+        Cmd::Done { name } => open(&name)?.done()?,
+        Cmd::Wait { name, timeout } => {
+            let wg = open(&name)?;
+            match timeout {
+                Some(t) => wg.wait_timeout(t)?,
+                None => wg.wait()?,
+            }
+        }
+        Cmd::Count { name } => println!("{}", open(&name)?.count()?),
+        Cmd::Status { name } => println!("{}", open(&name)?.status()?),
+        Cmd::Run { name, ttl, command } => {
+            let wg = open(&name)?;
+            let lease = wg.join(ttl)?;
+            let shown = command.join(" ");
+            let outcome = Command::new(&command[0]).args(&command[1..]).status();
+            match outcome {
+                Ok(status) if status.success() => lease.done()?,
+                Ok(status) => {
+                    let detail = status.to_string();
+                    lease.fail(&detail)?;
+                    return Err(Failure(
+                        6,
+                        format!(
+                            "command `{shown}` failed ({detail}); group `{name}` marked failed"
+                        ),
+                    ));
+                }
+                Err(e) => {
+                    let detail = format!("could not start: {e}");
+                    lease.fail(&detail)?;
+                    return Err(Failure(
+                        6,
+                        format!("command `{shown}` {detail}; group `{name}` marked failed"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                let _ = e.print();
+                return ExitCode::from(2);
+            }
+            // One plain line: clap's message (up to its usage hint), joined.
+            let text = e.to_string();
+            let line = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more"))
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            eprintln!("headcount: {}", line.trim_start_matches("error: "));
+            return ExitCode::from(2);
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(code, line)) => {
+            eprintln!("headcount: {line}");
+            ExitCode::from(code)
+        }
+    }
+}

@@ -77,6 +77,11 @@ mod sync;
 mod wait_group;
 mod wakers;
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
+
 pub use error::AddError;
 pub use future::WaitFuture;
 pub use guard::{Guard, OwnedGuard};

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (`.ci/run` calls this script; so does the README).
+#
+#   bash scripts/check.sh            # everything
+#   QUICK=1 bash scripts/check.sh    # skip Miri (the slowest step)
+#
+# Installs what it needs (redis-server, Go, the nightly Miri component) and fails loudly when
+# it cannot. Steps: fmt, clippy (-D warnings), all tests and doctests (every feature, and the
+# core without features), the loom models, Miri over the core, the benchmark tool's smoke run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n=== %s ===\n' "$*"; }
+export CARGO_TERM_COLOR=never
+
+step "tools"
+if [ -x scripts/ensure-redis.sh ] || [ -f scripts/ensure-redis.sh ]; then
+  bash scripts/ensure-redis.sh
+fi
+if ! command -v go >/dev/null 2>&1; then
+  echo "go not found: installing golang-go for the side-by-side benchmarks"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go) \
+    || echo "warning: could not install Go; the Go rows will say 'not run'"
+fi
+
+step "fmt"
+cargo fmt --all -- --check
+
+step "clippy"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+cargo clippy -p headcount --all-targets -- -D warnings
+
+step "tests (all features)"
+cargo test --workspace --all-features
+
+step "tests (core, no features)"
+cargo test -p headcount --lib --tests
+
+step "cross-platform check (Windows, macOS, aarch64 Linux)"
+for target in x86_64-pc-windows-gnu x86_64-apple-darwin aarch64-unknown-linux-gnu; do
+  if rustup target list --installed | grep -qx "$target" || rustup target add "$target"; then
+    CARGO_TARGET_DIR=target/cross cargo check -p headcount --lib --target "$target"
+  else
+    echo "warning: the standard library for $target cannot be installed here; not checked"
+  fi
+done
+
+step "loom models"
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}" \
+  cargo test -p headcount --release --test loom
+
+if [ -z "${QUICK:-}" ]; then
+  step "miri"
+  if ! cargo +nightly miri --version >/dev/null 2>&1; then
+    rustup component add --toolchain nightly miri rust-src
+  fi
+  cargo +nightly miri --version
+  CARGO_TARGET_DIR=target/miri MIRIFLAGS="-Zmiri-disable-isolation -Zmiri-permissive-provenance" \
+    cargo +nightly miri test -p headcount --lib --test wait_group --test async_wait --test alloc
+fi
+
+if [ -f crates/headcount-bench/Cargo.toml ]; then
+  step "benchmark tool smoke run"
+  cargo run --release -p headcount-bench -- --smoke
+fi
+
+step "all checks passed"

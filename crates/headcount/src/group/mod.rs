@@ -1,1 +1,40 @@
-//! placeholder
+//! Structured concurrency on the [`WaitGroup`](crate::WaitGroup): task groups that carry
+//! panics and errors to the waiter, cancel siblings, bound concurrency on reused worker
+//! threads, and return results in order.
+//!
+//! | type | tasks | `wait` returns | Go / conc / errgroup |
+//! |---|---|---|---|
+//! | [`Group`] | `FnOnce()`, `'static` | `()`, re-raises the first panic | `wg.Go` + `recover`, conc `Pool` |
+//! | [`scope`] / [`Group::scope`] | `FnOnce()`, borrowing | the closure's value | `std::thread::scope`, with payloads |
+//! | [`ErrGroup`] | `FnOnce(CancelToken) -> Result<(), E>` | first error ([`wait_all`](ErrGroup::wait_all): all) | `errgroup.WithContext`, conc `ErrorPool` |
+//! | [`ResultGroup`] | `FnOnce() -> T` | `Vec<T>` in spawn order | conc `ResultPool` |
+//! | [`TryResultGroup`] | `FnOnce(CancelToken) -> Result<T, E>` | `Result<Vec<T>, E>` | conc `ResultContextPool` |
+//! | `AsyncGroup`, `AsyncErrGroup` (feature `tokio`) | futures on tokio | as above, `.await` | `JoinSet` + semaphore |
+//!
+//! Every thread group shares one design (`pool.rs`): `limit(n)` bounds the tasks in flight,
+//! `spawn` blocks at the limit and `try_spawn` hands the task back; tasks run on worker threads
+//! started lazily up to the limit and reused; `wait` waits for every task through the group's
+//! `WaitGroup`, then joins the workers, so no thread of the group outlives it; panics are caught
+//! per task and re-raised by `wait` with their original payload (or returned by
+//! `wait_recover` as a [`Panicked`]).
+
+#[allow(clippy::module_inception)] // the `Group` type, in the `group` module
+mod group;
+
+#[cfg(feature = "tokio")]
+mod async_group;
+mod cancel;
+mod err_group;
+mod panics;
+mod pool;
+mod results;
+mod scope;
+
+#[cfg(feature = "tokio")]
+pub use async_group::{AsyncErrGroup, AsyncGroup};
+pub use cancel::CancelToken;
+pub use err_group::ErrGroup;
+pub use group::{Group, Spawner};
+pub use panics::Panicked;
+pub use results::{ResultGroup, TryResultGroup};
+pub use scope::{scope, Scope};

@@ -1,0 +1,2 @@
+//! Placeholder: the groups benchmark.
+fn main() {}

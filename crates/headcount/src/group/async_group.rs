@@ -1,0 +1,679 @@
+//! [`AsyncGroup`] and [`AsyncErrGroup`]: the group semantics for tokio tasks (feature `tokio`).
+//!
+//! Each spawned future runs as its own tokio task. A small supervising task per spawn holds the
+//! group's count (an [`OwnedGuard`](crate::OwnedGuard)) and, with a limit, a semaphore permit
+//! for as long as the future runs; it awaits the future's `JoinHandle`, so a panic arrives as
+//! a `JoinError` whose payload (`into_panic`) is kept for the waiter. `wait` is the core's
+//! [`wait_async`](crate::WaitGroup::wait_async) on the count, then the kept panics.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use super::panics::Panicked;
+use super::pool::Payload;
+use crate::WaitGroup;
+
+/// A group of tokio tasks: [`spawn`](Self::spawn) futures, then [`wait`](Self::wait)`.await`
+/// for all of them; a panic reaches the waiter with its original payload. With
+/// [`limit(n)`](Self::limit), at most `n` of the futures run at once (a tokio `Semaphore`);
+/// the others wait for a permit as cheap tasks, as in Go's semaphore-channel pattern.
+///
+/// Unlike tokio-util's `TaskTracker`, panics are not swallowed; unlike `JoinSet`, waiting needs
+/// no `&mut` and works through the core [`WaitGroup`].
+///
+/// `spawn` must be called from within a tokio runtime. Dropping the group without waiting
+/// detaches its tasks (they keep running; their panics are dropped).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use headcount::AsyncGroup;
+///
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// let fetched = Arc::new(AtomicUsize::new(0));
+/// let group = AsyncGroup::new().limit(10);
+/// for _ in 0..100 {
+///     let fetched = Arc::clone(&fetched);
+///     group.spawn(async move { fetched.fetch_add(1, Ordering::Relaxed); });
+/// }
+/// group.wait().await;
+/// assert_eq!(fetched.load(Ordering::Relaxed), 100);
+/// # });
+/// ```
+pub struct AsyncGroup {
+    shared: Arc<Shared>,
+    /// One count per spawned future, from `spawn` until its supervisor ends.
+    wg: Arc<WaitGroup>,
+    limit: Option<Arc<Semaphore>>,
+    /// The permits `limit` was created with.
+    max: Option<usize>,
+}
+
+struct Shared {
+    panics: Mutex<Vec<Payload>>,
+    /// Cancelled when a task panics (set by [`AsyncErrGroup`]).
+    cancel_on_panic: Option<CancellationToken>,
+}
+
+impl Shared {
+    fn panics(&self) -> MutexGuard<'_, Vec<Payload>> {
+        self.panics.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl AsyncGroup {
+    /// A group without a limit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let group = headcount::AsyncGroup::new();
+    /// group.spawn(async { println!("hello from a task") });
+    /// group.wait().await;
+    /// # });
+    /// ```
+    pub fn new() -> Self {
+        AsyncGroup::with_cancel_on_panic(None)
+    }
+
+    fn with_cancel_on_panic(cancel_on_panic: Option<CancellationToken>) -> Self {
+        AsyncGroup {
+            shared: Arc::new(Shared {
+                panics: Mutex::new(Vec::new()),
+                cancel_on_panic,
+            }),
+            wg: Arc::new(WaitGroup::new()),
+            limit: None,
+            max: None,
+        }
+    }
+
+    /// Sets the limit: at most `limit` of the group's futures run at once. A builder method;
+    /// call it before the first spawn.
+    ///
+    /// # Panics
+    ///
+    /// If `limit` is 0 or above tokio's `Semaphore::MAX_PERMITS`, or if tasks are in flight.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let group = headcount::AsyncGroup::new().limit(4);
+    /// assert_eq!(group.get_limit(), Some(4));
+    /// assert!(std::panic::catch_unwind(|| headcount::AsyncGroup::new().limit(0)).is_err());
+    /// ```
+    #[track_caller]
+    pub fn limit(mut self, limit: usize) -> Self {
+        assert!(
+            limit > 0,
+            "AsyncGroup::limit: the limit must be at least 1 (a limit of 0 would block every task forever)"
+        );
+        assert!(
+            limit <= Semaphore::MAX_PERMITS,
+            "AsyncGroup::limit: {limit} is above tokio's Semaphore::MAX_PERMITS"
+        );
+        let running = self.wg.count();
+        assert!(
+            running == 0,
+            "AsyncGroup::limit: cannot change the limit while {running} task(s) are in flight; set it before the first spawn"
+        );
+        self.limit = Some(Arc::new(Semaphore::new(limit)));
+        self.max = Some(limit);
+        self
+    }
+
+    /// The limit, `None` for a group without one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(headcount::AsyncGroup::new().get_limit(), None);
+    /// ```
+    pub fn get_limit(&self) -> Option<usize> {
+        self.max
+    }
+
+    /// Spawns `future` on the current tokio runtime, counted by the group. With a limit, the
+    /// future starts once a permit is free; `spawn` itself never blocks.
+    ///
+    /// # Panics
+    ///
+    /// If called outside a tokio runtime (as `tokio::spawn`). A panic *in* the future does not
+    /// panic here; it reaches [`wait`](Self::wait).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let group = headcount::AsyncGroup::new().limit(2);
+    /// for i in 0..5 {
+    ///     group.spawn(async move { let _ = i * 2; });
+    /// }
+    /// group.wait().await;
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let guard = self.wg.enter_owned();
+        let limit = self.limit.clone();
+        self.supervise(guard, future, async move {
+            match limit {
+                Some(semaphore) => Some(semaphore.acquire_owned().await.expect("never closed")),
+                None => None,
+            }
+        });
+    }
+
+    /// Spawns `future` if a permit is free now (always, without a limit); otherwise hands it
+    /// back at once.
+    ///
+    /// # Errors
+    ///
+    /// `Err(future)`, not spawned, when `limit` futures are running.
+    ///
+    /// # Panics
+    ///
+    /// If called outside a tokio runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let group = headcount::AsyncGroup::new().limit(1);
+    /// let (release, held) = tokio::sync::oneshot::channel::<()>();
+    /// group.spawn(async move { let _ = held.await; }); // takes the only permit...
+    /// tokio::task::yield_now().await;                 // ...once it has started
+    /// assert!(group.try_spawn(async {}).is_err());
+    /// release.send(()).unwrap();
+    /// group.wait().await;
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn try_spawn<F>(&self, future: F) -> Result<(), F>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let permit = match &self.limit {
+            Some(semaphore) => match Arc::clone(semaphore).try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => return Err(future),
+            },
+            None => None,
+        };
+        let guard = self.wg.enter_owned();
+        self.supervise(guard, future, async move { permit });
+        Ok(())
+    }
+
+    /// Spawns the supervisor: takes the permit, runs `future` as its own task, keeps its panic.
+    #[track_caller]
+    fn supervise<F, P>(&self, guard: crate::OwnedGuard, future: F, permit: P)
+    where
+        F: Future<Output = ()> + Send + 'static,
+        P: Future<Output = Option<OwnedSemaphorePermit>> + Send + 'static,
+    {
+        let shared = Arc::clone(&self.shared);
+        let runtime = tokio::runtime::Handle::current();
+        let inner = runtime.clone();
+        runtime.spawn(async move {
+            // Dropped in reverse order: the permit first, then the count (after the panic is
+            // kept, so a waiter released by the count sees it).
+            let _guard = guard;
+            let _permit = permit.await;
+            if let Err(err) = inner.spawn(future).await {
+                if err.is_panic() {
+                    if let Some(token) = &shared.cancel_on_panic {
+                        token.cancel();
+                    }
+                    shared.panics().push(err.into_panic());
+                }
+                // Otherwise the task was cancelled by the runtime shutting down: not a failure
+                // of the task.
+            }
+        });
+    }
+
+    /// Futures spawned and not finished (including those waiting for a permit): a snapshot.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(headcount::AsyncGroup::new().in_flight(), 0);
+    /// ```
+    pub fn in_flight(&self) -> usize {
+        self.wg.count()
+    }
+
+    /// Waits until every future has ended, then re-raises the first panic, if any, with its
+    /// original payload (the others are dropped).
+    ///
+    /// # Panics
+    ///
+    /// With the first task panic's payload. Use [`wait_recover`](Self::wait_recover) to get
+    /// panics as a value.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe in the sense of losing nothing: dropping the future drops the group,
+    /// which detaches the tasks (they keep running).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().build().unwrap().block_on(async {
+    /// let group = headcount::AsyncGroup::new();
+    /// group.spawn(async { std::panic::panic_any(7_u8) });
+    /// let group_done = tokio::spawn(group.wait());
+    /// let payload = group_done.await.unwrap_err().into_panic();
+    /// assert_eq!(payload.downcast_ref::<u8>(), Some(&7));
+    /// # });
+    /// ```
+    pub async fn wait(self) {
+        if let Err(panicked) = self.wait_recover().await {
+            panicked.resume()
+        }
+    }
+
+    /// Waits as [`wait`](Self::wait), returning the panics as a value.
+    ///
+    /// # Errors
+    ///
+    /// [`Panicked`], with every payload, when at least one task panicked.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`wait`](Self::wait).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let group = headcount::AsyncGroup::new();
+    /// group.spawn(async { panic!("boom") });
+    /// assert_eq!(group.wait_recover().await.unwrap_err().message(), Some("boom"));
+    /// # });
+    /// ```
+    pub async fn wait_recover(self) -> Result<(), Panicked> {
+        self.wg.wait_async().await;
+        let panics = std::mem::take(&mut *self.shared.panics());
+        match Panicked::from_payloads(panics) {
+            Some(panicked) => Err(panicked),
+            None => Ok(()),
+        }
+    }
+}
+
+/// [`ErrGroup`](crate::ErrGroup) for tokio tasks: each task gets a tokio-util
+/// `CancellationToken` and returns `Result<(), E>`; the first error (or panic) cancels the
+/// token; [`wait`](Self::wait) returns the first error, [`wait_all`](Self::wait_all) all of
+/// them. Limits (a tokio `Semaphore`) and panics as for [`AsyncGroup`].
+///
+/// # Examples
+///
+/// ```
+/// use headcount::AsyncErrGroup;
+///
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// let group = AsyncErrGroup::new().limit(8);
+/// group.spawn(|_token| async { Err("upstream timed out") });
+/// group.spawn(|token| async move {
+///     token.cancelled().await; // stops when the sibling fails
+///     Ok(())
+/// });
+/// assert_eq!(group.wait().await, Err("upstream timed out"));
+/// # });
+/// ```
+pub struct AsyncErrGroup<E> {
+    group: AsyncGroup,
+    token: CancellationToken,
+    errors: Arc<Mutex<Vec<E>>>,
+    cancel_on_error: bool,
+}
+
+impl<E: Send + 'static> AsyncErrGroup<E> {
+    /// A group without a limit, with a fresh token, cancelling on the first error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let group = headcount::AsyncErrGroup::<()>::new();
+    /// group.spawn(|_| async { Ok(()) });
+    /// assert_eq!(group.wait().await, Ok(()));
+    /// # });
+    /// ```
+    pub fn new() -> Self {
+        AsyncErrGroup::with_token(CancellationToken::new())
+    }
+
+    /// A group whose token is `token`: cancelling it from outside cancels the group's tasks.
+    /// (Pass `parent.child_token()` to be cancelled by a parent without cancelling it.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_util::sync::CancellationToken;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let shutdown = CancellationToken::new();
+    /// let group = headcount::AsyncErrGroup::<()>::with_token(shutdown.child_token());
+    /// group.spawn(|token| async move { token.cancelled().await; Ok(()) });
+    /// shutdown.cancel();
+    /// assert_eq!(group.wait().await, Ok(()));
+    /// # });
+    /// ```
+    pub fn with_token(token: CancellationToken) -> Self {
+        AsyncErrGroup {
+            group: AsyncGroup::with_cancel_on_panic(Some(token.clone())),
+            token,
+            errors: Arc::new(Mutex::new(Vec::new())),
+            cancel_on_error: true,
+        }
+    }
+
+    /// Sets the limit, as [`AsyncGroup::limit`].
+    ///
+    /// # Panics
+    ///
+    /// As [`AsyncGroup::limit`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let group = headcount::AsyncErrGroup::<()>::new().limit(3);
+    /// ```
+    #[track_caller]
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.group = self.group.limit(limit);
+        self
+    }
+
+    /// Whether a failing task cancels the token (default `true`); `false` for collecting every
+    /// error with [`wait_all`](Self::wait_all). A panic cancels the token either way.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let group = headcount::AsyncErrGroup::new().cancel_on_error(false);
+    /// group.spawn(|_| async { Err(1) });
+    /// group.spawn(|token| async move { assert!(!token.is_cancelled()); Ok(()) });
+    /// assert_eq!(group.wait_all().await, Err(vec![1]));
+    /// # });
+    /// ```
+    pub fn cancel_on_error(mut self, cancel: bool) -> Self {
+        self.cancel_on_error = cancel;
+        self
+    }
+
+    /// A clone of the group's token.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let group = headcount::AsyncErrGroup::<()>::new();
+    /// assert!(!group.token().is_cancelled());
+    /// ```
+    pub fn token(&self) -> CancellationToken {
+        self.token.clone()
+    }
+
+    /// Calls `f` with a clone of the token and spawns the future it returns, as
+    /// [`AsyncGroup::spawn`].
+    ///
+    /// # Panics
+    ///
+    /// If called outside a tokio runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let group = headcount::AsyncErrGroup::new();
+    /// group.spawn(|_| async { "7".parse::<u8>().map(drop) });
+    /// assert!(group.wait().await.is_ok());
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn<F, Fut>(&self, f: F)
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+    {
+        let task = self.task(f(self.token.clone()));
+        self.group.spawn(task);
+    }
+
+    /// Spawns as [`spawn`](Self::spawn) if a permit is free now; otherwise hands `f` back,
+    /// uncalled.
+    ///
+    /// # Errors
+    ///
+    /// `Err(f)` when `limit` tasks are running.
+    ///
+    /// # Panics
+    ///
+    /// If called outside a tokio runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let group = headcount::AsyncErrGroup::<()>::new().limit(1);
+    /// group.spawn(|token| async move { token.cancelled().await; Ok(()) });
+    /// tokio::task::yield_now().await;
+    /// assert!(group.try_spawn(|_| async { Ok(()) }).is_err());
+    /// group.token().cancel();
+    /// group.wait().await.unwrap();
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn try_spawn<F, Fut>(&self, f: F) -> Result<(), F>
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+    {
+        let permit = match &self.group.limit {
+            Some(semaphore) => match Arc::clone(semaphore).try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => return Err(f),
+            },
+            None => None,
+        };
+        let task = self.task(f(self.token.clone()));
+        let guard = self.group.wg.enter_owned();
+        self.group.supervise(guard, task, async move { permit });
+        Ok(())
+    }
+
+    fn task<Fut>(&self, future: Fut) -> impl Future<Output = ()> + Send + 'static
+    where
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+    {
+        let errors = Arc::clone(&self.errors);
+        let token = self.token.clone();
+        let cancel_on_error = self.cancel_on_error;
+        async move {
+            if let Err(err) = future.await {
+                errors
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(err);
+                if cancel_on_error {
+                    token.cancel();
+                }
+            }
+        }
+    }
+
+    /// Futures spawned and not finished: a snapshot.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(headcount::AsyncErrGroup::<()>::new().in_flight(), 0);
+    /// ```
+    pub fn in_flight(&self) -> usize {
+        self.group.in_flight()
+    }
+
+    /// Waits for every task, cancels the token, and returns the first error (in the order the
+    /// tasks failed).
+    ///
+    /// # Errors
+    ///
+    /// The first error a task returned.
+    ///
+    /// # Panics
+    ///
+    /// With the first task panic's original payload (panics win over errors).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`AsyncGroup::wait`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let group = headcount::AsyncErrGroup::new();
+    /// group.spawn(|_| async { Err("no") });
+    /// assert_eq!(group.wait().await, Err("no"));
+    /// # });
+    /// ```
+    pub async fn wait(self) -> Result<(), E> {
+        match self.wait_recover().await {
+            Ok(result) => result,
+            Err(panicked) => panicked.resume(),
+        }
+    }
+
+    /// Waits as [`wait`](Self::wait), and returns every error, in the order the tasks failed.
+    ///
+    /// # Errors
+    ///
+    /// Every error returned, when there is at least one.
+    ///
+    /// # Panics
+    ///
+    /// As [`wait`](Self::wait).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`AsyncGroup::wait`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let group = headcount::AsyncErrGroup::<u8>::new().cancel_on_error(false);
+    /// group.spawn(|_| async { Err(1) });
+    /// group.spawn(|_| async { Err(2) });
+    /// assert_eq!(group.wait_all().await.unwrap_err().len(), 2);
+    /// # });
+    /// ```
+    pub async fn wait_all(self) -> Result<(), Vec<E>> {
+        let errors = Arc::clone(&self.errors);
+        let token = self.token.clone();
+        let panics = self.group.wait_recover().await;
+        token.cancel();
+        if let Err(panicked) = panics {
+            panicked.resume()
+        }
+        let errors = std::mem::take(&mut *errors.lock().unwrap_or_else(PoisonError::into_inner));
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Waits as [`wait`](Self::wait), returning panics as a value.
+    ///
+    /// # Errors
+    ///
+    /// `Err(Panicked)` when a task panicked; otherwise `Ok` of what `wait` returns.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`AsyncGroup::wait`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let group = headcount::AsyncErrGroup::<()>::new();
+    /// let token = group.token();
+    /// group.spawn(|_| async { panic!("boom") });
+    /// assert!(group.wait_recover().await.is_err());
+    /// assert!(token.is_cancelled());
+    /// # });
+    /// ```
+    pub async fn wait_recover(self) -> Result<Result<(), E>, Panicked> {
+        let errors = Arc::clone(&self.errors);
+        let token = self.token.clone();
+        let panics = self.group.wait_recover().await;
+        token.cancel();
+        panics?;
+        let first = errors
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+            .next();
+        Ok(match first {
+            Some(err) => Err(err),
+            None => Ok(()),
+        })
+    }
+}
+
+impl Default for AsyncGroup {
+    fn default() -> Self {
+        AsyncGroup::new()
+    }
+}
+
+impl<E: Send + 'static> Default for AsyncErrGroup<E> {
+    fn default() -> Self {
+        AsyncErrGroup::new()
+    }
+}
+
+impl fmt::Debug for AsyncGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncGroup")
+            .field("in_flight", &self.wg.count())
+            .field(
+                "permits_free",
+                &self.limit.as_ref().map(|s| s.available_permits()),
+            )
+            .field("panicked", &self.shared.panics().len())
+            .finish()
+    }
+}
+
+impl<E> fmt::Debug for AsyncErrGroup<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let errors = self
+            .errors
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
+        f.debug_struct("AsyncErrGroup")
+            .field("group", &self.group)
+            .field("cancelled", &self.token.is_cancelled())
+            .field("errors", &errors)
+            .field("cancel_on_error", &self.cancel_on_error)
+            .finish()
+    }
+}

@@ -134,10 +134,17 @@ fn calibrate(run: &mut model::RunFn, target: Duration) -> u64 {
 fn sample(case: &mut Case, go: &Go, options: &Options) {
     let divisor = case.divisor;
     match &mut case.runner {
-        Runner::Rust { run, .. } => {
+        Runner::Rust { run, calibrate } => {
             let took = run(case.iters);
             case.samples
                 .push(took.as_nanos() as f64 / (case.iters as f64 * divisor));
+            // Keep samples near the sample time when the cost per operation changes regime
+            // (a wake-up that spins vs one that parks differs a hundredfold).
+            let target = options.sample_time;
+            if *calibrate && (took > target * 2 || took < target / 2) {
+                let scale = target.as_secs_f64() / took.as_secs_f64().max(1e-9);
+                case.iters = ((case.iters as f64 * scale) as u64).max(1);
+            }
         }
         Runner::Go {
             bench,

@@ -134,31 +134,35 @@ fn serial<S>(state: &S, n: u64, op: impl Fn(&S)) -> Duration {
     start.elapsed()
 }
 
-/// `n` calls of `op` split over two threads started together; wall time from the start signal
-/// to the last thread's end (Go's `RunParallel` accounting).
+/// `n` calls of `op` split over two threads started together; wall time from the first
+/// thread's start to the last thread's end (Go's `RunParallel` accounting).
 fn hammer<S: Sync>(state: &S, n: u64, op: impl Fn(&S) + Sync) -> Duration {
     let per_thread = n.div_ceil(2);
-    let start_line = Barrier::new(3);
-    let elapsed = thread::scope(|s| {
+    let start_line = Barrier::new(2);
+    // Each worker stamps its own start and end: a timestamp taken by a third thread could be
+    // late when both workers hold the two cores.
+    let spans: Vec<(Instant, Instant)> = thread::scope(|s| {
         let workers: Vec<_> = (0..2)
             .map(|_| {
                 s.spawn(|| {
                     start_line.wait();
+                    let start = Instant::now();
                     for _ in 0..per_thread {
                         op(black_box(state));
                     }
+                    (start, Instant::now())
                 })
             })
             .collect();
-        start_line.wait();
-        let start = Instant::now();
-        for worker in workers {
-            worker.join().expect("hammer thread panicked");
-        }
-        start.elapsed()
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("hammer thread panicked"))
+            .collect()
     });
+    let start = spans.iter().map(|s| s.0).min().expect("two workers");
+    let end = spans.iter().map(|s| s.1).max().expect("two workers");
     // Scale to exactly `n` operations.
-    elapsed.mul_f64(n as f64 / (2 * per_thread) as f64)
+    (end - start).mul_f64(n as f64 / (2 * per_thread) as f64)
 }
 
 /// Ping-pong over two reusable groups: `n` round trips.

@@ -213,28 +213,31 @@ fn wake_latency(c: &mut Criterion) {
 /// `iters` operations split over two threads started together; wall time.
 fn hammer<S: Sync>(state: &S, iters: u64, op: impl Fn(&S) + Sync) -> Duration {
     let per_thread = iters.div_ceil(2);
-    let start_line = Barrier::new(3);
-    thread::scope(|s| {
+    let start_line = Barrier::new(2);
+    // Each worker stamps its own start and end: a timestamp taken by a third thread could be
+    // late when both workers hold the two cores.
+    let spans: Vec<(Instant, Instant)> = thread::scope(|s| {
         let workers: Vec<_> = (0..2)
             .map(|_| {
                 s.spawn(|| {
                     start_line.wait();
+                    let start = Instant::now();
                     for _ in 0..per_thread {
                         op(black_box(state));
                     }
+                    (start, Instant::now())
                 })
             })
             .collect();
-        start_line.wait();
-        let start = Instant::now();
-        for worker in workers {
-            worker.join().expect("hammer thread panicked");
-        }
-        // Scale to exactly `iters` operations.
-        start
-            .elapsed()
-            .mul_f64(iters as f64 / (2 * per_thread) as f64)
-    })
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("hammer thread panicked"))
+            .collect()
+    });
+    let start = spans.iter().map(|s| s.0).min().expect("two workers");
+    let end = spans.iter().map(|s| s.1).max().expect("two workers");
+    // Scale to exactly `iters` operations.
+    (end - start).mul_f64(iters as f64 / (2 * per_thread) as f64)
 }
 
 fn hammer_two_threads(c: &mut Criterion) {

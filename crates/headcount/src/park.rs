@@ -13,7 +13,7 @@
 //!   so the model checker explores our protocol on top of it. A timed park there may time out
 //!   at any moment, which lets loom explore a timeout racing the last `done`.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// How a [`Parker::park`] call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,38 +202,59 @@ mod imp {
 
 /// Bounded spinning before a waiter parks (parking_lot's `SpinWait`, crossbeam's `Backoff`).
 ///
-/// A `done` that arrives within a few microseconds of `wait` is then seen without a trip through
-/// the kernel, which is what makes wake-up latency low; past the bound the waiter parks and burns
-/// no CPU. Under loom the waiter does not spin: each spin is just one more interleaving.
+/// A `done` that arrives within a few tens of microseconds of `wait` is then seen without a
+/// trip through the kernel (a futex wake-up costs 5-20 µs on a virtual machine), which is what
+/// makes wake-up latency low; past the bound the waiter parks and burns no CPU. The spin doubles
+/// from 1 to 64 `PAUSE`s, continues in rounds of 64 until [`SPIN_BUDGET`](Self::SPIN_BUDGET) has
+/// passed, then yields the time slice a few times (on a busy machine the thread that will call
+/// `done` may be waiting for our core). Under loom the waiter does not spin: each spin would
+/// only be one more interleaving to explore.
 #[derive(Debug)]
 pub(crate) struct Backoff {
     step: u32,
+    started: Option<Instant>,
 }
 
 impl Backoff {
-    /// Steps that spin `2^step` times.
+    /// Steps whose spin doubles, from `2^0` to `2^(SPIN_STEPS - 1)` `PAUSE`s.
     const SPIN_STEPS: u32 = if cfg!(loom) { 0 } else { 7 };
-    /// Further steps that yield the time slice.
+    /// How long to keep spinning (in the largest step) before yielding.
+    const SPIN_BUDGET: Duration = Duration::from_micros(if cfg!(loom) { 0 } else { 40 });
+    /// Yields after the spinning, before parking.
     const YIELD_STEPS: u32 = if cfg!(loom) { 0 } else { 4 };
 
     pub(crate) const fn new() -> Self {
-        Backoff { step: 0 }
+        Backoff {
+            step: 0,
+            started: None,
+        }
     }
 
-    /// Waits a little longer than last time; returns `false` once the budget is spent.
+    /// Waits a little; returns `false` once the budget is spent (the caller should park).
     #[inline]
     pub(crate) fn snooze(&mut self) -> bool {
         if self.step < Self::SPIN_STEPS {
             for _ in 0..(1u32 << self.step) {
                 crate::sync::spin_loop();
             }
-        } else if self.step < Self::SPIN_STEPS + Self::YIELD_STEPS {
-            crate::sync::yield_now();
-        } else {
-            return false;
+            self.step += 1;
+            return true;
         }
-        self.step += 1;
-        true
+        if self.step == Self::SPIN_STEPS && !Self::SPIN_BUDGET.is_zero() {
+            let started = *self.started.get_or_insert_with(Instant::now);
+            if started.elapsed() < Self::SPIN_BUDGET {
+                for _ in 0..(1u32 << Self::SPIN_STEPS.saturating_sub(1)) {
+                    crate::sync::spin_loop();
+                }
+                return true;
+            }
+        }
+        if self.step < Self::SPIN_STEPS + Self::YIELD_STEPS {
+            crate::sync::yield_now();
+            self.step += 1;
+            return true;
+        }
+        false
     }
 }
 

@@ -2,14 +2,14 @@
 //!
 //! # State table
 //!
-//! | bits    | name            | meaning                                                          |
-//! |---------|-----------------|------------------------------------------------------------------|
-//! | `0..32` | `COUNT`         | the counter (Go's counter): tasks still owed a `done`            |
-//! | `32..60`| `EPOCH`         | number of transitions of `COUNT` to zero, modulo 2^28            |
-//! | `60`    | `PARKED`        | a thread may be parked on this group (set under the park lock)   |
-//! | `61`    | `ASYNC`         | a future may have a registered waker (set under the waker lock)  |
-//! | `62`    | `PANICKED`      | a task started by `go` panicked in the current round             |
-//! | `63`    | `LAST_PANICKED` | the round that last ended (`COUNT` reached zero) had a panic     |
+//! | bits     | name            | meaning                                                         |
+//! |----------|-----------------|-----------------------------------------------------------------|
+//! | `0`      | `PARKED`        | a thread may be parked on this group (set under the park lock)  |
+//! | `1`      | `ASYNC`         | a future may have a registered waker (set under the waker lock) |
+//! | `2`      | `PANICKED`      | a task started by `go` panicked in the current round            |
+//! | `3`      | `LAST_PANICKED` | the round that last ended (`COUNT` reached zero) had a panic    |
+//! | `4..32`  | `EPOCH`         | number of transitions of `COUNT` to zero, modulo 2^28           |
+//! | `32..64` | `COUNT`         | the counter (Go's): tasks still owed a `done`, at most 2^31 - 1 |
 //!
 //! Every change to the word is one read-modify-write. A transition of `COUNT` to zero happens in
 //! the same read-modify-write as: `EPOCH += 1`, `LAST_PANICKED = PANICKED`, and clearing
@@ -22,36 +22,50 @@
 //!   again for the next round.
 //! * Waiters only need a wake-up call when they actually block: `PARKED`/`ASYNC` tell the thread
 //!   that makes the transition whether to take the slow path at all. When nobody waits, `add` and
-//!   `done` are one compare-and-swap.
+//!   `done` are one read-modify-write each.
+//! * `COUNT` sits in the top bits and its top bit is a guard: a small positive `add` is a single
+//!   `fetch_add` (no retry loop under contention, like Go's `Add`), and one that overshoots
+//!   [`MAX_COUNT`] is undone at once. While it is undone, other threads see a count above
+//!   `MAX_COUNT`, which is still "above zero", the only thing they act on; the carry out of
+//!   bit 63 cannot reach the other fields. Everything that can *decrease* the counter (and so
+//!   end a round, or be refused as negative) is a compare-and-swap that checks first.
 //! * The epoch wraps after 2^28 rounds. A waiter that sleeps through exactly a multiple of 2^28
 //!   complete rounds of the same group would not notice its release and would wait for the next
 //!   round instead; it can never return early.
 
-/// Bits of the counter.
-pub(crate) const COUNT_MASK: u64 = (1 << 32) - 1;
-/// The largest value the counter can hold.
-pub(crate) const MAX_COUNT: u64 = COUNT_MASK;
+/// A thread may be parked on the group.
+pub(crate) const PARKED: u64 = 1 << 0;
+/// A future may have a registered waker.
+pub(crate) const ASYNC: u64 = 1 << 1;
+/// A `go` task panicked in the current round.
+pub(crate) const PANICKED: u64 = 1 << 2;
+/// The last completed round had a panicked `go` task.
+pub(crate) const LAST_PANICKED: u64 = 1 << 3;
 /// Shift of the epoch field.
-const EPOCH_SHIFT: u32 = 32;
+const EPOCH_SHIFT: u32 = 4;
 /// Width of the epoch field.
 const EPOCH_BITS: u32 = 28;
 /// Bits of the epoch field (unshifted).
 pub(crate) const EPOCH_MAX: u32 = (1 << EPOCH_BITS) - 1;
 /// Bits of the epoch field (in place).
 const EPOCH_MASK: u64 = (EPOCH_MAX as u64) << EPOCH_SHIFT;
-/// A thread may be parked on the group.
-pub(crate) const PARKED: u64 = 1 << 60;
-/// A future may have a registered waker.
-pub(crate) const ASYNC: u64 = 1 << 61;
-/// A `go` task panicked in the current round.
-pub(crate) const PANICKED: u64 = 1 << 62;
-/// The last completed round had a panicked `go` task.
-pub(crate) const LAST_PANICKED: u64 = 1 << 63;
+/// Shift of the counter field.
+pub(crate) const COUNT_SHIFT: u32 = 32;
+/// The largest value the counter can hold (Go's counter is an `int32` too). The field's top bit
+/// is the overshoot guard of the `fetch_add` fast path.
+pub(crate) const MAX_COUNT: u64 = (1 << 31) - 1;
+/// The largest delta that takes the `fetch_add` fast path. Keeping it small means the guard bit
+/// could only be carried out of the word by 2^15 adds all in flight at once.
+pub(crate) const FAST_ADD_MAX: isize = 1 << 16;
+/// One unit of the counter, in place.
+pub(crate) const ONE: u64 = 1 << COUNT_SHIFT;
+/// Everything but the counter.
+const LOW_MASK: u64 = ONE - 1;
 
-/// The counter of `state`.
+/// The counter of `state`. Transiently above [`MAX_COUNT`] while an overshooting add is undone.
 #[inline]
 pub(crate) const fn count(state: u64) -> u64 {
-    state & COUNT_MASK
+    state >> COUNT_SHIFT
 }
 
 /// The epoch of `state`.
@@ -69,7 +83,7 @@ pub(crate) const fn next_epoch(epoch: u32) -> u32 {
 /// `state` with a new counter value.
 #[inline]
 pub(crate) const fn with_count(state: u64, count: u64) -> u64 {
-    (state & !COUNT_MASK) | count
+    (state & LOW_MASK) | (count << COUNT_SHIFT)
 }
 
 /// The state after the counter of `state` (already set to zero) ended a round: next epoch,
@@ -82,7 +96,7 @@ pub(crate) const fn end_round(state: u64) -> u64 {
         0
     };
     let epoch = (next_epoch(epoch(state)) as u64) << EPOCH_SHIFT;
-    count(state) | epoch | last
+    with_count(epoch | last, count(state))
 }
 
 #[cfg(test)]
@@ -91,13 +105,14 @@ mod tests {
 
     #[test]
     fn fields_do_not_overlap() {
+        let count_field = u64::MAX << COUNT_SHIFT;
         let fields = [
-            COUNT_MASK,
-            EPOCH_MASK,
             PARKED,
             ASYNC,
             PANICKED,
             LAST_PANICKED,
+            EPOCH_MASK,
+            count_field,
         ];
         let mut seen = 0u64;
         for f in fields {
@@ -105,16 +120,18 @@ mod tests {
             seen |= f;
         }
         assert_eq!(seen, u64::MAX, "every bit has a meaning");
+        assert!(
+            MAX_COUNT < count_field >> COUNT_SHIFT,
+            "the guard bit is above MAX_COUNT"
+        );
     }
 
     #[test]
     fn end_round_moves_the_panic_flag_and_wraps_the_epoch() {
-        let s = with_count(
-            PANICKED | PARKED | ASYNC | ((EPOCH_MAX as u64) << EPOCH_SHIFT),
-            0,
-        );
+        let s = with_count(PANICKED | PARKED | ASYNC | EPOCH_MASK, 0);
         let e = end_round(s);
         assert_eq!(epoch(e), 0, "the epoch wraps");
+        assert_eq!(count(e), 0);
         assert_eq!(e & (PARKED | ASYNC | PANICKED), 0);
         assert_ne!(e & LAST_PANICKED, 0);
         let clean = end_round(with_count(LAST_PANICKED, 0));
@@ -124,5 +141,14 @@ mod tests {
             "a clean round clears LAST_PANICKED"
         );
         assert_eq!(epoch(clean), 1);
+    }
+
+    #[test]
+    fn count_overflow_leaves_the_low_fields_alone() {
+        let s = with_count(PARKED | (5 << EPOCH_SHIFT), MAX_COUNT);
+        let over = s.wrapping_add(ONE * FAST_ADD_MAX as u64);
+        assert_eq!(over & LOW_MASK, s & LOW_MASK);
+        assert!(count(over) > MAX_COUNT);
+        assert_eq!(over.wrapping_sub(ONE * FAST_ADD_MAX as u64), s);
     }
 }

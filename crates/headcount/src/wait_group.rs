@@ -3,9 +3,10 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use crate::diagnostics::{self, Origin, Stall};
 use crate::lazy_box::LazyBox;
 use crate::park::{expired, Backoff, Parked, Parker};
-use crate::state::{self, ASYNC, LAST_PANICKED, MAX_COUNT, PANICKED, PARKED};
+use crate::state::{self, ASYNC, FAST_ADD_MAX, LAST_PANICKED, MAX_COUNT, ONE, PANICKED, PARKED};
 use crate::sync::{AtomicU64, Ordering::*};
 use crate::wakers::Wakers;
 use crate::AddError;
@@ -88,7 +89,7 @@ pub struct WaitGroup {
 }
 
 impl WaitGroup {
-    /// The largest value the counter can hold: `u32::MAX`, like Go's 32-bit counter (unsigned).
+    /// The largest value the counter can hold: `i32::MAX`, like Go's 32-bit counter.
     pub const MAX_COUNT: usize = MAX_COUNT as usize;
 
     /// A group with a counter of zero. `const`, so a group can live in a `static`.
@@ -149,7 +150,14 @@ impl WaitGroup {
     #[inline]
     #[track_caller]
     pub fn add(&self, delta: isize) {
-        if let Err(err) = self.update(delta, false) {
+        self.add_from(delta, Origin::add())
+    }
+
+    /// [`add`](Self::add), recording `origin` (feature `diagnostics`; nothing otherwise).
+    #[inline]
+    #[track_caller]
+    pub(crate) fn add_from(&self, delta: isize, origin: Origin) {
+        if let Err(err) = self.update_from(delta, false, origin) {
             add_failed(err)
         }
     }
@@ -173,8 +181,9 @@ impl WaitGroup {
     /// assert_eq!(wg.count(), 2);
     /// ```
     #[inline]
+    #[cfg_attr(feature = "diagnostics", track_caller)]
     pub fn try_add(&self, delta: isize) -> Result<(), AddError> {
-        self.update(delta, false)
+        self.update_from(delta, false, Origin::add())
     }
 
     /// Decrements the counter by one: Go's `Done`, the same as `add(-1)`.
@@ -210,7 +219,7 @@ impl WaitGroup {
     #[inline]
     pub fn count(&self) -> usize {
         // Acquire pairs with the AcqRel update of the last `done`, as in `wait`.
-        state::count(self.state.load(Acquire)) as usize
+        state::count(self.state.load(Acquire)).min(MAX_COUNT) as usize
     }
 
     /// Blocks until the counter is zero; returns at once if it already is. Any number of threads
@@ -299,6 +308,34 @@ impl WaitGroup {
     /// This is the only writer of the counter.
     #[inline]
     pub(crate) fn update(&self, delta: isize, panicked: bool) -> Result<(), AddError> {
+        if delta > 0 && delta <= FAST_ADD_MAX && !panicked {
+            // A positive add cannot end a round nor go negative: one `fetch_add`, which never
+            // retries under contention. Relaxed: an add publishes nothing to waiters (a later
+            // wait that must see it is ordered after it by whatever made it "later"), and as a
+            // read-modify-write it continues the release sequences of earlier `done`s.
+            let prev = self.state.fetch_add(delta as u64 * ONE, Relaxed);
+            if state::count(prev) + delta as u64 > MAX_COUNT {
+                return Err(self.undo_add(prev, delta));
+            }
+            return Ok(());
+        }
+        self.update_slow(delta, panicked)
+    }
+
+    /// Takes back a fast-path add that overshot `MAX_COUNT` (see the state table).
+    #[cold]
+    fn undo_add(&self, prev: u64, delta: isize) -> AddError {
+        self.state.fetch_sub(delta as u64 * ONE, Relaxed);
+        AddError::Overflow {
+            count: state::count(prev).min(MAX_COUNT) as usize,
+            delta,
+        }
+    }
+
+    /// Every update that may decrease the counter (or is large): a compare-and-swap loop that
+    /// checks the result before writing, so a refused delta leaves no trace.
+    #[inline]
+    fn update_slow(&self, delta: isize, panicked: bool) -> Result<(), AddError> {
         // Relaxed: only a guess for the compare-exchange below, which validates it.
         let mut s = self.state.load(Relaxed);
         loop {
@@ -312,7 +349,7 @@ impl WaitGroup {
             }
             if new_count > MAX_COUNT as i128 {
                 return Err(AddError::Overflow {
-                    count: count as usize,
+                    count: count.min(MAX_COUNT) as usize,
                     delta,
                 });
             }
@@ -388,6 +425,10 @@ impl WaitGroup {
     #[cold]
     #[track_caller]
     fn wait_slow(&self, epoch: u32, deadline: Option<Instant>) -> bool {
+        // A task of this group waiting for it could never see zero: panic instead of hanging.
+        diagnostics::check_self_wait(self);
+        // Feature `diagnostics`: the stall report's timer (nothing otherwise).
+        let mut stall = Stall::start(self);
         // Phase 1: spin. Our round has ended exactly when the epoch is no longer `epoch`.
         let mut backoff = Backoff::new();
         while backoff.snooze() {
@@ -441,9 +482,13 @@ impl WaitGroup {
                     }
                 }
             };
-            let parked =
-                self.parker
-                    .park(self.key(), epoch as usize, deadline, validate, timed_out);
+            let parked = self.parker.park(
+                self.key(),
+                epoch as usize,
+                stall.park_deadline(deadline),
+                validate,
+                timed_out,
+            );
             // Acquire pairs with the ending update (the tasks' writes become visible).
             let s = self.state.load(Acquire);
             match parked {
@@ -452,6 +497,8 @@ impl WaitGroup {
                     return true;
                 }
                 _ if state::epoch(s) != epoch => return self.released(s),
+                // The stall report's deadline, not the wait's (only with `diagnostics`).
+                Parked::TimedOut if stall.timed_out(self, deadline) => {}
                 Parked::TimedOut => return false,
                 Parked::Unparked(_) | Parked::Invalid => {} // spurious: park again
             }

@@ -398,14 +398,19 @@ fn load_50_processes_x_200_dones_release_every_waiter() {
                     "HEADCOUNT_TEST_CHILD",
                     format!("{},load,{per}", server.url()),
                 )
-                .stdout(Stdio::null())
+                .stdout(Stdio::piped())
                 .stdin(Stdio::null())
                 .spawn()
                 .unwrap()
         })
         .collect();
-    for mut c in children {
-        assert!(c.wait().unwrap().success(), "a participant process failed");
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "a participant process failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
     assert_eq!(server.raw_count("load"), Some(0));
     sync_waiter.join().unwrap().unwrap();

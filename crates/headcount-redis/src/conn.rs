@@ -91,9 +91,9 @@ impl Options {
         self
     }
 
-    /// How long an operation keeps retrying (with the same operation id) after the
-    /// connection to a server it had reached fails. A server never reached fails at
-    /// once with [`Error::Unreachable`].
+    /// How long an operation keeps retrying (with the same operation id) when the
+    /// connection fails or times out. A server that refuses the very first
+    /// connection of a handle fails at once with [`Error::Unreachable`].
     ///
     /// # Examples
     ///
@@ -239,7 +239,11 @@ impl Inner {
         if !is_transient(&e) {
             return Err(Error::Redis(e));
         }
-        if !self.reached.load(Ordering::Relaxed)
+        // A server never reached that refuses the connection is a wrong address or
+        // a server that is down: report it at once. Anything else (a slow connect,
+        // a dropped connection, a server still loading) is retried.
+        let never_reached = !self.reached.load(Ordering::Relaxed);
+        if (never_reached && e.is_connection_refusal())
             || start.elapsed() + *pause > self.opts.retry_window
         {
             return Err(self.unreachable(e));

@@ -28,9 +28,16 @@ end
 
 local function d(n) return string.format('%d', n) end
 
--- Time comes from Redis, never from client clocks.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- Time comes from Redis, never from client clocks. Read only when needed: a plain
+-- add/done on a group without leases does not look at the clock.
+local now
+local function clock()
+  if not now then
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  return now
+end
 
 local st
 local function load()
@@ -84,8 +91,11 @@ local function lose(m, kind, detail)
   set_count(st.count - math.min(owed, st.count))
 end
 
+-- `claimed` is the sum of the dones live leases owe: zero means no leases, so
+-- nothing to reap (and no need for the clock).
 local function reap()
-  local expired = redis.call('ZRANGEBYSCORE', LE, '-inf', now)
+  if st.claimed == 0 and op ~= 'check' and op ~= 'status' then return end
+  local expired = redis.call('ZRANGEBYSCORE', LE, '-inf', clock())
   for _, m in ipairs(expired) do lose(m, 'lost', '') end
 end
 
@@ -104,7 +114,7 @@ local function check_reply()
   local first = redis.call('ZRANGE', LE, 0, 0, 'WITHSCORES')
   if first[2] then nexp = d(tonumber(first[2])) end
   return { 'ok', st.inst, d(st.count), d(st.gen), d(st.bgen), st.bkind, st.bwho, d(st.bowed), st.bdetail,
-           lastid, nexp, d(now) }
+           lastid, nexp, d(clock()) }
 end
 
 -- Validate arguments before anything is written.
@@ -169,17 +179,17 @@ elseif op == 'join' then
     return { 'err', 'unclaimed', d(st.count), d(st.claimed), d(owed) }
   end
   redis.call('HSET', ME, m, d(owed))
-  redis.call('ZADD', LE, d(now + ttl), m)
+  redis.call('ZADD', LE, d(clock() + ttl), m)
   st.claimed = st.claimed + owed
   redis.call('HSET', S, 'claimed', d(st.claimed))
-  return remember({ 'ok', st.inst, d(now + ttl) })
+  return remember({ 'ok', st.inst, d(clock() + ttl) })
 elseif op == 'beat' then
   local m, ttl = ARGV[4], tonumber(ARGV[5])
   local why = redis.call('HGET', FE, m)
   if why then return { 'err', 'fenced', m, why } end
   if redis.call('HEXISTS', ME, m) == 0 then return { 'err', 'nolease', m } end
-  redis.call('ZADD', LE, 'XX', d(now + ttl), m)
-  return { 'ok', st.inst, d(now + ttl) }
+  redis.call('ZADD', LE, 'XX', d(clock() + ttl), m)
+  return { 'ok', st.inst, d(clock() + ttl) }
 elseif op == 'fail' then
   local m, detail = ARGV[4], ARGV[5]
   local why = redis.call('HGET', FE, m)

@@ -4,27 +4,50 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle, Scope, ScopedJoinHandle};
 
+use crate::diagnostics::{self, Origin};
+use crate::leak::Life;
 use crate::WaitGroup;
 
 /// The count a `go` task holds: `done` when the task ends, marking the round as panicked when
 /// it ends by unwinding.
 struct Task<W: Deref<Target = WaitGroup>> {
     wg: W,
+    /// Where the task was started (feature `diagnostics`; zero-sized otherwise).
+    origin: Origin,
 }
 
 impl<W: Deref<Target = WaitGroup>> Task<W> {
     #[inline]
     #[track_caller]
     fn new(wg: W) -> Self {
-        wg.add(1); // before the thread exists: Go's bug 1 cannot be written
-        Task { wg }
+        let origin = Origin::go();
+        wg.add_from(1, origin); // before the thread exists: Go's bug 1 cannot be written
+        Task { wg, origin }
     }
+}
+
+/// The body of every `go` thread: marks the thread as a task of its group (a `wait` on it from
+/// here panics as a self-deadlock instead of hanging), runs `f`, releases the count, and keeps
+/// the leak registry's record (`life`) up to date until the thread ends.
+fn run<W: Deref<Target = WaitGroup>>(
+    task: Task<W>,
+    life: Life,
+    who: &'static str,
+    f: impl FnOnce(),
+) {
+    let alive = life.start();
+    {
+        let _own = diagnostics::enter_own_group(&task.wg, who);
+        let _task = task; // dropped first: `done`, also when `f` panics
+        f()
+    }
+    alive.count_released();
 }
 
 impl<W: Deref<Target = WaitGroup>> Drop for Task<W> {
     fn drop(&mut self) {
         let panicked = thread::panicking();
-        if let Err(err) = self.wg.update(-1, panicked) {
+        if let Err(err) = self.wg.update_from(-1, panicked, self.origin) {
             if !panicked {
                 panic!("{err} (when a WaitGroup::go task ended)");
             }
@@ -68,10 +91,8 @@ impl WaitGroup {
         F: FnOnce() + Send + 'static,
     {
         let task = Task::new(Arc::clone(self));
-        spawn(move || {
-            let _task = task;
-            f()
-        })
+        let life = Life::register(self, "WaitGroup::go");
+        spawn(move || run(task, life, "WaitGroup::go", f))
     }
 
     /// [`go`](Self::go) for a group in a `static`.
@@ -100,10 +121,8 @@ impl WaitGroup {
         F: FnOnce() + Send + 'static,
     {
         let task = Task::new(self);
-        spawn(move || {
-            let _task = task;
-            f()
-        })
+        let life = Life::register(self, "WaitGroup::go_static");
+        spawn(move || run(task, life, "WaitGroup::go_static", f))
     }
 
     /// [`go`](Self::go) inside [`std::thread::scope`]: the task may borrow from the stack.
@@ -138,10 +157,8 @@ impl WaitGroup {
         F: FnOnce() + Send + 'scope,
     {
         let task = Task::new(self);
-        scope.spawn(move || {
-            let _task = task;
-            f()
-        })
+        let life = Life::register(self, "WaitGroup::go_scoped");
+        scope.spawn(move || run(task, life, "WaitGroup::go_scoped", f))
     }
 }
 

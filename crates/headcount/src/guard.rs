@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::diagnostics::Origin;
 use crate::WaitGroup;
 
 /// Holds one count of a [`WaitGroup`] and calls `done` when dropped: Go's
@@ -31,6 +32,8 @@ use crate::WaitGroup;
 #[must_use = "the guard calls `done` when dropped: bind it (`let _guard = ...`) for as long as the work runs"]
 pub struct Guard<'a> {
     wg: &'a WaitGroup,
+    /// Where the guard was taken (feature `diagnostics`; zero-sized otherwise).
+    origin: Origin,
 }
 
 /// A [`Guard`] that owns an `Arc` of its group, for tasks that must be `'static`
@@ -52,6 +55,8 @@ pub struct Guard<'a> {
 #[must_use = "the guard calls `done` when dropped: bind it (`let _guard = ...`) for as long as the work runs"]
 pub struct OwnedGuard {
     wg: Arc<WaitGroup>,
+    /// Where the guard was taken (feature `diagnostics`; zero-sized otherwise).
+    origin: Origin,
 }
 
 impl WaitGroup {
@@ -75,8 +80,9 @@ impl WaitGroup {
     #[inline]
     #[track_caller]
     pub fn enter(&self) -> Guard<'_> {
-        self.add(1);
-        Guard { wg: self }
+        let origin = Origin::enter();
+        self.add_from(1, origin);
+        Guard { wg: self, origin }
     }
 
     /// Like [`enter`](Self::enter), for a group behind an `Arc`: the guard keeps the group
@@ -100,9 +106,11 @@ impl WaitGroup {
     #[inline]
     #[track_caller]
     pub fn enter_owned(self: &Arc<Self>) -> OwnedGuard {
-        self.add(1);
+        let origin = Origin::enter();
+        self.add_from(1, origin);
         OwnedGuard {
             wg: Arc::clone(self),
+            origin,
         }
     }
 
@@ -110,8 +118,8 @@ impl WaitGroup {
     /// `done` too often; that is reported by a panic, except while already unwinding (a second
     /// panic would abort the process).
     #[inline]
-    pub(crate) fn release_guard(&self) {
-        if let Err(err) = self.update(-1, false) {
+    pub(crate) fn release_guard(&self, origin: Origin) {
+        if let Err(err) = self.update_from(-1, false, origin) {
             if !std::thread::panicking() {
                 panic!("{err} (while dropping a WaitGroup guard)");
             }
@@ -153,13 +161,13 @@ impl OwnedGuard {
 
 impl Drop for Guard<'_> {
     fn drop(&mut self) {
-        self.wg.release_guard();
+        self.wg.release_guard(self.origin);
     }
 }
 
 impl Drop for OwnedGuard {
     fn drop(&mut self) {
-        self.wg.release_guard();
+        self.wg.release_guard(self.origin);
     }
 }
 

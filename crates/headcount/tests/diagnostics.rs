@@ -1,0 +1,452 @@
+//! Diagnostics (issue 4): self-deadlock detection and the leak checker (always on), stall
+//! reports and `outstanding()` (feature `diagnostics`:
+//! `cargo test -p headcount --features diagnostics --test diagnostics`).
+
+#![cfg(not(loom))]
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use headcount::leak::{LeakCheck, ThreadState};
+use headcount::WaitGroup;
+
+/// This file, as `Location`s and reports name it.
+const FILE: &str = file!();
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        String::from("<non-string panic payload>")
+    }
+}
+
+// --- self-deadlock ---
+
+#[test]
+fn go_task_waiting_for_its_own_group_panics_instead_of_hanging() {
+    let wg = Arc::new(WaitGroup::new());
+    let inner = Arc::clone(&wg);
+    let handle = wg.go(move || inner.wait());
+    let payload = handle.join().expect_err("the self-wait must panic");
+    let msg = panic_message(&*payload);
+    assert!(
+        msg.starts_with(
+            "self-deadlock: a task started by WaitGroup::go is waiting for its own group"
+        ),
+        "{msg}"
+    );
+    assert!(msg.contains("(counter 1)"), "{msg}");
+    // The task's count was released while unwinding; the round ends poisoned.
+    assert_eq!(wg.count(), 0);
+    let waited = panic::catch_unwind(AssertUnwindSafe(|| wg.wait()));
+    assert!(
+        waited.is_err(),
+        "the round with the panicked task re-raises"
+    );
+}
+
+#[test]
+fn self_wait_with_a_timeout_panics_too() {
+    static WG: WaitGroup = WaitGroup::new();
+    let handle = WG.go_static(|| {
+        // Could only ever time out.
+        WG.wait_timeout(Duration::from_secs(30));
+    });
+    let msg = panic_message(&*handle.join().unwrap_err());
+    assert!(
+        msg.starts_with("self-deadlock: a task started by WaitGroup::go_static"),
+        "{msg}"
+    );
+    let _ = panic::catch_unwind(|| WG.wait());
+}
+
+#[test]
+fn scoped_self_wait_panics_and_other_groups_are_not_affected() {
+    let wg = WaitGroup::new();
+    let other = WaitGroup::new();
+    let (go, ready) = mpsc::channel::<()>();
+    thread::scope(|s| {
+        // Waiting for *another* group from a task is fine, also while that group counts.
+        other.add(1);
+        let other = &other;
+        let fine = wg.go_scoped(s, move || {
+            ready.recv().unwrap();
+            other.wait();
+        });
+        go.send(()).unwrap();
+        other.done();
+        fine.join().unwrap();
+        wg.wait();
+
+        let bad = wg.go_scoped(s, || {
+            wg.wait_deadline(std::time::Instant::now());
+        });
+        let msg = panic_message(&*bad.join().unwrap_err());
+        assert!(
+            msg.contains("go_scoped is waiting for its own group"),
+            "{msg}"
+        );
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| wg.wait()));
+    });
+}
+
+#[test]
+fn the_mark_ends_with_the_task() {
+    // A thread that was a task of a group is no longer one once the task returned: a plain
+    // thread of the same group waits normally.
+    let wg = Arc::new(WaitGroup::new());
+    wg.go(|| {}).join().unwrap();
+    let wg2 = Arc::clone(&wg);
+    let waiter = thread::spawn(move || wg2.wait());
+    waiter.join().unwrap();
+    // Waiting at zero from inside a task is not a deadlock either.
+    let inner = Arc::clone(&wg);
+    let done = Arc::new(WaitGroup::new());
+    let probe = Arc::clone(&done);
+    done.go(move || inner.wait()).join().unwrap();
+    probe.wait();
+}
+
+// --- leak checker (always on) ---
+
+#[test]
+fn leak_check_catches_a_task_blocked_on_a_rendezvous_channel() {
+    let wg = Arc::new(WaitGroup::new());
+    let (tx, rx) = mpsc::sync_channel::<u32>(0); // unbuffered: a send waits for a receiver
+    let line = line!() + 1;
+    wg.go(move || tx.send(7).unwrap());
+
+    let leaks = LeakCheck::new()
+        .timeout(Duration::from_millis(50))
+        .check()
+        .expect_err("the blocked task is still running");
+    assert_eq!(leaks.threads().len(), 1, "{leaks}");
+    let t = &leaks.threads()[0];
+    assert_eq!(t.state, ThreadState::Counted);
+    assert_eq!(t.spawned_by, "WaitGroup::go");
+    assert_eq!(t.spawned_at.unwrap().line(), line);
+    assert!(t.id.is_some());
+    let report = leaks.to_string();
+    assert!(
+        report.contains(&format!("{FILE}:{line} by WaitGroup::go: counted")),
+        "{report}"
+    );
+    assert!(report.starts_with("1 thread started or counted through headcount still running"));
+
+    // The ignore list.
+    LeakCheck::new()
+        .timeout(Duration::from_millis(10))
+        .ignore(&format!("{FILE}:{line}"))
+        .check()
+        .expect("ignored");
+
+    // Receive: the task ends, and the check passes (retrying while the thread exits).
+    assert_eq!(rx.recv().unwrap(), 7);
+    wg.wait();
+    LeakCheck::new().group(&wg).check().expect("nothing left");
+}
+
+#[test]
+fn leak_check_passes_a_clean_run() {
+    let _check = LeakCheck::new(); // asserts on drop
+    let wg = Arc::new(WaitGroup::new());
+    for _ in 0..32 {
+        wg.go(|| thread::sleep(Duration::from_millis(1)));
+    }
+    wg.wait();
+    thread::scope(|s| {
+        for _ in 0..4 {
+            wg.go_scoped(s, || {});
+        }
+        wg.wait();
+    });
+}
+
+#[test]
+fn leak_check_covers_tasks_started_by_tasks() {
+    let wg = Arc::new(WaitGroup::new());
+    let (tx, rx) = mpsc::sync_channel::<()>(0);
+    let inner = Arc::clone(&wg);
+    let line = line!() + 2;
+    wg.go(move || {
+        inner.go(move || tx.send(()).unwrap()); // a grandchild, started by a task
+    })
+    .join()
+    .unwrap();
+    let leaks = LeakCheck::new()
+        .timeout(Duration::from_millis(30))
+        .check()
+        .expect_err("the grandchild is in this test's scope");
+    assert_eq!(leaks.threads().len(), 1, "{leaks}");
+    assert_eq!(leaks.threads()[0].spawned_at.unwrap().line(), line);
+    rx.recv().unwrap();
+    wg.wait();
+    LeakCheck::new().check().unwrap();
+}
+
+#[test]
+fn a_leak_check_guard_panics_when_dropped_with_leaks() {
+    let wg = Arc::new(WaitGroup::new());
+    let (tx, rx) = mpsc::sync_channel::<()>(0);
+    let dropped = panic::catch_unwind(AssertUnwindSafe(|| {
+        let _check = LeakCheck::new().timeout(Duration::from_millis(20));
+        wg.go(move || tx.send(()).unwrap());
+    }));
+    let msg = panic_message(&*dropped.unwrap_err());
+    assert!(msg.contains("by WaitGroup::go: counted"), "{msg}");
+    rx.recv().unwrap();
+    wg.wait();
+}
+
+// --- feature `diagnostics` ---
+
+#[cfg(feature = "diagnostics")]
+mod with_feature {
+    use std::sync::{Mutex, PoisonError};
+    use std::time::Instant;
+
+    use headcount::diagnostics::{self, Kind};
+
+    use super::*;
+
+    static REPORTS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    fn capture(report: &str) {
+        REPORTS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(report.to_owned());
+    }
+
+    /// Reports naming the wait at `{FILE}:{line}` (other tests run in parallel and
+    /// share the sink).
+    fn reports_for(line: u32) -> Vec<String> {
+        let at = format!("on a group at {FILE}:{line};");
+        REPORTS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|r| r.contains(&at))
+            .cloned()
+            .collect()
+    }
+
+    #[test]
+    fn outstanding_lists_locations_kinds_and_counts() {
+        let wg = Arc::new(WaitGroup::new());
+        let add_line = line!() + 1;
+        wg.add(2);
+        let enter_line = line!() + 1;
+        let guard = wg.enter();
+        let (tx, rx) = mpsc::sync_channel::<()>(0);
+        let go_line = line!() + 1;
+        wg.go(move || tx.send(()).unwrap());
+
+        let out = wg.outstanding();
+        let summary: Vec<(u32, Kind, usize)> = out
+            .iter()
+            .map(|o| (o.location.unwrap().line(), o.kind, o.count))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (add_line, Kind::Add, 2),
+                (enter_line, Kind::Enter, 1),
+                (go_line, Kind::Go, 1)
+            ]
+        );
+        assert!(
+            out.windows(2).all(|w| w[0].since <= w[1].since),
+            "oldest first"
+        );
+        assert_eq!(
+            out[1].to_string(),
+            format!("1 x {FILE}:{enter_line} (enter)")
+        );
+
+        // A guard releases its own entry; a plain `done` the oldest `add` (FIFO).
+        drop(guard);
+        wg.done();
+        let summary: Vec<(u32, usize)> = wg
+            .outstanding()
+            .iter()
+            .map(|o| (o.location.unwrap().line(), o.count))
+            .collect();
+        assert_eq!(summary, [(add_line, 1), (go_line, 1)]);
+
+        // The go task releases its own entry when it ends.
+        rx.recv().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while wg.count() != 1 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(1));
+        }
+        let summary: Vec<(u32, Kind, usize)> = wg
+            .outstanding()
+            .iter()
+            .map(|o| (o.location.unwrap().line(), o.kind, o.count))
+            .collect();
+        assert_eq!(summary, [(add_line, Kind::Add, 1)]);
+        wg.done();
+        assert!(wg.outstanding().is_empty());
+        wg.wait();
+    }
+
+    #[test]
+    fn a_refused_add_leaves_no_entry() {
+        let wg = WaitGroup::new();
+        assert!(wg.try_add(-1).is_err());
+        assert!(wg.outstanding().is_empty());
+        wg.add(1);
+        assert!(wg.try_add(WaitGroup::MAX_COUNT as isize).is_err());
+        let out = wg.outstanding();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].count, 1);
+        wg.done();
+    }
+
+    #[test]
+    fn a_stalled_wait_reports_once_with_its_outstanding_counts() {
+        diagnostics::set_report_sink(Some(capture));
+        diagnostics::set_stall_threshold(Some(Duration::from_millis(50)));
+
+        let wg = Arc::new(WaitGroup::new());
+        let add_line = line!() + 1;
+        wg.add(2);
+        let enter_line = line!() + 1;
+        let _guard = wg.enter();
+        let (tx, rx) = mpsc::sync_channel::<()>(0);
+        let go_line = line!() + 1;
+        wg.go(move || tx.send(()).unwrap());
+
+        // A timed wait that times out after several thresholds: one report, not several.
+        let wait_line = line!() + 1;
+        assert!(!wg.wait_timeout(Duration::from_millis(400)));
+        let reports = reports_for(wait_line);
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        let report = &reports[0];
+        assert!(report.starts_with("wait blocked for 0."), "{report}");
+        assert!(
+            report.ends_with(&format!(
+                "; still outstanding: 2 x {FILE}:{add_line} (add), \
+                 1 x {FILE}:{enter_line} (enter), \
+                 1 x {FILE}:{go_line} (go)"
+            )),
+            "{report}"
+        );
+
+        // A blocking wait, released later by other threads: reports once, then returns.
+        let releaser = {
+            let wg = Arc::clone(&wg);
+            thread::spawn(move || {
+                thread::sleep(Duration::from_millis(300));
+                wg.done();
+                wg.done();
+                rx.recv().unwrap();
+            })
+        };
+        drop(_guard);
+        let wait_line = line!() + 1;
+        wg.wait();
+        releaser.join().unwrap();
+        let reports = reports_for(wait_line);
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert!(
+            reports[0].contains(&format!("{FILE}:{add_line} (add)")),
+            "{reports:?}"
+        );
+        assert!(
+            !reports[0].contains("(enter)"),
+            "the guard was dropped: {reports:?}"
+        );
+
+        // A wait that is not blocked long does not report.
+        wg.add(1);
+        let wg2 = Arc::clone(&wg);
+        let quick = thread::spawn(move || wg2.done());
+        let wait_line = line!() + 1;
+        wg.wait();
+        quick.join().unwrap();
+        // (The done above comes well within 50 ms on any machine this runs on; if not, the
+        // report would be legitimate, so only a report naming no count at all is an error.)
+        assert!(reports_for(wait_line).iter().all(|r| r.contains(" x ")));
+        assert!(wg.outstanding().is_empty());
+    }
+
+    #[test]
+    fn the_threshold_comes_from_code() {
+        diagnostics::set_stall_threshold(Some(Duration::from_millis(75)));
+        assert_eq!(
+            diagnostics::stall_threshold(),
+            Some(Duration::from_millis(75))
+        );
+        diagnostics::set_stall_threshold(Some(Duration::from_millis(50)));
+    }
+
+    #[test]
+    fn leak_check_reports_threads_that_called_done_and_still_run() {
+        // The seed's incident: `done`, then a send on an unbuffered channel nobody reads.
+        let wg = Arc::new(WaitGroup::new());
+        let (tx, rx) = mpsc::sync_channel::<usize>(0);
+        let mut handles = Vec::new();
+        let enter_line = line!() + 2;
+        for i in 0..3 {
+            let guard = wg.enter_owned();
+            let tx = tx.clone();
+            let handle = thread::Builder::new()
+                .name(format!("order-{i}"))
+                .spawn(move || {
+                    let result = i * 10;
+                    drop(guard); // done...
+                    tx.send(result).unwrap(); // ...then blocked: nobody receives
+                })
+                .unwrap();
+            handles.push(handle);
+        }
+        wg.wait(); // returns: every task called done
+
+        let leaks = LeakCheck::new()
+            .group(&wg)
+            .timeout(Duration::from_millis(100))
+            .check()
+            .expect_err("three threads are blocked after their done");
+        assert_eq!(leaks.threads().len(), 3, "{leaks}");
+        let mut names: Vec<_> = leaks
+            .threads()
+            .iter()
+            .map(|t| t.name.clone().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["order-0", "order-1", "order-2"]);
+        for t in leaks.threads() {
+            assert_eq!(t.state, ThreadState::DoneButRunning);
+            assert_eq!(t.spawned_by, "thread");
+            assert_eq!(t.released_at.unwrap().line(), enter_line);
+        }
+        let report = leaks.to_string();
+        assert!(report.contains("thread 'order-1'"), "{report}");
+        assert!(
+            report.contains(&format!(
+                "done-but-running (released a count at {FILE}:{enter_line})"
+            )),
+            "{report}"
+        );
+
+        // The fix: consume the results. Then the check passes.
+        let mut results: Vec<usize> = (0..3).map(|_| rx.recv().unwrap()).collect();
+        results.sort();
+        assert_eq!(results, [0, 10, 20]);
+        for h in handles {
+            h.join().unwrap();
+        }
+        LeakCheck::new()
+            .group(&wg)
+            .check()
+            .expect("all threads exited");
+    }
+}

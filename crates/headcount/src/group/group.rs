@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::thread;
 
 use super::panics::Panicked;
 use super::pool::{Job, Pool, Refused, Slot, UNLIMITED};
@@ -403,19 +402,9 @@ where
     }
 }
 
-/// Queues `job` in `slot`, starting a worker when the pool asks for one.
+/// Queues `job` in `slot` (the pool starts or wakes a worker as needed).
 pub(crate) fn submit(pool: &Arc<Pool>, slot: Slot, job: Job) {
-    if pool.submit(slot, job) {
-        let worker = Arc::clone(pool);
-        match thread::Builder::new()
-            .name("headcount-worker".into())
-            .spawn(move || worker.work())
-        {
-            Ok(handle) => pool.add_handle(handle),
-            // The job stays queued for the running workers (or runs here if there are none).
-            Err(_) => pool.worker_failed(),
-        }
-    }
+    pool.submit(slot, job);
 }
 
 impl Default for Group {

@@ -3,24 +3,39 @@
 //!
 //! One lock guards the whole state. The [`WaitGroup`] counts the jobs in flight (accepted and
 //! not yet finished): it is changed only while the lock is held, so under the lock its count is
-//! exact, and it is what [`Pool::wait`] blocks on.
+//! exact, and it is what [`Pool::close`] blocks on.
 //!
 //! # Life cycle
 //!
 //! 1. [`Pool::acquire`] takes a slot (`add(1)`), blocking or refusing at the limit.
-//! 2. [`Pool::submit`] queues the job and hands it to an idle worker, or asks the caller to
-//!    start a new one (returns `true`), or leaves it for a busy worker, which takes it as soon
-//!    as it finishes its current job.
+//! 2. [`Pool::submit`] queues the job and makes sure a worker will come for it (below).
 //! 3. A worker runs the job under `catch_unwind`, keeps the payload of a panic, then `done()`.
-//! 4. [`Pool::close`] (from `wait`, once the count is zero) refuses further jobs and lets idle
-//!    workers exit; the owner then joins them.
+//! 4. [`Pool::close`] (from `wait`, once the count is zero) refuses further jobs and lets the
+//!    workers exit; the owner then joins them ([`Pool::join_workers`]).
+//!
+//! # Worker states
+//!
+//! A worker is *running* a job, *searching* (just started, just woken, between two jobs, or
+//! checking the queue a few times before sleeping), or *sleeping* on `work`. The rule that
+//! keeps every queued job served, and starts threads only when they are needed:
+//!
+//! - `submit` does nothing more when a worker is searching: that worker will take the job.
+//!   Otherwise it wakes a sleeping worker, or else starts a new one (below the limit).
+//! - A searching worker that takes a job and sees more jobs queued, with no other worker
+//!   searching, first wakes or starts one more (a chain), so a burst of jobs that block still
+//!   gets a worker each, up to the limit; short jobs end the chain early, because the workers
+//!   free themselves faster than threads start: 10,000 short tasks may need only a few threads.
+//!
+//! There is always a worker for a queued job: the queue holds jobs in flight, and fewer than
+//! `limit` jobs in flight means fewer than `limit` workers are running; if all workers run,
+//! the first to finish searches and finds the job.
 
 use std::any::Any;
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, JoinHandle};
 
 use crate::WaitGroup;
 
@@ -34,10 +49,14 @@ pub(crate) type Payload = Box<dyn Any + Send + 'static>;
 /// The limit of a group built without [`limit`](crate::Group::limit): no limit.
 pub(crate) const UNLIMITED: usize = usize::MAX;
 
-/// How many times a worker with nothing to do checks the queue (yielding in between) before it
-/// sleeps on the condition variable. Short tasks arrive faster than a sleep-and-wake round
-/// trip; this turns most hand-offs into a queue pop instead of a futex wake.
-const IDLE_SPINS: u32 = 8;
+/// How many times a searching worker checks the queue (yielding in between) before it sleeps.
+/// Short tasks arrive faster than a sleep-and-wake round trip; this turns most hand-offs into a
+/// queue pop instead of a futex wake.
+const WORKER_SPINS: u32 = 16;
+
+/// How many times a blocked `acquire` re-checks for a free slot (yielding in between) before it
+/// sleeps on `slot`: short tasks free slots faster than a sleep-and-wake round trip.
+const ACQUIRE_SPINS: u32 = 16;
 
 /// Why [`Pool::acquire`] did not take a slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +75,8 @@ pub(crate) struct Pool {
     /// Jobs in flight; changed only with `state` locked (see the module docs).
     wg: WaitGroup,
     state: Mutex<State>,
-    /// Idle workers sleep here; signalled by `submit` (one job, one wake-up) and `close` (all).
+    /// Sleeping workers wait here; signalled once per wake-up decided under the lock, and by
+    /// `close` (all).
     work: Condvar,
     /// Blocked `acquire`s sleep here; signalled when a job finishes.
     slot: Condvar,
@@ -68,24 +88,44 @@ struct State {
     queue: VecDeque<Job>,
     /// Workers started and not yet exited.
     workers: usize,
-    /// Workers asleep on `work` that no one has woken yet.
+    /// Workers searching for a job (module docs): started or woken and not yet running a job.
+    searching: usize,
+    /// Workers asleep on `work` that no one has decided to wake.
     sleeping: usize,
-    /// Wake-ups sent and not yet taken by a worker (a worker woken spuriously may take one; any
-    /// worker serves as well as another).
+    /// Wake-ups decided and not yet taken by a worker (a worker woken spuriously may take one;
+    /// any worker serves as well as another).
     wakeups: usize,
-    /// Workers checking the queue between jobs, not yet asleep: a job submitted now is seen by
-    /// one of them without a wake-up.
-    spinning: usize,
-    /// `acquire`s blocked at the limit.
+    /// `acquire`s asleep at the limit.
     blocked: usize,
     /// Set by `close`: no more jobs; workers exit.
     closed: bool,
     /// Panics caught in jobs, in the order they were caught.
     panics: Vec<Payload>,
-    /// Join handles of the workers started by the owner, joined by `join_workers`.
+    /// Join handles of the workers, joined by `join_workers`.
     handles: Vec<JoinHandle<()>>,
-    /// The most jobs ever in flight at once (for `Debug` and tests of the limit).
+    /// The most jobs ever in flight at once.
     high_water: usize,
+}
+
+impl State {
+    /// Makes sure one more worker will search: wakes a sleeper, or returns `true` when the
+    /// caller must start a new worker (with [`Pool::start_worker`], after unlocking).
+    fn add_searcher(&mut self, work: &Condvar) -> bool {
+        if self.sleeping > 0 {
+            self.sleeping -= 1;
+            self.wakeups += 1;
+            self.searching += 1;
+            work.notify_one();
+            false
+        } else if self.workers < self.limit {
+            self.workers += 1;
+            self.searching += 1;
+            true
+        } else {
+            // Every worker is running a job; the first to finish searches.
+            false
+        }
+    }
 }
 
 impl Pool {
@@ -96,9 +136,9 @@ impl Pool {
                 limit,
                 queue: VecDeque::new(),
                 workers: 0,
+                searching: 0,
                 sleeping: 0,
                 wakeups: 0,
-                spinning: 0,
                 blocked: 0,
                 closed: false,
                 panics: Vec::new(),
@@ -160,20 +200,27 @@ impl Pool {
     /// Takes a slot for one job: blocks while `limit` jobs are in flight (`block`) or refuses.
     pub(crate) fn acquire(&self, block: bool) -> Result<Slot, Refused> {
         let mut state = self.lock();
+        let mut spins = 0;
         loop {
             if state.closed {
                 return Err(Refused::Closed);
             }
             let in_flight = self.wg.count();
             if in_flight < state.limit {
-                // Under the lock, like every change of the count (module docs). Cannot overflow
-                // before the limit does, except for an unlimited pool with 2^32 jobs queued.
+                // Under the lock, like every change of the count (module docs).
                 self.wg.add(1);
                 state.high_water = state.high_water.max(in_flight + 1);
                 return Ok(Slot(()));
             }
             if !block {
                 return Err(Refused::Full);
+            }
+            if spins < ACQUIRE_SPINS {
+                spins += 1;
+                drop(state);
+                thread::yield_now();
+                state = self.lock();
+                continue;
             }
             state.blocked += 1;
             // In a loop: condition variables wake spuriously, and another `acquire` may take
@@ -186,78 +233,79 @@ impl Pool {
         }
     }
 
-    /// Queues `job` in the slot taken by `acquire`. Returns `true` when the caller must start a
-    /// new worker (which runs [`Pool::work`]) and register it with [`Pool::add_handle`] if it
-    /// is to be joined.
-    pub(crate) fn submit(&self, _slot: Slot, job: Job) -> bool {
+    /// Queues `job` in the slot taken by `acquire`, and makes sure a worker will take it.
+    pub(crate) fn submit(self: &Arc<Self>, _slot: Slot, job: Job) {
         let mut state = self.lock();
         state.queue.push_back(job);
-        if state.spinning >= state.queue.len() {
-            // Enough workers are between jobs and will find it.
-            false
-        } else if state.sleeping > 0 {
-            state.sleeping -= 1;
-            state.wakeups += 1;
-            self.work.notify_one();
-            false
-        } else if state.workers < state.limit {
-            state.workers += 1;
-            true
-        } else {
-            // Every worker is busy; the first to finish takes the job.
-            false
-        }
-    }
-
-    /// Registers the join handle of a worker started after `submit` returned `true`.
-    pub(crate) fn add_handle(&self, handle: JoinHandle<()>) {
-        self.lock().handles.push(handle);
-    }
-
-    /// Undoes the `workers += 1` of a `submit` whose worker could not be started. The job stays
-    /// queued for the other workers; if there are none, it is run by the caller.
-    pub(crate) fn worker_failed(&self) {
-        let mut state = self.lock();
-        state.workers -= 1;
-        let orphan = if state.workers == 0 {
-            state.queue.pop_front()
-        } else {
-            None
-        };
+        let start = state.searching == 0 && state.add_searcher(&self.work);
         drop(state);
-        if let Some(job) = orphan {
-            self.run(job);
+        if start {
+            self.start_worker();
         }
     }
 
-    /// The body of a worker thread: run jobs until the pool is closed.
-    pub(crate) fn work(&self) {
+    /// Starts a worker thread, already counted in `workers` and `searching`.
+    fn start_worker(self: &Arc<Self>) {
+        let pool = Arc::clone(self);
+        let spawned = thread::Builder::new()
+            .name("headcount-worker".into())
+            .spawn(move || pool.work());
+        match spawned {
+            Ok(handle) => self.lock().handles.push(handle),
+            Err(_) => {
+                // The jobs stay queued for the running workers; if there are none, run them
+                // here rather than never.
+                let mut state = self.lock();
+                state.workers -= 1;
+                state.searching -= 1;
+                if state.workers == 0 {
+                    while let Some(job) = state.queue.pop_front() {
+                        drop(state);
+                        self.run(job);
+                        state = self.lock();
+                    }
+                }
+            }
+        }
+    }
+
+    /// The body of a worker thread, which starts out searching: run jobs until the pool is
+    /// closed.
+    fn work(self: &Arc<Self>) {
         let mut state = self.lock();
+        let mut spins = 0;
         loop {
+            // Searching.
             if let Some(job) = state.queue.pop_front() {
+                state.searching -= 1;
+                // The chain (module docs): more jobs queued and no one else looking for them.
+                let start = !state.queue.is_empty()
+                    && state.searching == 0
+                    && state.add_searcher(&self.work);
                 drop(state);
+                if start {
+                    self.start_worker();
+                }
                 self.run(job);
                 state = self.lock();
+                state.searching += 1;
+                spins = 0;
                 continue;
             }
             if state.closed {
+                state.searching -= 1;
                 state.workers -= 1;
                 return;
             }
-            // Nothing queued: check a few times before sleeping (see `IDLE_SPINS`).
-            state.spinning += 1;
-            for _ in 0..IDLE_SPINS {
+            if spins < WORKER_SPINS {
+                spins += 1;
                 drop(state);
-                std::thread::yield_now();
+                thread::yield_now();
                 state = self.lock();
-                if !state.queue.is_empty() || state.closed {
-                    break;
-                }
-            }
-            state.spinning -= 1;
-            if !state.queue.is_empty() || state.closed {
                 continue;
             }
+            // Nothing to do: sleep until woken by `add_searcher` or `close`.
+            state.searching -= 1;
             state.sleeping += 1;
             loop {
                 // In a loop: wake-ups can be spurious.
@@ -266,14 +314,17 @@ impl Pool {
                     .wait(state)
                     .unwrap_or_else(PoisonError::into_inner);
                 if state.wakeups > 0 {
+                    // `add_searcher` counted us as searching already.
                     state.wakeups -= 1;
                     break;
                 }
                 if state.closed {
                     state.sleeping -= 1;
+                    state.searching += 1;
                     break;
                 }
             }
+            spins = 0;
         }
     }
 

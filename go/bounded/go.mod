@@ -1,0 +1,3 @@
+module headcount/go/bounded
+
+go 1.18

@@ -202,31 +202,32 @@ mod imp {
 
 /// Bounded spinning before a waiter parks (parking_lot's `SpinWait`, crossbeam's `Backoff`).
 ///
-/// A `done` that arrives within a few tens of microseconds of `wait` is then seen without a
-/// trip through the kernel (a futex wake-up costs 5-20 µs on a virtual machine), which is what
-/// makes wake-up latency low; past the bound the waiter parks and burns no CPU. The spin doubles
-/// from 1 to 64 `PAUSE`s, continues in rounds of 64 until [`SPIN_BUDGET`](Self::SPIN_BUDGET) has
-/// passed, then yields the time slice a few times (on a busy machine the thread that will call
-/// `done` may be waiting for our core). Under loom the waiter does not spin: each spin would
-/// only be one more interleaving to explore.
+/// A `done` that arrives within some tens of microseconds of `wait` is then seen without a trip
+/// through the kernel (a futex wake-up costs 5-20 µs on a virtual machine), which is what makes
+/// wake-up latency low; past the bound the waiter parks and burns no CPU.
+///
+/// The spin doubles from 1 to 64 `PAUSE`s (a few microseconds), then the waiter *yields* its
+/// time slice until [`YIELD_BUDGET`](Self::YIELD_BUDGET) has passed. Yielding rather than
+/// spinning matters on a busy machine: the thread that will call `done` may be waiting for our
+/// core, and a pure spin would hold it hostage for the whole budget; when nothing else wants
+/// the core, `sched_yield` returns at once and the loop still reacts within a microsecond.
+/// Under loom the waiter does not spin: each spin would only be one more interleaving.
 #[derive(Debug)]
 pub(crate) struct Backoff {
     step: u32,
-    started: Option<Instant>,
+    yielding_since: Option<Instant>,
 }
 
 impl Backoff {
     /// Steps whose spin doubles, from `2^0` to `2^(SPIN_STEPS - 1)` `PAUSE`s.
     const SPIN_STEPS: u32 = if cfg!(loom) { 0 } else { 7 };
-    /// How long to keep spinning (in the largest step) before yielding.
-    const SPIN_BUDGET: Duration = Duration::from_micros(if cfg!(loom) { 0 } else { 40 });
-    /// Yields after the spinning, before parking.
-    const YIELD_STEPS: u32 = if cfg!(loom) { 0 } else { 4 };
+    /// How long to keep yielding after the spin before parking.
+    const YIELD_BUDGET: Duration = Duration::from_micros(if cfg!(loom) { 0 } else { 50 });
 
     pub(crate) const fn new() -> Self {
         Backoff {
             step: 0,
-            started: None,
+            yielding_since: None,
         }
     }
 
@@ -240,21 +241,15 @@ impl Backoff {
             self.step += 1;
             return true;
         }
-        if self.step == Self::SPIN_STEPS && !Self::SPIN_BUDGET.is_zero() {
-            let started = *self.started.get_or_insert_with(Instant::now);
-            if started.elapsed() < Self::SPIN_BUDGET {
-                for _ in 0..(1u32 << Self::SPIN_STEPS.saturating_sub(1)) {
-                    crate::sync::spin_loop();
-                }
-                return true;
-            }
+        if Self::YIELD_BUDGET.is_zero() {
+            return false;
         }
-        if self.step < Self::SPIN_STEPS + Self::YIELD_STEPS {
-            crate::sync::yield_now();
-            self.step += 1;
-            return true;
+        let since = *self.yielding_since.get_or_insert_with(Instant::now);
+        if since.elapsed() >= Self::YIELD_BUDGET {
+            return false;
         }
-        false
+        crate::sync::yield_now();
+        true
     }
 }
 

@@ -13,10 +13,12 @@ use super::pool::{Job, Pool, Refused, Slot, UNLIMITED};
 /// It is Go's `WaitGroup` + `go` + `recover` in one (conc's `WaitGroup`/`Pool`, errgroup
 /// without errors; see [`ErrGroup`](crate::ErrGroup) for those).
 ///
-/// - **Workers.** Tasks run on worker threads that the group starts when a task finds none
-///   idle, and reuses afterwards. With [`limit(n)`](Self::limit) there are never more than `n`
-///   of them, however many tasks are spawned: 10,000 tasks at a limit of 100 start at most 100
-///   threads. [`wait`](Self::wait) joins every worker before it returns.
+/// - **Workers.** Tasks run on worker threads that the group starts on demand, when a queued
+///   task finds no worker free, and reuses afterwards. With [`limit(n)`](Self::limit) there
+///   are never more than `n` of them, however many tasks are spawned: 10,000 tasks at a limit
+///   of 100 start at most 100 threads (short tasks, far fewer). Every task that is spawned
+///   gets a worker while fewer than `n` run, so tasks that wait for each other do not starve.
+///   [`wait`](Self::wait) joins every worker before it returns.
 /// - **Limit.** With [`limit(n)`](Self::limit), at most `n` tasks are *in flight* (spawned and
 ///   not finished); [`spawn`](Self::spawn) blocks while `n` are, and
 ///   [`try_spawn`](Self::try_spawn) hands the task back instead (errgroup's `SetLimit` and
@@ -141,10 +143,9 @@ impl Group {
 
     /// Runs `f` on a worker thread, counted by the group. Blocks while the limit is reached.
     ///
-    /// # Panics
-    ///
-    /// If the operating system cannot start the first worker thread. A panic *in* `f` does
-    /// not panic here; it reaches [`wait`](Self::wait).
+    /// A panic *in* `f` does not panic here; it reaches [`wait`](Self::wait). If the operating
+    /// system refuses to start a worker thread, queued tasks run on the workers already
+    /// running, or on the calling thread when there are none.
     ///
     /// # Examples
     ///
@@ -254,6 +255,8 @@ impl Group {
     /// Waits until every task has ended (also those spawned meanwhile by tasks), joins the
     /// worker threads, then re-raises the first panic of a task, if any, with its original
     /// payload (`resume_unwind`); the other panics are dropped.
+    ///
+    /// A task must not wait for its own group (it would wait for itself forever).
     ///
     /// # Panics
     ///

@@ -103,6 +103,10 @@ struct State {
     panics: Vec<Payload>,
     /// Join handles of the workers, joined by `join_workers`.
     handles: Vec<JoinHandle<()>>,
+    /// Workers decided on whose handle is not in `handles` yet: `join_workers` waits for them
+    /// (a worker started for a job can run it, and the count reach zero, before its starter
+    /// registers the handle).
+    unregistered: usize,
     /// The most jobs ever in flight at once.
     high_water: usize,
 }
@@ -120,6 +124,7 @@ impl State {
         } else if self.workers < self.limit {
             self.workers += 1;
             self.searching += 1;
+            self.unregistered += 1;
             true
         } else {
             // Every worker is running a job; the first to finish searches.
@@ -143,6 +148,7 @@ impl Pool {
                 closed: false,
                 panics: Vec::new(),
                 handles: Vec::new(),
+                unregistered: 0,
                 high_water: 0,
             }),
             work: Condvar::new(),
@@ -251,11 +257,16 @@ impl Pool {
             .name("headcount-worker".into())
             .spawn(move || pool.work());
         match spawned {
-            Ok(handle) => self.lock().handles.push(handle),
+            Ok(handle) => {
+                let mut state = self.lock();
+                state.handles.push(handle);
+                state.unregistered -= 1;
+            }
             Err(_) => {
                 // The jobs stay queued for the running workers; if there are none, run them
                 // here rather than never.
                 let mut state = self.lock();
+                state.unregistered -= 1;
                 state.workers -= 1;
                 state.searching -= 1;
                 if state.workers == 0 {
@@ -368,10 +379,22 @@ impl Pool {
     /// Joins every worker started so far (call after [`close`](Self::close)): when it returns,
     /// none of the pool's threads is running.
     pub(crate) fn join_workers(&self) {
-        let handles = std::mem::take(&mut self.lock().handles);
-        for handle in handles {
-            // Workers catch every job's panic; a worker itself does not panic.
-            let _ = handle.join();
+        loop {
+            let (handles, unregistered) = {
+                let mut state = self.lock();
+                (std::mem::take(&mut state.handles), state.unregistered)
+            };
+            if handles.is_empty() && unregistered == 0 {
+                return;
+            }
+            if handles.is_empty() {
+                // A starter is between `spawn` and registering the handle: a short window.
+                thread::yield_now();
+            }
+            for handle in handles {
+                // Workers catch every job's panic; a worker itself does not panic.
+                let _ = handle.join();
+            }
         }
     }
 }

@@ -32,12 +32,11 @@ fn main() {
                 let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                 high_water.fetch_max(now, Ordering::SeqCst);
                 threads.lock().unwrap().insert(std::thread::current().id());
-                // Work: a little arithmetic, and now and then a pause so tasks overlap.
+                // Work: a little arithmetic and a short wait (as for I/O), so that tasks
+                // overlap and the limit is what holds them back.
                 let _ =
                     std::hint::black_box((0..200u64).fold(item as u64, |a, b| a ^ (a << 1) ^ b));
-                if item % 100 == 0 {
-                    std::thread::sleep(std::time::Duration::from_millis(1));
-                }
+                std::thread::sleep(std::time::Duration::from_micros(200));
                 processed.fetch_add(1, Ordering::Relaxed);
                 running.fetch_sub(1, Ordering::SeqCst);
             });

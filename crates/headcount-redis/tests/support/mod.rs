@@ -135,7 +135,15 @@ impl RedisServer {
             .arg("LIST")
             .query(&mut self.conn())
             .unwrap();
-        list.lines().filter(|l| l.contains("cmd=xread")).count()
+        // `cmd` is the client's last command, so also require the blocked flag `b`
+        // (a waiter whose XREAD already returned still shows `cmd=xread`).
+        list.lines()
+            .filter(|l| {
+                l.split(' ').any(|f| f == "cmd=xread")
+                    && l.split(' ')
+                        .any(|f| f.strip_prefix("flags=").is_some_and(|v| v.contains('b')))
+            })
+            .count()
     }
 
     /// Waits (up to 20 s) until `n` clients are blocked in `XREAD`.

@@ -9,7 +9,7 @@
 //!   address (a small fixed stack in a thread-local: no allocation), and the *slow* path of every
 //!   blocking wait (the counter is above zero) checks the mark and panics instead of hanging. The
 //!   fast paths do not look at it.
-//! * **Stall reports and [`WaitGroup::outstanding`], feature `diagnostics`.** Every `add`,
+//! * **Stall reports and `WaitGroup::outstanding`, feature `diagnostics`.** Every `add`,
 //!   `enter`, `enter_owned` and `go*` records its caller's [`Location`](std::panic::Location) in a
 //!   registry *outside* the group (a sharded global map keyed by the group's address, emptied when
 //!   the counter reaches zero and when the group is dropped), and a blocking wait that stays
@@ -19,7 +19,7 @@
 //!   wait blocked for 5.0 s on a group at src/main.rs:10; still outstanding: 2 x src/worker.rs:40 (enter), 1 x src/main.rs:22 (go)
 //!   ```
 //!
-//!   The report goes to the sink set with [`set_report_sink`] if any, else through
+//!   The report goes to the sink set with `set_report_sink` if any, else through
 //!   `tracing::warn!` (target `headcount`) when a subscriber wants it, else to stderr.
 //!   Without the feature every hook below is an empty `#[inline(always)]` function over
 //!   zero-sized types: the group stays 16 bytes and its sync paths allocate nothing and compile
@@ -194,6 +194,11 @@ mod disabled {
         pub(crate) fn go() -> Self {
             Origin
         }
+        #[inline(always)]
+        #[allow(dead_code)] // for the group layer's spawns
+        pub(crate) fn spawn() -> Self {
+            Origin
+        }
     }
 
     impl WaitGroup {
@@ -262,6 +267,8 @@ mod enabled {
         Enter,
         /// [`WaitGroup::go`], [`WaitGroup::go_static`] or [`WaitGroup::go_scoped`].
         Go,
+        /// A task group's `spawn`.
+        Spawn,
     }
 
     impl fmt::Display for Kind {
@@ -270,6 +277,7 @@ mod enabled {
                 Kind::Add => "add",
                 Kind::Enter => "enter",
                 Kind::Go => "go",
+                Kind::Spawn => "spawn",
             })
         }
     }
@@ -407,6 +415,14 @@ mod enabled {
         #[track_caller]
         pub(crate) fn go() -> Self {
             Self::caller(Kind::Go)
+        }
+        /// **Hook** for the group layer: a task group's `spawn` (call it in a `#[track_caller]`
+        /// chain from the user's call, and pass it to `WaitGroup::add_from`).
+        #[inline]
+        #[track_caller]
+        #[allow(dead_code)] // for the group layer's spawns
+        pub(crate) fn spawn() -> Self {
+            Self::caller(Kind::Spawn)
         }
         #[inline]
         #[track_caller]

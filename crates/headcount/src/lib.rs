@@ -63,7 +63,7 @@
 //!
 //! No features are enabled by default; the core needs only `parking_lot_core` and `slab`.
 //!
-//! * `diagnostics`: every `add`/`enter`/`go` records its caller; [`WaitGroup::outstanding`]
+//! * `diagnostics`: every `add`/`enter`/`go` records its caller; `WaitGroup::outstanding`
 //!   lists who still owes a `done`, and a `wait` blocked past a threshold reports it (through
 //!   `tracing` or stderr; see [`diagnostics`]). Without it the group is unchanged: 16 bytes, no
 //!   allocation. Self-deadlock detection and the [`leak`] checker work either way.

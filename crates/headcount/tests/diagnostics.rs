@@ -217,6 +217,9 @@ mod with_feature {
 
     static REPORTS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
+    /// Serializes the tests that change the process-wide sink.
+    pub(super) static SINK_TESTS: Mutex<()> = Mutex::new(());
+
     fn capture(report: &str) {
         REPORTS
             .lock()
@@ -312,6 +315,7 @@ mod with_feature {
 
     #[test]
     fn a_stalled_wait_reports_once_with_its_outstanding_counts() {
+        let _serial = SINK_TESTS.lock().unwrap_or_else(PoisonError::into_inner);
         diagnostics::set_report_sink(Some(capture));
         diagnostics::set_stall_threshold(Some(Duration::from_millis(50)));
 
@@ -448,5 +452,91 @@ mod with_feature {
             .group(&wg)
             .check()
             .expect("all threads exited");
+    }
+}
+
+#[cfg(feature = "diagnostics")]
+mod through_tracing {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex, PoisonError};
+    use std::time::Duration;
+
+    use headcount::{diagnostics, WaitGroup};
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Level, Metadata, Subscriber};
+
+    use super::FILE;
+
+    /// A subscriber that keeps the `message` of every event with its level and target.
+    #[derive(Default)]
+    struct Capture {
+        events: Arc<Mutex<Vec<(Level, String, String)>>>,
+        ids: AtomicU64,
+    }
+
+    struct Message(String);
+
+    impl Visit for Message {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            if field.name() == "message" {
+                self.0 = format!("{value:?}");
+            }
+        }
+    }
+
+    impl Subscriber for Capture {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(self.ids.fetch_add(1, Ordering::Relaxed) + 1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let mut message = Message(String::new());
+            event.record(&mut message);
+            let meta = event.metadata();
+            self.events
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((*meta.level(), meta.target().to_owned(), message.0));
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    #[test]
+    fn without_a_sink_the_report_is_a_tracing_warning() {
+        let _serial = super::with_feature::SINK_TESTS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        diagnostics::set_report_sink(None);
+        diagnostics::set_stall_threshold(Some(Duration::from_millis(50)));
+        let capture = Capture::default();
+        let events = Arc::clone(&capture.events);
+        let wg = WaitGroup::new();
+        let add_line = line!() + 1;
+        wg.add(3);
+        let wait_line = tracing::subscriber::with_default(capture, || {
+            let line = line!() + 1;
+            assert!(!wg.wait_timeout(Duration::from_millis(300)));
+            line
+        });
+        wg.add(-3);
+        let events = events.lock().unwrap_or_else(PoisonError::into_inner);
+        let ours: Vec<_> = events
+            .iter()
+            .filter(|(_, _, m)| m.contains(&format!("on a group at {FILE}:{wait_line};")))
+            .collect();
+        assert_eq!(ours.len(), 1, "{events:?}");
+        let (level, target, message) = ours[0];
+        assert_eq!(*level, Level::WARN);
+        assert_eq!(target, "headcount");
+        assert!(
+            message.ends_with(&format!("still outstanding: 3 x {FILE}:{add_line} (add)")),
+            "{message}"
+        );
     }
 }

@@ -492,3 +492,44 @@ fn auto_traits() {
     fn send<T: Send>() {}
     send::<headcount::Panicked>();
 }
+
+/// `limit` tasks that can only finish together (a rendezvous) must all get a worker at once,
+/// in every round: the first round starts the workers (a chain of starts), later rounds find
+/// them asleep (a chain of wake-ups). A worker missing would leave the rendezvous short until
+/// its deadline.
+#[test]
+fn every_task_gets_a_worker_below_the_limit() {
+    for limit in [2, 5, 16] {
+        let group = Group::new().limit(limit);
+        for round in 0..n(5, 2) {
+            let arrived = Arc::new(AtomicUsize::new(0));
+            let met = Arc::new(AtomicUsize::new(0));
+            for _ in 0..limit {
+                let (arrived, met) = (Arc::clone(&arrived), Arc::clone(&met));
+                group.spawn(move || {
+                    arrived.fetch_add(1, Ordering::SeqCst);
+                    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+                    while arrived.load(Ordering::SeqCst) < limit {
+                        if std::time::Instant::now() > deadline {
+                            return; // not all `limit` tasks ran at once
+                        }
+                        thread::yield_now();
+                    }
+                    met.fetch_add(1, Ordering::SeqCst);
+                });
+            }
+            // Wait for the round, then let the workers fall asleep before the next one.
+            while group.in_flight() > 0 {
+                thread::yield_now();
+            }
+            assert_eq!(
+                met.load(Ordering::SeqCst),
+                limit,
+                "limit {limit}, round {round}"
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+        assert!(group.workers() <= limit);
+        group.wait();
+    }
+}

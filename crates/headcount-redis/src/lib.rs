@@ -78,3 +78,8 @@ pub use status::{LeaseInfo, Status};
 
 /// Re-export of the `redis` crate this one is built on (for [`redis::Client`]).
 pub use redis;
+
+/// The README's examples, compiled as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

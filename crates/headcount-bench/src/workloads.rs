@@ -238,7 +238,7 @@ fn poll_ready<F: std::future::Future>(future: F) {
 }
 
 /// `n` executions of `once`.
-fn repeat(n: u64, mut once: impl FnMut()) -> Duration {
+pub(crate) fn repeat(n: u64, mut once: impl FnMut()) -> Duration {
     let start = Instant::now();
     for _ in 0..n {
         once();
@@ -571,12 +571,12 @@ fn w5() -> Vec<Case> {
 
 /// The work of one item: fold it into a checksum.
 #[inline]
-fn process(item: u64, sum: &AtomicU64) {
+pub(crate) fn process(item: u64, sum: &AtomicU64) {
     sum.fetch_add(black_box(item), Ordering::Relaxed);
 }
 
 /// Asserts every item was processed exactly once.
-fn check_sum(sum: &AtomicU64) {
+pub(crate) fn check_sum(sum: &AtomicU64) {
     assert_eq!(
         sum.load(Ordering::Relaxed),
         ITEMS * (ITEMS - 1) / 2,

@@ -67,6 +67,16 @@
 //!   lists who still owes a `done`, and a `wait` blocked past a threshold reports it (through
 //!   `tracing` or stderr; see [`diagnostics`]). Without it the group is unchanged: 16 bytes, no
 //!   allocation. Self-deadlock detection and the [`leak`] checker work either way.
+//! * `tokio`: [`AsyncGroup`] and [`AsyncErrGroup`], the task groups for tokio tasks (tokio's
+//!   `Semaphore` for limits, tokio-util's `CancellationToken` for cancellation).
+//!
+//! # Task groups
+//!
+//! Where a bare counter is not enough (Go's `errgroup` and `sourcegraph/conc`): [`Group`]
+//! carries panics to the waiter with their original payload and bounds concurrency on reused
+//! worker threads ([`Group::limit`]); [`scope`] lets tasks borrow from the stack; [`ErrGroup`]
+//! returns the first (or every) error and cancels siblings through a [`CancelToken`];
+//! [`ResultGroup`] and [`TryResultGroup`] return results in submission order.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
@@ -75,6 +85,7 @@ pub mod diagnostics;
 mod error;
 mod future;
 mod go;
+mod group;
 mod guard;
 mod lazy_box;
 pub mod leak;
@@ -91,5 +102,10 @@ struct ReadmeDoctests;
 
 pub use error::AddError;
 pub use future::WaitFuture;
+#[cfg(feature = "tokio")]
+pub use group::{AsyncErrGroup, AsyncGroup};
+pub use group::{
+    scope, CancelToken, ErrGroup, Group, Panicked, ResultGroup, Scope, Spawner, TryResultGroup,
+};
 pub use guard::{Guard, OwnedGuard};
 pub use wait_group::WaitGroup;

@@ -102,10 +102,10 @@ struct ReadmeDoctests;
 
 pub use error::AddError;
 pub use future::WaitFuture;
-#[cfg(feature = "tokio")]
-pub use group::{AsyncErrGroup, AsyncGroup};
 pub use group::{
     scope, CancelToken, ErrGroup, Group, Panicked, ResultGroup, Scope, Spawner, TryResultGroup,
 };
+#[cfg(feature = "tokio")]
+pub use group::{AsyncErrGroup, AsyncGroup};
 pub use guard::{Guard, OwnedGuard};
 pub use wait_group::WaitGroup;

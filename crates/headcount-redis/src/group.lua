@@ -21,9 +21,15 @@ local OP_TTL_MS = 3600000
 local STREAM_LEN = 1000
 
 -- Exactly once: a retried operation returns the reply of its first application.
+-- Replies of remembered operations are plain strings without spaces, stored joined
+-- by spaces (cheaper than cjson on the hot path).
 if opid ~= '' then
   local prev = redis.call('GET', OP)
-  if prev then return cjson.decode(prev) end
+  if prev then
+    local reply = { 'ok' }
+    for part in string.gmatch(prev, '%S+') do table.insert(reply, part) end
+    return reply
+  end
 end
 
 local function d(n) return string.format('%d', n) end
@@ -40,12 +46,20 @@ local function clock()
 end
 
 local st
+-- The hot fields; the failure record (bkind, bwho, bowed, bdetail) is read only
+-- by the operations that report it (`need_failure`).
 local function load()
-  local v = redis.call('HMGET', S, 'inst', 'count', 'gen', 'claimed', 'bgen', 'bkind', 'bwho', 'bowed', 'bdetail')
+  local v = redis.call('HMGET', S, 'inst', 'count', 'gen', 'claimed', 'bgen')
   if not v[1] then return nil end
   return { inst = v[1], count = tonumber(v[2]), gen = tonumber(v[3]), claimed = tonumber(v[4]),
-           bgen = tonumber(v[5]), bkind = v[6] or '', bwho = v[7] or '', bowed = tonumber(v[8] or '0'),
-           bdetail = v[9] or '' }
+           bgen = tonumber(v[5]), bkind = '', bwho = '', bowed = 0, bdetail = '' }
+end
+
+local function need_failure()
+  if st.bgen > 0 and st.bwho == '' then
+    local v = redis.call('HMGET', S, 'bkind', 'bwho', 'bowed', 'bdetail')
+    st.bkind, st.bwho, st.bowed, st.bdetail = v[1] or '', v[2] or '', tonumber(v[3] or '0'), v[4] or ''
+  end
 end
 
 local function emit(...)
@@ -101,12 +115,13 @@ end
 
 local function remember(reply)
   if opid ~= '' then
-    redis.call('SET', OP, cjson.encode(reply), 'PX', OP_TTL_MS)
+    redis.call('SET', OP, table.concat(reply, ' ', 2), 'PX', OP_TTL_MS)
   end
   return reply
 end
 
 local function check_reply()
+  need_failure()
   local lastid = '0-0'
   local last = redis.call('XREVRANGE', EV, '+', '-', 'COUNT', 1)
   if last[1] then lastid = last[1][1] end

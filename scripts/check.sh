@@ -33,6 +33,13 @@ cargo clippy -p headcount --all-targets -- -D warnings
 step "tests (all features)"
 cargo test --workspace --all-features
 
+step "examples (each asserts its own claims)"
+for example in crates/headcount/examples/*.rs; do
+  name=$(basename "$example" .rs)
+  echo "--- example $name"
+  cargo run -q -p headcount --all-features --example "$name" > /dev/null
+done
+
 step "tests (core, no features)"
 cargo test -p headcount --lib --tests
 
@@ -56,7 +63,8 @@ if [ -z "${QUICK:-}" ]; then
   fi
   cargo +nightly miri --version
   CARGO_TARGET_DIR=target/miri MIRIFLAGS="-Zmiri-disable-isolation -Zmiri-permissive-provenance" \
-    cargo +nightly miri test -p headcount --lib --test wait_group --test async_wait --test alloc
+    cargo +nightly miri test -p headcount --lib --test wait_group --test async_wait --test alloc \
+      --test group --test err_group --test results
 fi
 
 if [ -f crates/headcount-bench/Cargo.toml ]; then

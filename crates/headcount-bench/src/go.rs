@@ -6,6 +6,9 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The reason shown in the Go rows when `go` is not on `PATH`.
+pub(crate) const NOT_FOUND: &str = "not run: go not found";
+
 /// The directory of the Go module.
 fn module_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("go")
@@ -54,9 +57,7 @@ impl Go {
                     String::from_utf8_lossy(&out.stderr).trim()
                 ))
             }
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                return Go::Missing("not run: go not found".to_owned())
-            }
+            Err(e) if e.kind() == ErrorKind::NotFound => return Go::Missing(NOT_FOUND.to_owned()),
             Err(e) => return Go::Missing(format!("not run: go: {e}")),
         };
         let out_dir = std::env::temp_dir().join(format!("headcount-bench-{}", std::process::id()));

@@ -372,7 +372,13 @@ fn main() -> ExitCode {
     }
 
     if options.smoke {
-        let failures = report::smoke_failures(&cases);
+        let mut failures = report::smoke_failures(&cases);
+        // Go missing is allowed ("not run: go not found"); Go present but broken is not.
+        if let Go::Missing(reason) = &go {
+            if options.go && reason != go::NOT_FOUND {
+                failures.push(format!("Go rows: {reason}"));
+            }
+        }
         if !failures.is_empty() {
             eprintln!("headcount-bench --smoke: rows without a number:");
             for f in &failures {

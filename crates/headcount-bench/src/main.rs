@@ -342,6 +342,18 @@ fn main() -> ExitCode {
             }
         })
         .collect();
+    let unchecked = cases
+        .iter()
+        .filter(|case| {
+            matches!(
+                report::verdict(case, report::subject_of(&cases, case), block_ns),
+                report::Verdict::Unchecked(_)
+            )
+        })
+        .count();
+    if unchecked > 0 {
+        println!("\n{unchecked} target(s) not checked: a row they need has no number.");
+    }
     if missed.is_empty() {
         println!("\nEvery checked target was met.");
     } else {

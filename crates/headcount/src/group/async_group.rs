@@ -1,14 +1,17 @@
 //! [`AsyncGroup`] and [`AsyncErrGroup`]: the group semantics for tokio tasks (feature `tokio`).
 //!
-//! Each spawned future runs as its own tokio task. A small supervising task per spawn holds the
-//! group's count (an [`OwnedGuard`](crate::OwnedGuard)) and, with a limit, a semaphore permit
-//! for as long as the future runs; it awaits the future's `JoinHandle`, so a panic arrives as
-//! a `JoinError` whose payload (`into_panic`) is kept for the waiter. `wait` is the core's
-//! [`wait_async`](crate::WaitGroup::wait_async) on the count, then the kept panics.
+//! Each spawned future runs as one tokio task, which holds the group's count (an
+//! [`OwnedGuard`](crate::OwnedGuard)) and, with a limit, a semaphore permit for as long as the
+//! future runs. A panic is caught around each poll of the future, so its original payload (what
+//! a `JoinError::into_panic` would return) is kept for the waiter without a second task per
+//! spawn. `wait` is the core's [`wait_async`](crate::WaitGroup::wait_async) on the count, then
+//! the kept panics.
 
 use std::fmt;
 use std::future::Future;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::Poll;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -215,7 +218,11 @@ impl AsyncGroup {
         Ok(())
     }
 
-    /// Spawns the supervisor: takes the permit, runs `future` as its own task, keeps its panic.
+    /// Spawns one task that takes the permit, runs `future` and keeps its panic.
+    ///
+    /// The panic is caught around each poll of `future` (what `JoinError::into_panic` would
+    /// hand back, without a second task per spawn: one tokio task per future, like
+    /// `TaskTracker`).
     #[track_caller]
     fn supervise<F, P>(&self, guard: crate::OwnedGuard, future: F, permit: P)
     where
@@ -223,23 +230,28 @@ impl AsyncGroup {
         P: Future<Output = Option<OwnedSemaphorePermit>> + Send + 'static,
     {
         let shared = Arc::clone(&self.shared);
-        let runtime = tokio::runtime::Handle::current();
-        let inner = runtime.clone();
-        runtime.spawn(async move {
+        tokio::runtime::Handle::current().spawn(async move {
             // Dropped in reverse order: the permit first, then the count (after the panic is
             // kept, so a waiter released by the count sees it).
             let _guard = guard;
             let _permit = permit.await;
-            if let Err(err) = inner.spawn(future).await {
-                if err.is_panic() {
-                    if let Some(token) = &shared.cancel_on_panic {
-                        token.cancel();
-                    }
-                    shared.panics().push(err.into_panic());
+            let mut future = std::pin::pin!(future);
+            let outcome = std::future::poll_fn(|cx| {
+                match panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+                    Ok(Poll::Ready(())) => Poll::Ready(Ok(())),
+                    Ok(Poll::Pending) => Poll::Pending,
+                    Err(payload) => Poll::Ready(Err(payload)),
                 }
-                // Otherwise the task was cancelled by the runtime shutting down: not a failure
-                // of the task.
+            })
+            .await;
+            if let Err(payload) = outcome {
+                if let Some(token) = &shared.cancel_on_panic {
+                    token.cancel();
+                }
+                shared.panics().push(payload);
             }
+            // A task cancelled by the runtime shutting down never gets here: its count is
+            // released by the guard's drop, and it is not a failure of the task.
         });
     }
 

@@ -182,6 +182,7 @@ impl<E: Send + 'static> ErrGroup<E> {
     /// token.cancel();
     /// group.wait().unwrap();
     /// ```
+    #[track_caller]
     pub fn try_spawn<F>(&self, f: F) -> Result<(), F>
     where
         F: FnOnce(CancelToken) -> Result<(), E> + Send + 'static,

@@ -185,6 +185,7 @@ impl Group {
     /// release.send(()).unwrap();
     /// group.wait();
     /// ```
+    #[track_caller]
     pub fn try_spawn<F>(&self, f: F) -> Result<(), F>
     where
         F: FnOnce() + Send + 'static,
@@ -356,6 +357,7 @@ impl Spawner {
     /// group.wait();
     /// assert!(spawner.try_spawn(|| ()).is_err());
     /// ```
+    #[track_caller]
     pub fn try_spawn<F>(&self, f: F) -> Result<(), F>
     where
         F: FnOnce() + Send + 'static,
@@ -392,6 +394,7 @@ pub(crate) fn spawn(pool: &Arc<Pool>, what: &str, job: Job) {
 }
 
 /// Takes a slot if there is one, then queues `f`; hands `f` back otherwise.
+#[track_caller]
 pub(crate) fn try_spawn<F>(pool: &Arc<Pool>, f: F) -> Result<(), F>
 where
     F: FnOnce() + Send + 'static,

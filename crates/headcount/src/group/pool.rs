@@ -204,6 +204,8 @@ impl Pool {
     }
 
     /// Takes a slot for one job: blocks while `limit` jobs are in flight (`block`) or refuses.
+    /// With feature `diagnostics`, the count is recorded at the user's `spawn` call.
+    #[track_caller]
     pub(crate) fn acquire(&self, block: bool) -> Result<Slot, Refused> {
         let mut state = self.lock();
         let mut spins = 0;
@@ -214,7 +216,7 @@ impl Pool {
             let in_flight = self.wg.count();
             if in_flight < state.limit {
                 // Under the lock, like every change of the count (module docs).
-                self.wg.add(1);
+                self.wg.add_from(1, crate::diagnostics::Origin::spawn());
                 state.high_water = state.high_water.max(in_flight + 1);
                 return Ok(Slot(()));
             }
@@ -253,9 +255,14 @@ impl Pool {
     /// Starts a worker thread, already counted in `workers` and `searching`.
     fn start_worker(self: &Arc<Self>) {
         let pool = Arc::clone(self);
+        // The leak checker (`crate::leak`) lists this thread while it runs.
+        let life = crate::leak::Life::register(&self.wg, "task group worker");
         let spawned = thread::Builder::new()
             .name("headcount-worker".into())
-            .spawn(move || pool.work());
+            .spawn(move || {
+                let _alive = life.start();
+                pool.work()
+            });
         match spawned {
             Ok(handle) => {
                 let mut state = self.lock();
@@ -341,7 +348,10 @@ impl Pool {
 
     /// Runs one job, keeps its panic, and releases its slot.
     fn run(&self, job: Job) {
+        // A job that waits on its own group could never see zero: the core panics instead.
+        let own = crate::diagnostics::enter_own_group(&self.wg, "a task group");
         let result = panic::catch_unwind(AssertUnwindSafe(job));
+        drop(own);
         let mut state = self.lock();
         if let Err(payload) = result {
             state.panics.push(payload);

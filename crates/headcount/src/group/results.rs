@@ -188,6 +188,7 @@ impl<T: Send + 'static> ResultGroup<T> {
     /// release.send(()).unwrap();
     /// assert_eq!(group.wait(), ['a']);
     /// ```
+    #[track_caller]
     pub fn try_spawn<F>(&self, f: F) -> Result<(), F>
     where
         F: FnOnce() -> T + Send + 'static,
@@ -388,6 +389,7 @@ impl<T: Send + 'static, E: Send + 'static> TryResultGroup<T, E> {
     /// token.cancel();
     /// assert_eq!(group.wait(), Ok(vec![()]));
     /// ```
+    #[track_caller]
     pub fn try_spawn<F>(&self, f: F) -> Result<(), F>
     where
         F: FnOnce(CancelToken) -> Result<T, E> + Send + 'static,

@@ -192,6 +192,7 @@ impl<'env> Scope<'env> {
     ///     barrier.wait();
     /// });
     /// ```
+    #[track_caller]
     pub fn try_spawn<F>(&self, f: F) -> Result<(), F>
     where
         F: FnOnce() + Send + 'env,

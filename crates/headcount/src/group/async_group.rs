@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::panics::Panicked;
 use super::pool::Payload;
+use crate::diagnostics::Origin;
 use crate::WaitGroup;
 
 /// A group of tokio tasks: [`spawn`](Self::spawn) futures, then [`wait`](Self::wait)`.await`
@@ -51,14 +52,14 @@ use crate::WaitGroup;
 /// ```
 pub struct AsyncGroup {
     shared: Arc<Shared>,
-    /// One count per spawned future, from `spawn` until its supervisor ends.
-    wg: Arc<WaitGroup>,
     limit: Option<Arc<Semaphore>>,
     /// The permits `limit` was created with.
     max: Option<usize>,
 }
 
 struct Shared {
+    /// One count per spawned future, from `spawn` until its task ends.
+    wg: WaitGroup,
     panics: Mutex<Vec<Payload>>,
     /// Cancelled when a task panics (set by [`AsyncErrGroup`]).
     cancel_on_panic: Option<CancellationToken>,
@@ -67,6 +68,42 @@ struct Shared {
 impl Shared {
     fn panics(&self) -> MutexGuard<'_, Vec<Payload>> {
         self.panics.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// How a spawned task gets its place under the limit.
+enum Permit {
+    /// No limit.
+    Unlimited,
+    /// Taken by `try_spawn` before spawning.
+    Held(OwnedSemaphorePermit),
+    /// To be awaited by the task itself (`spawn` does not block).
+    Acquire(Arc<Semaphore>),
+}
+
+/// One count of the group's `WaitGroup`, held by a task and released when it drops (also when
+/// the runtime drops the task unfinished). Like an [`OwnedGuard`](crate::OwnedGuard), but
+/// sharing the `Arc` the task needs anyway for its panic.
+struct Count {
+    shared: Arc<Shared>,
+    origin: Origin,
+}
+
+impl Count {
+    #[track_caller]
+    fn new(shared: &Arc<Shared>) -> Self {
+        let origin = Origin::spawn();
+        shared.wg.add_from(1, origin);
+        Count {
+            shared: Arc::clone(shared),
+            origin,
+        }
+    }
+}
+
+impl Drop for Count {
+    fn drop(&mut self) {
+        self.shared.wg.release_guard(self.origin);
     }
 }
 
@@ -89,10 +126,10 @@ impl AsyncGroup {
     fn with_cancel_on_panic(cancel_on_panic: Option<CancellationToken>) -> Self {
         AsyncGroup {
             shared: Arc::new(Shared {
+                wg: WaitGroup::new(),
                 panics: Mutex::new(Vec::new()),
                 cancel_on_panic,
             }),
-            wg: Arc::new(WaitGroup::new()),
             limit: None,
             max: None,
         }
@@ -122,7 +159,7 @@ impl AsyncGroup {
             limit <= Semaphore::MAX_PERMITS,
             "AsyncGroup::limit: {limit} is above tokio's Semaphore::MAX_PERMITS"
         );
-        let running = self.wg.count();
+        let running = self.shared.wg.count();
         assert!(
             running == 0,
             "AsyncGroup::limit: cannot change the limit while {running} task(s) are in flight; set it before the first spawn"
@@ -167,14 +204,11 @@ impl AsyncGroup {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let guard = self.wg.enter_owned();
-        let limit = self.limit.clone();
-        self.supervise(guard, future, async move {
-            match limit {
-                Some(semaphore) => Some(semaphore.acquire_owned().await.expect("never closed")),
-                None => None,
-            }
-        });
+        let permit = match &self.limit {
+            Some(semaphore) => Permit::Acquire(Arc::clone(semaphore)),
+            None => Permit::Unlimited,
+        };
+        self.supervise(future, permit);
     }
 
     /// Spawns `future` if a permit is free now (always, without a limit); otherwise hands it
@@ -206,35 +240,51 @@ impl AsyncGroup {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let permit = match &self.limit {
-            Some(semaphore) => match Arc::clone(semaphore).try_acquire_owned() {
-                Ok(permit) => Some(permit),
-                Err(_) => return Err(future),
-            },
-            None => None,
+        let permit = match self.try_permit() {
+            Some(permit) => permit,
+            None => return Err(future),
         };
-        let guard = self.wg.enter_owned();
-        self.supervise(guard, future, async move { permit });
+        self.supervise(future, permit);
         Ok(())
     }
 
-    /// Spawns one task that takes the permit, runs `future` and keeps its panic.
+    /// A permit taken now (always, without a limit), or `None` when all are taken.
+    fn try_permit(&self) -> Option<Permit> {
+        match &self.limit {
+            Some(semaphore) => Arc::clone(semaphore)
+                .try_acquire_owned()
+                .ok()
+                .map(Permit::Held),
+            None => Some(Permit::Unlimited),
+        }
+    }
+
+    /// Counts `future` and spawns one task that takes the permit, runs `future` and keeps its
+    /// panic.
     ///
     /// The panic is caught around each poll of `future` (what `JoinError::into_panic` would
     /// hand back, without a second task per spawn: one tokio task per future, like
     /// `TaskTracker`).
     #[track_caller]
-    fn supervise<F, P>(&self, guard: crate::OwnedGuard, future: F, permit: P)
+    fn supervise<F>(&self, future: F, permit: Permit)
     where
         F: Future<Output = ()> + Send + 'static,
-        P: Future<Output = Option<OwnedSemaphorePermit>> + Send + 'static,
     {
-        let shared = Arc::clone(&self.shared);
-        tokio::runtime::Handle::current().spawn(async move {
+        let count = Count::new(&self.shared);
+        tokio::spawn(async move {
             // Dropped in reverse order: the permit first, then the count (after the panic is
             // kept, so a waiter released by the count sees it).
-            let _guard = guard;
-            let _permit = permit.await;
+            let count = count;
+            let _permit = match permit {
+                Permit::Unlimited => None,
+                Permit::Held(permit) => Some(permit),
+                Permit::Acquire(semaphore) => Some(
+                    semaphore
+                        .acquire_owned()
+                        .await
+                        .expect("the semaphore is never closed"),
+                ),
+            };
             let mut future = std::pin::pin!(future);
             let outcome = std::future::poll_fn(|cx| {
                 match panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
@@ -245,13 +295,14 @@ impl AsyncGroup {
             })
             .await;
             if let Err(payload) = outcome {
+                let shared = &count.shared;
                 if let Some(token) = &shared.cancel_on_panic {
                     token.cancel();
                 }
                 shared.panics().push(payload);
             }
             // A task cancelled by the runtime shutting down never gets here: its count is
-            // released by the guard's drop, and it is not a failure of the task.
+            // released by `count`'s drop, and it is not a failure of the task.
         });
     }
 
@@ -263,7 +314,7 @@ impl AsyncGroup {
     /// assert_eq!(headcount::AsyncGroup::new().in_flight(), 0);
     /// ```
     pub fn in_flight(&self) -> usize {
-        self.wg.count()
+        self.shared.wg.count()
     }
 
     /// Waits until every future has ended, then re-raises the first panic, if any, with its
@@ -316,7 +367,7 @@ impl AsyncGroup {
     /// # });
     /// ```
     pub async fn wait_recover(self) -> Result<(), Panicked> {
-        self.wg.wait_async().await;
+        self.shared.wg.wait_async().await;
         let panics = std::mem::take(&mut *self.shared.panics());
         match Panicked::from_payloads(panics) {
             Some(panicked) => Err(panicked),
@@ -495,16 +546,12 @@ impl<E: Send + 'static> AsyncErrGroup<E> {
         F: FnOnce(CancellationToken) -> Fut,
         Fut: Future<Output = Result<(), E>> + Send + 'static,
     {
-        let permit = match &self.group.limit {
-            Some(semaphore) => match Arc::clone(semaphore).try_acquire_owned() {
-                Ok(permit) => Some(permit),
-                Err(_) => return Err(f),
-            },
-            None => None,
+        let permit = match self.group.try_permit() {
+            Some(permit) => permit,
+            None => return Err(f),
         };
         let task = self.task(f(self.token.clone()));
-        let guard = self.group.wg.enter_owned();
-        self.group.supervise(guard, task, async move { permit });
+        self.group.supervise(task, permit);
         Ok(())
     }
 
@@ -664,7 +711,7 @@ impl<E: Send + 'static> Default for AsyncErrGroup<E> {
 impl fmt::Debug for AsyncGroup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AsyncGroup")
-            .field("in_flight", &self.wg.count())
+            .field("in_flight", &self.shared.wg.count())
             .field(
                 "permits_free",
                 &self.limit.as_ref().map(|s| s.available_permits()),

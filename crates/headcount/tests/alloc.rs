@@ -87,5 +87,9 @@ fn sync_paths_do_not_allocate() {
     });
     let n = allocations(|| wg.wait());
     releaser.join().unwrap();
-    assert_eq!(n, 0, "allocations in a blocking wait");
+    // Under Miri (which runs this file too) the emulated platform layer allocates twice on
+    // this thread while it blocks; the contract is about native builds, checked here.
+    if !cfg!(miri) {
+        assert_eq!(n, 0, "allocations in a blocking wait");
+    }
 }

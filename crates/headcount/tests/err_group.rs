@@ -89,8 +89,13 @@ fn is_cancelled_polling_stops_a_loop() {
     let (started, is_started) = mpsc::channel();
     group.spawn(move |token| {
         started.send(()).unwrap();
-        while !token.is_cancelled() {
+        // The loop only ends when the sibling's error cancels the token (a do-while: the
+        // cancellation may already be visible at the first check).
+        loop {
             s.fetch_add(1, Ordering::Relaxed);
+            if token.is_cancelled() {
+                break;
+            }
             thread::yield_now();
         }
         Ok(())

@@ -71,6 +71,42 @@ impl Shared {
     }
 }
 
+pin_project_lite::pin_project! {
+    /// A spawned future with its group's count and permit: catches a panic around each poll
+    /// (keeping the payload for the waiter), releases the permit as soon as the future ends,
+    /// and the count when the task drops it (also when the runtime drops it unfinished: that
+    /// is not a failure of the task).
+    struct Tracked<F> {
+        #[pin]
+        future: F,
+        permit: Option<OwnedSemaphorePermit>,
+        count: Count,
+    }
+}
+
+impl<F: Future<Output = ()>> Future for Tracked<F> {
+    type Output = ();
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        let this = self.project();
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| this.future.poll(cx)));
+        match outcome {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(())) => {}
+            Err(payload) => {
+                let shared = &this.count.shared;
+                if let Some(token) = &shared.cancel_on_panic {
+                    token.cancel();
+                }
+                // Kept before the count is released, so the waiter that count releases sees it.
+                shared.panics().push(payload);
+            }
+        }
+        this.permit.take();
+        Poll::Ready(())
+    }
+}
+
 /// How a spawned task gets its place under the limit.
 enum Permit {
     /// No limit.
@@ -271,39 +307,38 @@ impl AsyncGroup {
         F: Future<Output = ()> + Send + 'static,
     {
         let count = Count::new(&self.shared);
-        tokio::spawn(async move {
-            // Dropped in reverse order: the permit first, then the count (after the panic is
-            // kept, so a waiter released by the count sees it).
-            let count = count;
-            let _permit = match permit {
-                Permit::Unlimited => None,
-                Permit::Held(permit) => Some(permit),
-                Permit::Acquire(semaphore) => Some(
-                    semaphore
+        match permit {
+            // The common case spawns the tracked future itself: no extra state machine.
+            Permit::Unlimited => {
+                tokio::spawn(Tracked {
+                    future,
+                    permit: None,
+                    count,
+                });
+            }
+            Permit::Held(permit) => {
+                tokio::spawn(Tracked {
+                    future,
+                    permit: Some(permit),
+                    count,
+                });
+            }
+            Permit::Acquire(semaphore) => {
+                tokio::spawn(async move {
+                    // The count is held while the task waits for its permit.
+                    let permit = semaphore
                         .acquire_owned()
                         .await
-                        .expect("the semaphore is never closed"),
-                ),
-            };
-            let mut future = std::pin::pin!(future);
-            let outcome = std::future::poll_fn(|cx| {
-                match panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-                    Ok(Poll::Ready(())) => Poll::Ready(Ok(())),
-                    Ok(Poll::Pending) => Poll::Pending,
-                    Err(payload) => Poll::Ready(Err(payload)),
-                }
-            })
-            .await;
-            if let Err(payload) = outcome {
-                let shared = &count.shared;
-                if let Some(token) = &shared.cancel_on_panic {
-                    token.cancel();
-                }
-                shared.panics().push(payload);
+                        .expect("the semaphore is never closed");
+                    Tracked {
+                        future,
+                        permit: Some(permit),
+                        count,
+                    }
+                    .await
+                });
             }
-            // A task cancelled by the runtime shutting down never gets here: its count is
-            // released by `count`'s drop, and it is not a failure of the task.
-        });
+        }
     }
 
     /// Futures spawned and not finished (including those waiting for a permit): a snapshot.

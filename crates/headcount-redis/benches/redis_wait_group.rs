@@ -5,7 +5,7 @@
 //! * `done/raw_evalsha`: one `EVALSHA` of a one-line `INCRBY` script;
 //! * `done/redisson_countdown`: Redisson `RCountDownLatch.countDown`'s script
 //!   (`DECR`, `DEL` + `PUBLISH` at zero);
-//! * `done/headcount`: `RedisWaitGroup::done` (script with op id, reaping, events);
+//! * `done/headcount`: `RedisWaitGroup::done` (exactly-once session record, reaping, events);
 //! * `wakeup/redisson_pubsub`: last `countDown` to a subscribed waiter returning;
 //! * `wakeup/raw_incrby_same_loop`: one `INCRBY` round trip timed in the same loop
 //!   shape as the wake-ups (the unit for the wake-up target);
@@ -13,6 +13,11 @@
 //!
 //! Targets (issue 6): `done/headcount` at most 1.5x `done/raw_evalsha`; wake-up
 //! under two round trips (2x `wakeup/raw_incrby_same_loop`).
+//!
+//! After criterion's runs the bench prints the server-side time per call of each
+//! `done` variant (`INFO commandstats`) and the two targets as ratios of medians
+//! of paired samples (peer and headcount timed back to back in one loop), which a
+//! noisy machine skews far less than separate runs.
 //!
 //! Run: `cargo bench -p headcount-redis --bench redis_wait_group`.
 
@@ -32,11 +37,33 @@ const REDISSON_COUNTDOWN: &str = "local v = redis.call('decr', KEYS[1]);\
      if v <= 0 then redis.call('del', KEYS[1]) end;\
      if v == 0 then redis.call('publish', KEYS[2], ARGV[1]) end;";
 
+/// Server-side microseconds per call of `command` since the last `CONFIG
+/// RESETSTAT` (from `INFO commandstats`): the cost on the server alone, which the
+/// loopback's noise does not touch.
+fn server_usec(conn: &mut redis::Connection, command: &str) -> f64 {
+    let info: String = redis::cmd("INFO").arg("commandstats").query(conn).unwrap();
+    let line = info
+        .lines()
+        .find(|l| l.starts_with(&format!("cmdstat_{command}:")))
+        .unwrap_or_else(|| panic!("no stats for {command}"));
+    line.split(',')
+        .find_map(|f| f.strip_prefix("usec_per_call="))
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+fn reset_stats(conn: &mut redis::Connection) {
+    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(conn).unwrap();
+}
+
 fn done_latency(c: &mut Criterion, server: &RedisServer) {
     let mut g = c.benchmark_group("done");
     g.measurement_time(Duration::from_secs(3));
     let mut conn = server.conn();
 
+    let mut stats = server.conn();
+    let mut server_side = Vec::new();
+    reset_stats(&mut stats);
     g.bench_function("raw_incrby", |b| {
         b.iter(|| {
             let _: i64 = redis::cmd("INCRBY")
@@ -47,19 +74,23 @@ fn done_latency(c: &mut Criterion, server: &RedisServer) {
         })
     });
 
+    server_side.push(("raw_incrby", server_usec(&mut stats, "incrby")));
     let incr = redis::Script::new("return redis.call('INCRBY', KEYS[1], ARGV[1])");
+    reset_stats(&mut stats);
     g.bench_function("raw_evalsha", |b| {
         b.iter(|| {
             let _: i64 = incr.key("bench:eval").arg(-1).invoke(&mut conn).unwrap();
         })
     });
 
+    server_side.push(("raw_evalsha", server_usec(&mut stats, "evalsha")));
     let countdown = redis::Script::new(REDISSON_COUNTDOWN);
     let _: () = redis::cmd("SET")
         .arg("bench:latch")
         .arg(1_000_000_000_000i64)
         .query(&mut conn)
         .unwrap();
+    reset_stats(&mut stats);
     g.bench_function("redisson_countdown", |b| {
         b.iter(|| {
             let _: () = countdown
@@ -71,10 +102,17 @@ fn done_latency(c: &mut Criterion, server: &RedisServer) {
         })
     });
 
+    server_side.push(("redisson_countdown", server_usec(&mut stats, "evalsha")));
     let wg = RedisWaitGroup::open(server.client(), "bench-done").unwrap();
     wg.add(1_000_000_000_000).unwrap();
+    reset_stats(&mut stats);
     g.bench_function("headcount", |b| b.iter(|| wg.done().unwrap()));
+    server_side.push(("headcount", server_usec(&mut stats, "evalsha")));
     g.finish();
+    println!("server-side time per done (INFO commandstats):");
+    for (name, us) in server_side {
+        println!("  done/{name:<20} {us:6.2} us");
+    }
 }
 
 fn wakeup_latency(c: &mut Criterion, server: &RedisServer) {
@@ -177,10 +215,83 @@ fn wakeup_latency(c: &mut Criterion, server: &RedisServer) {
     g.finish();
 }
 
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// The targets as ratios of medians from *paired* samples: each iteration times
+/// the peer and headcount back to back, so a slow spell of the (shared, noisy)
+/// machine or its loopback hits both alike. Criterion's figures above are each
+/// taken in a window of their own and can drift apart by more than the gap
+/// measured.
+fn paired(server: &RedisServer) {
+    let mut conn = server.conn();
+    let incr = redis::Script::new("return redis.call('INCRBY', KEYS[1], ARGV[1])");
+    let wg = RedisWaitGroup::open(server.client(), "paired-done").unwrap();
+    wg.add(1_000_000_000).unwrap();
+    let (mut raw, mut ours) = (Vec::new(), Vec::new());
+    for i in 0..4000 {
+        let t0 = Instant::now();
+        let _: i64 = incr.key("paired:eval").arg(-1).invoke(&mut conn).unwrap();
+        let t1 = Instant::now();
+        wg.done().unwrap();
+        let t2 = Instant::now();
+        if i >= 200 {
+            raw.push(t1 - t0);
+            ours.push(t2 - t1);
+        }
+    }
+    let (raw, ours) = (median(raw), median(ours));
+    println!(
+        "paired medians: done/headcount {:.1} us, done/raw_evalsha {:.1} us: {:.2}x (target <= 1.5x)",
+        ours.as_secs_f64() * 1e6,
+        raw.as_secs_f64() * 1e6,
+        ours.as_secs_f64() / raw.as_secs_f64()
+    );
+
+    let wg = RedisWaitGroup::open(server.client(), "paired-wake").unwrap();
+    let waiter_wg = wg.clone();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (woke_tx, woke_rx) = mpsc::channel::<Instant>();
+    let waiter = thread::spawn(move || {
+        while go_rx.recv().is_ok() {
+            waiter_wg.wait().unwrap();
+            woke_tx.send(Instant::now()).unwrap();
+        }
+    });
+    let (mut rtt, mut wake) = (Vec::new(), Vec::new());
+    for _ in 0..300 {
+        wg.add(1).unwrap();
+        go_tx.send(()).unwrap();
+        server.await_blocked_readers(1);
+        let t0 = Instant::now();
+        let _: i64 = redis::cmd("INCRBY")
+            .arg("paired:rt")
+            .arg(1)
+            .query(&mut conn)
+            .unwrap();
+        rtt.push(t0.elapsed());
+        let t0 = Instant::now();
+        wg.done().unwrap();
+        wake.push(woke_rx.recv().unwrap() - t0);
+    }
+    drop(go_tx);
+    waiter.join().unwrap();
+    let (rtt, wake) = (median(rtt), median(wake));
+    println!(
+        "paired medians: wakeup/headcount_sync {:.1} us, one INCRBY round trip {:.1} us: {:.2} round trips (target < 2)",
+        wake.as_secs_f64() * 1e6,
+        rtt.as_secs_f64() * 1e6,
+        wake.as_secs_f64() / rtt.as_secs_f64()
+    );
+}
+
 fn benches(c: &mut Criterion) {
     let server = RedisServer::start();
     done_latency(c, &server);
     wakeup_latency(c, &server);
+    paired(&server);
 }
 
 mod harness {

@@ -1,11 +1,13 @@
 //! Connections, retries and operation ids: the only code that talks to Redis.
 //!
-//! A mutation gets a fresh random operation id before its first attempt. When the
+//! A mutation runs in a client session (a random id, taken from the handle's pool
+//! for the length of one call) under the session's next sequence number. When the
 //! connection fails mid-call (the reply may or may not have been lost), the same
-//! call, with the same id, is sent again on a new connection until the retry window
-//! closes. The script remembers the reply of every applied operation under its id
-//! for an hour, so a retry of an operation that was applied returns the first reply
-//! and changes nothing: each operation is applied exactly once.
+//! call, with the same session and number, is sent again on a new connection until
+//! the retry window closes. The script keeps the last applied call of each session
+//! and its reply in the group's state hash, so a resend of a call that was applied
+//! returns the first reply and changes nothing: each operation is applied exactly
+//! once. Sessions idle for an hour are collected by the script.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -18,7 +20,11 @@ use redis::{AsyncConnectionConfig, Connection, ErrorKind, RedisError, ServerErro
 
 use crate::error::{Error, Result};
 use crate::keys::Keys;
-use crate::script::{interpret, Call};
+use crate::script::{interpret, Call, Session};
+
+/// The longest [`Options::retry_window`]: half the idle time after which the
+/// server forgets a client session (one hour, in `group.lua`).
+pub const MAX_RETRY_WINDOW: Duration = Duration::from_secs(30 * 60);
 
 /// Connection settings of a [`RedisWaitGroup`](crate::RedisWaitGroup).
 ///
@@ -91,9 +97,14 @@ impl Options {
         self
     }
 
-    /// How long an operation keeps retrying (with the same operation id) when the
-    /// connection fails or times out. A server that refuses the very first
-    /// connection of a handle fails at once with [`Error::Unreachable`].
+    /// How long an operation keeps retrying (resending the same call, so that it is
+    /// applied once) when the connection fails or times out. A server that refuses
+    /// the very first connection of a handle fails at once with
+    /// [`Error::Unreachable`].
+    ///
+    /// At most [`MAX_RETRY_WINDOW`] (30 minutes; longer values are clamped): the
+    /// server forgets a client session after an hour idle, and a resend after that
+    /// would be applied again.
     ///
     /// # Examples
     ///
@@ -103,7 +114,7 @@ impl Options {
     /// # let _ = opts;
     /// ```
     pub fn retry_window(mut self, d: Duration) -> Options {
-        self.retry_window = d;
+        self.retry_window = d.min(MAX_RETRY_WINDOW);
         self
     }
 }
@@ -156,6 +167,8 @@ pub(crate) struct Inner {
     /// Set once any connection succeeded: only then are failures retried.
     reached: AtomicBool,
     pool: Mutex<Vec<Connection>>,
+    /// Sessions not in use by a call (see the module docs).
+    sessions: Mutex<Vec<Session>>,
     aconn: Mutex<Option<MultiplexedConnection>>,
 }
 
@@ -183,6 +196,7 @@ impl Inner {
             lost: AtomicBool::new(false),
             reached: AtomicBool::new(false),
             pool: Mutex::new(Vec::new()),
+            sessions: Mutex::new(Vec::new()),
             aconn: Mutex::new(None),
         }
     }
@@ -194,16 +208,46 @@ impl Inner {
         }
     }
 
-    /// Builds a call. `remember`: give it an operation id (mutations).
-    pub(crate) fn call(&self, op: &str, remember: bool, extra: Vec<String>) -> Result<Call> {
+    /// Builds a call. `remember`: run it in a session (mutations).
+    pub(crate) fn call(
+        &self,
+        op: &'static str,
+        remember: bool,
+        extra: Vec<String>,
+    ) -> Result<Call> {
         if self.lost.load(Ordering::Relaxed) {
             return Err(Error::StateLost {
                 group: self.name.clone(),
             });
         }
-        let id = if remember { random_id() } else { String::new() };
         let expect = self.inst.lock().unwrap().clone().unwrap_or_default();
-        Ok(Call::new(&self.keys, op, &id, &expect, extra))
+        Ok(Call::new(op, remember, expect, extra))
+    }
+
+    /// A session for one remembered call: a free one, or a new one.
+    fn take_session(&self, call: &Call) -> Option<Session> {
+        call.remember.then(|| {
+            self.sessions
+                .lock()
+                .unwrap()
+                .pop()
+                .unwrap_or_else(|| Session {
+                    id: random_id(),
+                    seq: 1,
+                })
+        })
+    }
+
+    /// Frees the session of a finished call (applied, refused or given up on): its
+    /// next call takes the next number.
+    fn give_session(&self, session: Option<Session>) {
+        if let Some(mut s) = session {
+            s.seq += 1;
+            let mut free = self.sessions.lock().unwrap();
+            if free.len() < 64 {
+                free.push(s);
+            }
+        }
     }
 
     /// Reads a reply; records the instance id or the loss of state.
@@ -275,20 +319,34 @@ impl Inner {
         }
     }
 
-    /// Returns a healthy connection to the pool (with the default reply timeout).
+    /// Returns a healthy connection to the pool. It must have the default reply
+    /// timeout (a waiter that changed it restores it first, see
+    /// [`Inner::give_waited`]).
     pub(crate) fn give(&self, c: Connection) {
-        if c.set_read_timeout(Some(self.opts.io_timeout)).is_err() {
-            return;
-        }
         let mut pool = self.pool.lock().unwrap();
         if pool.len() < 8 {
             pool.push(c);
         }
     }
 
-    /// Runs `call`, retrying transient failures with the same operation id.
+    /// Returns a connection whose reply timeout a blocking read changed.
+    pub(crate) fn give_waited(&self, c: Connection) {
+        if c.set_read_timeout(Some(self.opts.io_timeout)).is_ok() {
+            self.give(c);
+        }
+    }
+
+    /// Runs `call`, resending it on transient failures in the same session under the
+    /// same number.
     pub(crate) fn run(&self, call: &Call) -> Result<Vec<Value>> {
-        let inv = call.invocation();
+        let session = self.take_session(call);
+        let r = self.run_in(call, session.as_ref());
+        self.give_session(session);
+        r
+    }
+
+    fn run_in(&self, call: &Call, session: Option<&Session>) -> Result<Vec<Value>> {
+        let inv = call.invocation(&self.keys, session);
         let start = Instant::now();
         let mut pause = Duration::from_millis(20);
         loop {
@@ -328,8 +386,17 @@ impl Inner {
     }
 
     /// [`Inner::run`], async: one shared multiplexed connection, replaced on failure.
+    /// A call dropped (cancelled) in flight takes its session with it: its outcome
+    /// is unknown, and a new session keeps the numbers of the next calls in order.
     pub(crate) async fn run_async(&self, call: &Call) -> Result<Vec<Value>> {
-        let inv = call.invocation();
+        let session = self.take_session(call);
+        let r = self.run_async_in(call, session.as_ref()).await;
+        self.give_session(session);
+        r
+    }
+
+    async fn run_async_in(&self, call: &Call, session: Option<&Session>) -> Result<Vec<Value>> {
+        let inv = call.invocation(&self.keys, session);
         let start = Instant::now();
         let mut pause = Duration::from_millis(20);
         loop {
@@ -354,5 +421,25 @@ impl Inner {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_window_is_clamped_below_the_session_lifetime() {
+        let o = Options::new().retry_window(Duration::from_secs(3 * 3600));
+        assert_eq!(o.retry_window, MAX_RETRY_WINDOW);
+        let o = Options::new().retry_window(Duration::from_secs(60));
+        assert_eq!(o.retry_window, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn random_ids_differ() {
+        let ids: std::collections::HashSet<String> = (0..1000).map(|_| random_id()).collect();
+        assert_eq!(ids.len(), 1000);
+        assert!(ids.iter().all(|i| i.len() == 32));
     }
 }

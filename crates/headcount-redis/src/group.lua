@@ -2,33 +2,81 @@
 -- each is atomic on the server (Redis runs a script with nothing interleaved).
 --
 -- KEYS (all share the hash tag `{NAME}`, so they live in one Redis Cluster slot):
---   1 state    hash   inst, count, gen, claimed, bgen, bkind, bwho, bowed, bdetail
+--   1 state    hash   inst, count, gen, claimed, bgen, bkind, bwho, bowed, bdetail,
+--                     ops, mark, and one field `s:<session>` per client session
 --   2 events   stream zero / broken events, read by waiters from a saved id
 --   3 leases   zset   participant -> lease expiry (ms, Redis clock)
 --   4 members  hash   participant -> dones it still owes
 --   5 fenced   hash   participant -> why it was fenced (lost / failed)
 --   6 failures list   human-readable failures of the current round (for `status`)
---   7 op       string the reply of an applied operation, kept for retries
--- ARGV: 1 op, 2 op id ('' = none), 3 expected instance ('' = unknown), then op args.
+-- ARGV: 1 op, 2 session id ('' = not remembered), 3 sequence number in the session,
+--       4 expected instance ('' = unknown), then the op's arguments.
 --
 -- Replies are arrays: {'ok', inst, ...} or {'err', code, ...}. A refusal writes
 -- nothing (except reaping expired leases, which any observer may do).
 -- Numbers are formatted with %d: Lua numbers are doubles, exact up to 2^53.
-local S, EV, LE, ME, FE, FA, OP = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local op, opid, expect = ARGV[1], ARGV[2], ARGV[3]
+--
+-- Cost: besides its redis.calls, a run pays for every closure and table it
+-- creates (each `local function` below is a new closure on every run, and garbage
+-- for Lua's collector). So the hot path, a plain add/done in a round of a group
+-- without leases, comes first and creates none: one HMGET of the state (the
+-- session's field included), one HSET of every changed field, and an XADD when the
+-- counter reaches zero. Anything else falls through to the general code, which
+-- decides every case the fast path decides the same way.
+--
+-- Exactly once: a client runs at most one call at a time in each of its sessions,
+-- with increasing sequence numbers, and resends a call whose reply was lost with
+-- the same session and number. The session's field holds `seq ops reply...` of its
+-- last applied call: a resent call gets that reply back and changes nothing. (Raft's
+-- client sessions do the same.) A session idle for an hour is collected (see gc).
+local S, EV, LE, ME, FE, FA = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local op, sid, seq, expect = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local MAXC = 9007199254740991
-local OP_TTL_MS = 3600000
+local SESSION_IDLE_MS = 3600000
 local STREAM_LEN = 1000
+local sfield = false
+if sid ~= '' then sfield = 's:' .. sid end
 
--- Exactly once: a retried operation returns the reply of its first application.
--- Replies of remembered operations are plain strings without spaces, stored joined
--- by spaces (cheaper than cjson on the hot path).
-if opid ~= '' then
-  local prev = redis.call('GET', OP)
-  if prev then
-    local reply = { 'ok' }
-    for part in string.gmatch(prev, '%S+') do table.insert(reply, part) end
-    return reply
+-- The fast path (see Cost above). It decides only when the group exists and is
+-- this client's instance, has no leases (nothing to reap), the counter is not at
+-- zero (no new round), and the arguments are valid; otherwise it falls through.
+if seq and sfield and (op == 'add' or (op == 'done' and ARGV[5] == '')) then
+  local delta = -1
+  if op == 'add' then delta = tonumber(ARGV[5]) end
+  if delta and delta == math.floor(delta) and math.abs(delta) <= MAXC then
+    local v = redis.call('HMGET', S, 'inst', 'count', 'gen', 'claimed', 'bgen', 'ops', sfield)
+    local count = tonumber(v[2])
+    if v[1] and (expect == '' or v[1] == expect) and v[4] == '0' and count > 0 then
+      if v[7] then
+        local lseq, rest = string.match(v[7], '^(%d+) %d+ ?(.*)$')
+        lseq = tonumber(lseq)
+        if lseq == seq then
+          local reply = { 'ok', v[1] }
+          for part in string.gmatch(rest, '%S+') do reply[#reply + 1] = part end
+          return reply
+        elseif lseq and lseq > seq then
+          return { 'err', 'stale', string.format('%d', seq), string.format('%d', lseq) }
+        end
+      end
+      local new = count + delta
+      if new < 0 then
+        return { 'err', 'negative', string.format('%d', count), string.format('%d', delta) }
+      end
+      if new > MAXC then
+        return { 'err', 'overflow', string.format('%d', count), string.format('%d', delta) }
+      end
+      local ops = string.format('%d', tonumber(v[6] or '0') + 1)
+      local cnt = string.format('%d', new)
+      redis.call('HSET', S, 'count', cnt, 'ops', ops,
+        sfield, string.format('%d', seq) .. ' ' .. ops .. ' ' .. cnt .. ' ' .. v[3])
+      if new == 0 then
+        local broken = '0'
+        if v[5] == v[3] then broken = '1' end
+        redis.call('XADD', EV, 'MAXLEN', '~', STREAM_LEN, '*', 'inst', v[1],
+          'type', 'zero', 'gen', v[3], 'broken', broken)
+      end
+      return { 'ok', v[1], cnt, v[3] }
+    end
   end
 end
 
@@ -45,14 +93,23 @@ local function clock()
   return now
 end
 
+-- Fields of the state hash to write, all in one HSET at the end (flush).
+local put = {}
+
 local st
 -- The hot fields; the failure record (bkind, bwho, bowed, bdetail) is read only
 -- by the operations that report it (`need_failure`).
 local function load()
-  local v = redis.call('HMGET', S, 'inst', 'count', 'gen', 'claimed', 'bgen')
+  local v
+  if sfield then
+    v = redis.call('HMGET', S, 'inst', 'count', 'gen', 'claimed', 'bgen', 'ops', 'mark', sfield)
+  else
+    v = redis.call('HMGET', S, 'inst', 'count', 'gen', 'claimed', 'bgen', 'ops', 'mark')
+  end
   if not v[1] then return nil end
   return { inst = v[1], count = tonumber(v[2]), gen = tonumber(v[3]), claimed = tonumber(v[4]),
-           bgen = tonumber(v[5]), bkind = '', bwho = '', bowed = 0, bdetail = '' }
+           bgen = tonumber(v[5]), ops = tonumber(v[6] or '0'), mark = v[7], last = v[8],
+           bkind = '', bwho = '', bowed = 0, bdetail = '' }
 end
 
 local function need_failure()
@@ -71,12 +128,14 @@ end
 local function set_count(new)
   local old = st.count
   if old == 0 and new > 0 then
+    -- The failures list only has entries when the round that ends was broken.
+    if st.bgen == st.gen and st.gen > 0 then redis.call('DEL', FA) end
     st.gen = st.gen + 1
-    redis.call('HSET', S, 'gen', d(st.gen))
-    redis.call('DEL', FA)
+    put.gen = d(st.gen)
+    clock() -- once per round: lets gc() run
   end
   st.count = new
-  redis.call('HSET', S, 'count', d(new))
+  put.count = d(new)
   if old > 0 and new == 0 then
     local broken = '0'
     if st.bgen == st.gen then broken = '1' end
@@ -93,13 +152,13 @@ local function lose(m, kind, detail)
   redis.call('ZREM', LE, m)
   redis.call('HSET', FE, m, kind)
   st.claimed = math.max(0, st.claimed - owed)
-  redis.call('HSET', S, 'claimed', d(st.claimed))
+  put.claimed = d(st.claimed)
   local line = kind .. ' ' .. m .. ' owed=' .. d(owed)
   if detail ~= '' then line = line .. ' ' .. detail end
   redis.call('RPUSH', FA, line)
   if st.bgen ~= st.gen then
     st.bgen, st.bkind, st.bwho, st.bowed, st.bdetail = st.gen, kind, m, owed, detail
-    redis.call('HSET', S, 'bgen', d(st.gen), 'bkind', kind, 'bwho', m, 'bowed', d(owed), 'bdetail', detail)
+    put.bgen, put.bkind, put.bwho, put.bowed, put.bdetail = d(st.gen), kind, m, d(owed), detail
   end
   emit('type', 'broken', 'gen', d(st.gen), 'kind', kind, 'who', m, 'owed', d(owed), 'detail', detail)
   set_count(st.count - math.min(owed, st.count))
@@ -113,11 +172,55 @@ local function reap()
   for _, m in ipairs(expired) do lose(m, 'lost', '') end
 end
 
+-- Records an applied call in its session (see the header): `seq ops reply...`,
+-- the reply without its 'ok' and instance (a resend is answered with the current
+-- instance, which is the same: the session lives in the instance's own hash).
 local function remember(reply)
-  if opid ~= '' then
-    redis.call('SET', OP, table.concat(reply, ' ', 2), 'PX', OP_TTL_MS)
+  if sfield then
+    st.ops = st.ops + 1
+    put.ops = d(st.ops)
+    put[sfield] = d(seq) .. ' ' .. d(st.ops) .. ' ' .. table.concat(reply, ' ', 3)
   end
   return reply
+end
+
+-- Collects sessions idle for SESSION_IDLE_MS, at most once per that period and
+-- only when this call read the clock anyway. `mark` is `ops time` of the last
+-- collection: a session whose last call has an ops number at or below the mark's
+-- was last used before the mark was taken, so more than SESSION_IDLE_MS ago.
+local function gc()
+  if not now then return end
+  local mops, mtime = 0, nil
+  if st.mark then
+    local a, b = string.match(st.mark, '^(%d+) (%d+)$')
+    mops, mtime = tonumber(a), tonumber(b)
+  end
+  if mtime and now - mtime < SESSION_IDLE_MS then return end
+  if mtime then
+    local all = redis.call('HGETALL', S)
+    local dead = {}
+    for i = 1, #all, 2 do
+      if string.sub(all[i], 1, 2) == 's:' then
+        local used = tonumber(string.match(all[i + 1], '^%d+ (%d+)'))
+        if used and used <= mops and put[all[i]] == nil then table.insert(dead, all[i]) end
+      end
+    end
+    for i = 1, #dead, 500 do
+      redis.call('HDEL', S, unpack(dead, i, math.min(i + 499, #dead)))
+    end
+  end
+  put.mark = d(st.ops) .. ' ' .. d(now)
+end
+
+local function flush()
+  if not st then return end
+  gc()
+  local args = {}
+  for f, v in pairs(put) do
+    args[#args + 1] = f
+    args[#args + 1] = v
+  end
+  if #args > 0 then redis.call('HSET', S, unpack(args)) end
 end
 
 local function check_reply()
@@ -135,19 +238,22 @@ end
 -- Validate arguments before anything is written.
 local delta = 0
 if op == 'add' then
-  delta = tonumber(ARGV[4])
+  delta = tonumber(ARGV[5])
   if not delta or delta ~= math.floor(delta) or math.abs(delta) > MAXC then
-    return { 'err', 'overflow', '0', ARGV[4] }
+    return { 'err', 'overflow', '0', ARGV[5] }
   end
 end
+if sfield and not seq then return { 'err', 'badop', op } end
 
 st = load()
 if not st then
   if expect ~= '' then return { 'err', 'statelost' } end
-  if op == 'add' and delta > 0 then
-    st = { inst = ARGV[5], count = 0, gen = 0, claimed = 0, bgen = 0, bkind = '', bwho = '', bowed = 0, bdetail = '' }
-    redis.call('HSET', S, 'inst', st.inst, 'count', '0', 'gen', '0', 'claimed', '0', 'bgen', '0',
-      'bkind', '', 'bwho', '', 'bowed', '0', 'bdetail', '')
+  if op == 'add' and delta > 0 and sfield then
+    -- A new incarnation: its id is the creating call's (random) session and number.
+    st = { inst = sid .. '.' .. d(seq), count = 0, gen = 0, claimed = 0, bgen = 0, ops = 0,
+           bkind = '', bwho = '', bowed = 0, bdetail = '' }
+    put.inst, put.count, put.gen, put.claimed, put.bgen = st.inst, '0', '0', '0', '0'
+    put.bkind, put.bwho, put.bowed, put.bdetail = '', '', '0', ''
   else
     return { 'err', 'nosuch' }
   end
@@ -155,77 +261,97 @@ elseif expect ~= '' and st.inst ~= expect then
   return { 'err', 'statelost' }
 end
 
-reap()
+-- A resent call: answer with its first reply, change nothing.
+if st.last then
+  local lseq, rest = string.match(st.last, '^(%d+) %d+ ?(.*)$')
+  lseq = tonumber(lseq)
+  if lseq == seq then
+    local reply = { 'ok', st.inst }
+    for part in string.gmatch(rest, '%S+') do table.insert(reply, part) end
+    return reply
+  elseif lseq and lseq > seq then
+    -- Only a call its client gave up on can arrive after a later one.
+    return { 'err', 'stale', d(seq), d(lseq) }
+  end
+end
 
-if op == 'add' then
-  local new = st.count + delta
-  if new < 0 then return { 'err', 'negative', d(st.count), d(delta) } end
-  if new > MAXC then return { 'err', 'overflow', d(st.count), d(delta) } end
-  set_count(new)
-  return remember({ 'ok', st.inst, d(st.count), d(st.gen) })
-elseif op == 'done' then
-  local m = ARGV[4]
-  if m ~= '' then
+local function main()
+  reap()
+
+  if op == 'add' then
+    local new = st.count + delta
+    if new < 0 then return { 'err', 'negative', d(st.count), d(delta) } end
+    if new > MAXC then return { 'err', 'overflow', d(st.count), d(delta) } end
+    set_count(new)
+    return remember({ 'ok', st.inst, d(st.count), d(st.gen) })
+  elseif op == 'done' then
+    local m = ARGV[5]
+    if m ~= '' then
+      local why = redis.call('HGET', FE, m)
+      if why then return { 'err', 'fenced', m, why } end
+      local owed = redis.call('HGET', ME, m)
+      if not owed then return { 'err', 'nolease', m } end
+      if st.count < 1 then return { 'err', 'negative', d(st.count), '-1' } end
+      owed = tonumber(owed) - 1
+      if owed <= 0 then
+        redis.call('HDEL', ME, m)
+        redis.call('ZREM', LE, m)
+      else
+        redis.call('HSET', ME, m, d(owed))
+      end
+      st.claimed = math.max(0, st.claimed - 1)
+      put.claimed = d(st.claimed)
+    elseif st.count < 1 then
+      return { 'err', 'negative', d(st.count), '-1' }
+    end
+    set_count(st.count - 1)
+    return remember({ 'ok', st.inst, d(st.count), d(st.gen) })
+  elseif op == 'join' then
+    local m, ttl, owed = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
     local why = redis.call('HGET', FE, m)
     if why then return { 'err', 'fenced', m, why } end
-    local owed = redis.call('HGET', ME, m)
-    if not owed then return { 'err', 'nolease', m } end
-    if st.count < 1 then return { 'err', 'negative', d(st.count), '-1' } end
-    owed = tonumber(owed) - 1
-    if owed <= 0 then
-      redis.call('HDEL', ME, m)
-      redis.call('ZREM', LE, m)
-    else
-      redis.call('HSET', ME, m, d(owed))
+    if redis.call('HEXISTS', ME, m) == 1 then return { 'err', 'joined', m } end
+    if st.count - st.claimed < owed then
+      return { 'err', 'unclaimed', d(st.count), d(st.claimed), d(owed) }
     end
-    st.claimed = math.max(0, st.claimed - 1)
-    redis.call('HSET', S, 'claimed', d(st.claimed))
-  elseif st.count < 1 then
-    return { 'err', 'negative', d(st.count), '-1' }
+    redis.call('HSET', ME, m, d(owed))
+    redis.call('ZADD', LE, d(clock() + ttl), m)
+    st.claimed = st.claimed + owed
+    put.claimed = d(st.claimed)
+    return remember({ 'ok', st.inst, d(clock() + ttl) })
+  elseif op == 'beat' then
+    local m, ttl = ARGV[5], tonumber(ARGV[6])
+    local why = redis.call('HGET', FE, m)
+    if why then return { 'err', 'fenced', m, why } end
+    if redis.call('HEXISTS', ME, m) == 0 then return { 'err', 'nolease', m } end
+    redis.call('ZADD', LE, 'XX', d(clock() + ttl), m)
+    return { 'ok', st.inst, d(clock() + ttl) }
+  elseif op == 'fail' then
+    local m, detail = ARGV[5], ARGV[6]
+    local why = redis.call('HGET', FE, m)
+    if why then return { 'err', 'fenced', m, why } end
+    if redis.call('HEXISTS', ME, m) == 0 then return { 'err', 'nolease', m } end
+    lose(m, 'failed', detail)
+    return remember({ 'ok', st.inst, d(st.count), d(st.gen) })
+  elseif op == 'check' then
+    return check_reply()
+  elseif op == 'status' then
+    local r = check_reply()
+    local leases = {}
+    local all = redis.call('ZRANGE', LE, 0, -1, 'WITHSCORES')
+    for i = 1, #all, 2 do
+      local m = all[i]
+      table.insert(leases, m)
+      table.insert(leases, redis.call('HGET', ME, m) or '0')
+      table.insert(leases, d(tonumber(all[i + 1])))
+    end
+    table.insert(r, leases)
+    table.insert(r, redis.call('LRANGE', FA, 0, -1))
+    return r
   end
-  set_count(st.count - 1)
-  return remember({ 'ok', st.inst, d(st.count), d(st.gen) })
-elseif op == 'join' then
-  local m, ttl, owed = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
-  local why = redis.call('HGET', FE, m)
-  if why then return { 'err', 'fenced', m, why } end
-  if redis.call('HEXISTS', ME, m) == 1 then return { 'err', 'joined', m } end
-  if st.count - st.claimed < owed then
-    return { 'err', 'unclaimed', d(st.count), d(st.claimed), d(owed) }
-  end
-  redis.call('HSET', ME, m, d(owed))
-  redis.call('ZADD', LE, d(clock() + ttl), m)
-  st.claimed = st.claimed + owed
-  redis.call('HSET', S, 'claimed', d(st.claimed))
-  return remember({ 'ok', st.inst, d(clock() + ttl) })
-elseif op == 'beat' then
-  local m, ttl = ARGV[4], tonumber(ARGV[5])
-  local why = redis.call('HGET', FE, m)
-  if why then return { 'err', 'fenced', m, why } end
-  if redis.call('HEXISTS', ME, m) == 0 then return { 'err', 'nolease', m } end
-  redis.call('ZADD', LE, 'XX', d(clock() + ttl), m)
-  return { 'ok', st.inst, d(clock() + ttl) }
-elseif op == 'fail' then
-  local m, detail = ARGV[4], ARGV[5]
-  local why = redis.call('HGET', FE, m)
-  if why then return { 'err', 'fenced', m, why } end
-  if redis.call('HEXISTS', ME, m) == 0 then return { 'err', 'nolease', m } end
-  lose(m, 'failed', detail)
-  return remember({ 'ok', st.inst, d(st.count), d(st.gen) })
-elseif op == 'check' then
-  return check_reply()
-elseif op == 'status' then
-  local r = check_reply()
-  local leases = {}
-  local all = redis.call('ZRANGE', LE, 0, -1, 'WITHSCORES')
-  for i = 1, #all, 2 do
-    local m = all[i]
-    table.insert(leases, m)
-    table.insert(leases, redis.call('HGET', ME, m) or '0')
-    table.insert(leases, d(tonumber(all[i + 1])))
-  end
-  table.insert(r, leases)
-  table.insert(r, redis.call('LRANGE', FA, 0, -1))
-  return r
+  return { 'err', 'badop', op }
 end
-return { 'err', 'badop', op }
+
+local reply = main()
+flush()
+return reply

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::conn::{random_id, Inner, Options};
+use crate::conn::{Inner, Options};
 use crate::error::{Error, Result};
 use crate::keys::validate_name;
 use crate::lease::{default_participant, Lease};
@@ -140,8 +140,7 @@ impl RedisWaitGroup {
 
     fn add_call(&self, delta: i64) -> Result<crate::script::Call> {
         self.check_delta(delta)?;
-        self.inner
-            .call("add", true, vec![delta.to_string(), random_id()])
+        self.inner.call("add", true, vec![delta.to_string()])
     }
 
     /// Adds `delta` (which may be negative) to the counter, applied exactly once

@@ -30,11 +30,9 @@ pub(crate) fn validate_name(name: &str) -> Result<()> {
     })
 }
 
-/// The keys of one group, in the order the Lua script expects them (`KEYS[1..=6]`;
-/// `KEYS[7]` is the per-operation key, see [`Keys::op`]).
+/// The keys of one group, in the order the Lua script expects them (`KEYS[1..=6]`).
 #[derive(Debug, Clone)]
 pub(crate) struct Keys {
-    prefix: String,
     pub(crate) fixed: [String; 6],
 }
 
@@ -43,18 +41,12 @@ impl Keys {
         let prefix = format!("headcount:{{{name}}}:");
         let fixed = ["state", "events", "leases", "members", "fenced", "failures"]
             .map(|suffix| format!("{prefix}{suffix}"));
-        Keys { prefix, fixed }
+        Keys { fixed }
     }
 
     /// The stream waiters read.
     pub(crate) fn events(&self) -> &str {
         &self.fixed[1]
-    }
-
-    /// The key that remembers the reply of operation `id` (empty id: a placeholder
-    /// key in the same slot, never written).
-    pub(crate) fn op(&self, id: &str) -> String {
-        format!("{}op:{id}", self.prefix)
     }
 }
 
@@ -75,7 +67,7 @@ mod tests {
     #[test]
     fn keys_share_one_hash_tag() {
         let k = Keys::new("job");
-        for key in k.fixed.iter().chain([&k.op("abc")]) {
+        for key in &k.fixed {
             assert!(key.starts_with("headcount:{job}:"), "{key}");
         }
     }

@@ -28,7 +28,7 @@
 //! |---|---|
 //! | atomic updates | every operation is one Lua script ([`redis::Script`]: `EVALSHA`, reloaded on `NOSCRIPT`) |
 //! | negative counter refused | the script checks before writing: [`Error::NegativeCounter`], count unchanged |
-//! | retried ops applied once | each mutation carries a random operation id; the script keeps the reply for an hour and replays it |
+//! | retried ops applied once | each mutation runs in a client session under a sequence number and is resent unchanged after a dropped connection; the script keeps each session's last call and reply in the group's state and answers a resend from it (sessions idle for an hour are collected) |
 //! | no missed zero | a generation number plus `XREAD` from a saved stream id (see below); pub/sub is not used |
 //! | crashed participant = error | leases ([`RedisWaitGroup::join`]) expire on the Redis clock; waiters get [`Error::ParticipantLost`] naming it and its owed `done`s |
 //! | late participant fenced | a reaped lease's `done` is refused: [`Error::Fenced`] |
@@ -70,7 +70,7 @@ mod script;
 mod status;
 mod wait;
 
-pub use conn::Options;
+pub use conn::{Options, MAX_RETRY_WINDOW};
 pub use error::{Error, Result};
 pub use group::{RedisWaitGroup, MAX_COUNT};
 pub use lease::Lease;

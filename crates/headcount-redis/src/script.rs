@@ -14,35 +14,52 @@ use crate::keys::Keys;
 pub(crate) static SCRIPT: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("group.lua")));
 
-/// One call of the script, owned so that a retry can send exactly the same call
-/// (same operation id) again.
+/// One call of the script, before it is bound to a session (see [`Session`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Call {
-    keys: Vec<String>,
+    op: &'static str,
+    /// Mutations are remembered in a session, so that a resend is applied once.
+    /// Reads and heartbeats are idempotent and are not.
+    pub(crate) remember: bool,
+    expect: String,
     args: Vec<String>,
 }
 
+/// A client session of the exactly-once protocol (see `group.lua`): a random id
+/// and the sequence number of its next call. A session is used by one call at a
+/// time; a call keeps its session and number across resends.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub(crate) id: String,
+    pub(crate) seq: u64,
+}
+
 impl Call {
-    /// `op_id` empty: not remembered (reads and heartbeats, which are idempotent).
-    pub(crate) fn new(
-        keys: &Keys,
-        op: &str,
-        op_id: &str,
-        expect: &str,
-        extra: Vec<String>,
-    ) -> Call {
-        let mut k = keys.fixed.to_vec();
-        k.push(keys.op(op_id));
-        let mut args = vec![op.to_owned(), op_id.to_owned(), expect.to_owned()];
-        args.extend(extra);
-        Call { keys: k, args }
+    pub(crate) fn new(op: &'static str, remember: bool, expect: String, args: Vec<String>) -> Call {
+        Call {
+            op,
+            remember,
+            expect,
+            args,
+        }
     }
 
-    pub(crate) fn invocation(&self) -> ScriptInvocation<'static> {
+    /// The `EVALSHA` of this call, in `session` when it is remembered.
+    pub(crate) fn invocation(
+        &self,
+        keys: &Keys,
+        session: Option<&Session>,
+    ) -> ScriptInvocation<'static> {
         let mut inv = SCRIPT.prepare_invoke();
-        for k in &self.keys {
+        for k in &keys.fixed {
             inv.key(k);
         }
+        inv.arg(self.op);
+        match session {
+            Some(s) => inv.arg(&s.id).arg(s.seq),
+            None => inv.arg("").arg(0),
+        };
+        inv.arg(&self.expect);
         for a in &self.args {
             inv.arg(a);
         }
@@ -118,6 +135,11 @@ pub(crate) fn interpret(group: &str, reply: Value) -> Result<Vec<Value>> {
         "joined" => Error::InvalidArgument(format!(
             "participant `{}` already holds a lease in group `{group}`",
             text(at(1)?)?
+        )),
+        "stale" => Error::Protocol(format!(
+            "call {} of its session arrived after call {}",
+            text(at(1)?)?,
+            text(at(2)?)?
         )),
         "unclaimed" => Error::NothingToJoin {
             group,

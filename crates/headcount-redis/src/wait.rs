@@ -156,7 +156,7 @@ pub(crate) fn wait_blocking(inner: &Inner, deadline: Option<Instant>) -> Result<
     let mut conn: Option<redis::Connection> = None;
     let r = wait_blocking_on(inner, deadline, &mut conn);
     if let Some(c) = conn {
-        inner.give(c);
+        inner.give_waited(c);
     }
     r
 }

@@ -314,12 +314,16 @@ fn a_lease_dropped_while_panicking_fails_the_group() {
 fn all_keys_share_the_group_hash_tag() {
     let server = RedisServer::start();
     let wg = group(&server, "tagged");
-    wg.add(1).unwrap();
-    let lease = wg.join(Duration::from_secs(5)).unwrap();
-    lease.done().unwrap();
-    let keys = server.keys("*");
-    assert!(keys.len() >= 4, "{keys:?}");
-    for k in keys {
-        assert!(k.starts_with("headcount:{tagged}:"), "{k}");
-    }
+    wg.add(2).unwrap();
+    // A live lease (leases, members), a failed one (fenced, failures, events).
+    let _live = wg.join_as("live", Duration::from_secs(30), 1).unwrap();
+    let failing = wg.join_as("failing", Duration::from_secs(30), 1).unwrap();
+    failing.fail("boom").unwrap();
+    let mut keys = server.keys("*");
+    keys.sort();
+    let expected: Vec<String> = ["events", "failures", "fenced", "leases", "members", "state"]
+        .iter()
+        .map(|k| format!("headcount:{{tagged}}:{k}"))
+        .collect();
+    assert_eq!(keys, expected);
 }

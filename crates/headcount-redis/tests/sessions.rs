@@ -1,0 +1,236 @@
+//! The exactly-once protocol of `group.lua` (client sessions with sequence
+//! numbers), driven both through `RedisWaitGroup` and by calling the script
+//! directly, as a client that resends or reorders calls would.
+
+mod support;
+
+use std::collections::HashMap;
+
+use headcount_redis::RedisWaitGroup;
+use redis::{Script, Value};
+use support::RedisServer;
+
+const KEYS: [&str; 6] = ["state", "events", "leases", "members", "fenced", "failures"];
+
+/// One call of the script as the client sends it.
+fn call(
+    conn: &mut redis::Connection,
+    group: &str,
+    op: &str,
+    session: &str,
+    seq: u64,
+    expect: &str,
+    args: &[&str],
+) -> Vec<String> {
+    let script = Script::new(include_str!("../src/group.lua"));
+    let mut inv = script.prepare_invoke();
+    for k in KEYS {
+        inv.key(format!("headcount:{{{group}}}:{k}"));
+    }
+    inv.arg(op).arg(session).arg(seq).arg(expect);
+    for a in args {
+        inv.arg(*a);
+    }
+    let v: Value = inv.invoke(conn).unwrap();
+    let Value::Array(items) = v else {
+        panic!("not an array: {v:?}")
+    };
+    items
+        .into_iter()
+        .map(|i| match i {
+            Value::BulkString(b) => String::from_utf8(b).unwrap(),
+            other => panic!("not a string: {other:?}"),
+        })
+        .collect()
+}
+
+fn state(server: &RedisServer, group: &str) -> HashMap<String, String> {
+    redis::cmd("HGETALL")
+        .arg(format!("headcount:{{{group}}}:state"))
+        .query(&mut server.conn())
+        .unwrap()
+}
+
+fn sessions(server: &RedisServer, group: &str) -> Vec<String> {
+    let mut s: Vec<String> = state(server, group)
+        .into_keys()
+        .filter(|k| k.starts_with("s:"))
+        .collect();
+    s.sort();
+    s
+}
+
+/// Resend and straggler, on a group without leases (the script's fast path) or
+/// with one (the general path, which reaps first): the same answers.
+fn resend_and_straggler(with_lease: bool) {
+    let server = RedisServer::start();
+    let mut c = server.conn();
+    let created = call(&mut c, "g", "add", "sessA", 1, "", &["10"]);
+    assert_eq!(created[0], "ok", "{created:?}");
+    let inst = created[1].clone();
+    let mut seq_a = 2;
+    if with_lease {
+        let joined = call(
+            &mut c,
+            "g",
+            "join",
+            "sessA",
+            2,
+            &inst,
+            &["w1", "60000", "1"],
+        );
+        assert_eq!(joined[0], "ok", "{joined:?}");
+        seq_a = 3;
+    }
+
+    let first = call(&mut c, "g", "done", "sessA", seq_a, &inst, &[""]);
+    assert_eq!(first, ["ok", &inst, "9", "1"]);
+    // The same call again (its reply was lost): same reply, counted once.
+    let again = call(&mut c, "g", "done", "sessA", seq_a, &inst, &[""]);
+    assert_eq!(again, first);
+    assert_eq!(server.raw_count("g"), Some(9));
+
+    // The next call of the session is applied.
+    let next = call(&mut c, "g", "done", "sessA", seq_a + 1, &inst, &[""]);
+    assert_eq!(next, ["ok", &inst, "8", "1"]);
+    // A straggler from before (a call its client gave up on) is refused, unapplied.
+    let before = state(&server, "g");
+    let late = call(&mut c, "g", "done", "sessA", seq_a, &inst, &[""]);
+    let (late_seq, last_seq) = (seq_a.to_string(), (seq_a + 1).to_string());
+    assert_eq!(late, ["err", "stale", &late_seq, &last_seq]);
+    assert_eq!(state(&server, "g"), before, "a refused call wrote");
+
+    // Another session is independent of the first one's numbers.
+    let other = call(&mut c, "g", "done", "sessB", 1, &inst, &[""]);
+    assert_eq!(other, ["ok", &inst, "7", "1"]);
+    assert_eq!(sessions(&server, "g"), ["s:sessA", "s:sessB"]);
+
+    // Down to zero: the zero event is written once, not again by a resend.
+    for seq in 2..8 {
+        call(&mut c, "g", "done", "sessB", seq, &inst, &[""]);
+    }
+    let events = || -> usize {
+        redis::cmd("XLEN")
+            .arg("headcount:{g}:events")
+            .query(&mut server.conn())
+            .unwrap()
+    };
+    assert_eq!(server.raw_count("g"), Some(1));
+    let zero = if with_lease {
+        // The last done is the lease's.
+        call(&mut c, "g", "done", "sessA", seq_a + 2, &inst, &["w1"])
+    } else {
+        call(&mut c, "g", "done", "sessA", seq_a + 2, &inst, &[""])
+    };
+    assert_eq!(zero, ["ok", &inst, "0", "1"]);
+    assert_eq!(events(), 1);
+    let resent = call(&mut c, "g", "done", "sessA", seq_a + 2, &inst, &[""]);
+    assert_eq!(resent, zero);
+    assert_eq!(events(), 1, "a resent last done wrote a second zero event");
+    assert_eq!(server.raw_count("g"), Some(0));
+}
+
+#[test]
+fn a_resent_call_is_answered_once_and_a_late_one_is_refused() {
+    resend_and_straggler(false);
+}
+
+#[test]
+fn a_resent_call_is_answered_once_and_a_late_one_is_refused_with_leases() {
+    resend_and_straggler(true);
+}
+
+#[test]
+fn a_refused_call_is_not_remembered() {
+    let server = RedisServer::start();
+    let mut c = server.conn();
+    let inst = call(&mut c, "g", "add", "s", 1, "", &["1"])[1].clone();
+    let refused = call(&mut c, "g", "add", "s", 2, &inst, &["-2"]);
+    assert_eq!(refused, ["err", "negative", "1", "-2"]);
+    // Sent again, it is judged again (not answered from a record), and still refused.
+    let refused = call(&mut c, "g", "add", "s", 2, &inst, &["-2"]);
+    assert_eq!(refused, ["err", "negative", "1", "-2"]);
+    assert_eq!(server.raw_count("g"), Some(1));
+    let s = &state(&server, "g")["s:s"];
+    assert!(s.starts_with("1 "), "the session's record moved: {s}");
+}
+
+#[test]
+fn many_operations_keep_the_number_of_keys_and_fields_constant() {
+    let server = RedisServer::start();
+    let wg = RedisWaitGroup::open(server.client(), "steady").unwrap();
+    wg.add(2_000).unwrap();
+    let keys_before = server.dbsize();
+    let fields_before = state(&server, "steady").len();
+    for _ in 0..1_999 {
+        wg.done().unwrap();
+    }
+    assert_eq!(server.dbsize(), keys_before, "keys grew with operations");
+    assert_eq!(
+        state(&server, "steady").len(),
+        fields_before,
+        "state fields grew with operations"
+    );
+    assert_eq!(sessions(&server, "steady").len(), 1);
+    wg.done().unwrap();
+    wg.wait().unwrap();
+}
+
+#[test]
+fn idle_sessions_are_collected_and_live_ones_kept() {
+    let server = RedisServer::start();
+    let mut c = server.conn();
+    let inst = call(&mut c, "g", "add", "old1", 1, "", &["100"])[1].clone();
+    call(&mut c, "g", "done", "old2", 1, &inst, &[""]);
+    // Pretend the last collection was long ago, after these two calls (ops = 2).
+    let _: () = redis::cmd("HSET")
+        .arg("headcount:{g}:state")
+        .arg("mark")
+        .arg("2 0")
+        .query(&mut c)
+        .unwrap();
+    // A session used since the mark is kept.
+    call(&mut c, "g", "done", "recent", 1, &inst, &[""]);
+    // Plain dones do not read the clock, so nothing is collected yet.
+    assert_eq!(sessions(&server, "g"), ["s:old1", "s:old2", "s:recent"]);
+    // A call that reads the clock (a waiter's check) collects.
+    let chk = call(&mut c, "g", "check", "", 0, &inst, &[]);
+    assert_eq!(chk[0], "ok");
+    assert_eq!(sessions(&server, "g"), ["s:recent"]);
+    let mark = &state(&server, "g")["mark"];
+    assert!(mark.starts_with("3 "), "mark not moved: {mark}");
+    // A collected session that comes back starts over: its call is applied.
+    let back = call(&mut c, "g", "done", "old1", 2, &inst, &[""]);
+    assert_eq!(back, ["ok", &inst, "97", "1"]);
+    assert_eq!(server.raw_count("g"), Some(97));
+}
+
+#[test]
+fn threads_sharing_a_handle_each_run_in_a_session_of_their_own() {
+    let server = RedisServer::start();
+    let wg = RedisWaitGroup::open(server.client(), "shared").unwrap();
+    wg.add(8 * 100).unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                for _ in 0..100 {
+                    wg.done().unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(server.raw_count("shared"), Some(0));
+    wg.wait().unwrap();
+    let n = sessions(&server, "shared").len();
+    assert!((1..=8).contains(&n), "{n} sessions for 8 threads");
+    // Every session's last call number is the number of calls it ran (1-based),
+    // and together they ran the add and the 800 dones.
+    let st = state(&server, "shared");
+    let calls: u64 = st
+        .iter()
+        .filter(|(k, _)| k.starts_with("s:"))
+        .map(|(_, v)| v.split(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(calls, 801);
+    assert_eq!(st["ops"], "801");
+}

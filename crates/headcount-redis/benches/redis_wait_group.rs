@@ -56,6 +56,13 @@ fn reset_stats(conn: &mut redis::Connection) {
     let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(conn).unwrap();
 }
 
+/// One `INCRBY` round trip on `conn`, timed.
+fn round_trip(conn: &mut redis::Connection, key: &str) -> Duration {
+    let t0 = Instant::now();
+    let _: i64 = redis::cmd("INCRBY").arg(key).arg(1).query(conn).unwrap();
+    t0.elapsed()
+}
+
 fn done_latency(c: &mut Criterion, server: &RedisServer) {
     let mut g = c.benchmark_group("done");
     g.measurement_time(Duration::from_secs(3));
@@ -172,13 +179,7 @@ fn wakeup_latency(c: &mut Criterion, server: &RedisServer) {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     server.await_blocked_readers(0);
-                    let t0 = Instant::now();
-                    let _: i64 = redis::cmd("INCRBY")
-                        .arg("bench:rt")
-                        .arg(1)
-                        .query(&mut conn)
-                        .unwrap();
-                    total += t0.elapsed();
+                    total += round_trip(&mut conn, "bench:rt");
                 }
                 total
             })
@@ -265,13 +266,7 @@ fn paired(server: &RedisServer) {
         wg.add(1).unwrap();
         go_tx.send(()).unwrap();
         server.await_blocked_readers(1);
-        let t0 = Instant::now();
-        let _: i64 = redis::cmd("INCRBY")
-            .arg("paired:rt")
-            .arg(1)
-            .query(&mut conn)
-            .unwrap();
-        rtt.push(t0.elapsed());
+        rtt.push(round_trip(&mut conn, "paired:rt"));
         let t0 = Instant::now();
         wg.done().unwrap();
         wake.push(woke_rx.recv().unwrap() - t0);

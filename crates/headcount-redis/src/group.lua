@@ -3,17 +3,19 @@
 --
 -- KEYS (all share the hash tag `{NAME}`, so they live in one Redis Cluster slot):
 --   1 state    hash   inst, count, gen, claimed, bgen, bkind, bwho, bowed, bdetail,
---                     ops, mark, and one field `s:<session>` per client session
+--                     mark, and one field `s:<session>` per client session
 --   2 events   stream zero / broken events, read by waiters from a saved id
 --   3 leases   zset   participant -> lease expiry (ms, Redis clock)
 --   4 members  hash   participant -> dones it still owes
 --   5 fenced   hash   participant -> why it was fenced (lost / failed)
 --   6 failures list   human-readable failures of the current round (for `status`)
+--   7 idle     hash   the sessions' fields as they were at the last collection (gc)
 -- ARGV: 1 op, 2 session id ('' = not remembered), 3 sequence number in the session,
 --       4 expected instance ('' = unknown), then the op's arguments.
 --
 -- Replies are arrays: {'ok', inst, ...} or {'err', code, ...}. A refusal writes
--- nothing (except reaping expired leases, which any observer may do).
+-- nothing (except reaping expired leases, which any observer may do, and
+-- collecting idle sessions).
 -- Numbers are formatted with %d: Lua numbers are doubles, exact up to 2^53.
 --
 -- Cost: besides its redis.calls, a run pays for every closure and table it
@@ -26,10 +28,12 @@
 --
 -- Exactly once: a client runs at most one call at a time in each of its sessions,
 -- with increasing sequence numbers, and resends a call whose reply was lost with
--- the same session and number. The session's field holds `seq ops reply...` of its
--- last applied call: a resent call gets that reply back and changes nothing. (Raft's
--- client sessions do the same.) A session idle for an hour is collected (see gc).
-local S, EV, LE, ME, FE, FA = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+-- the same session and number. The session's field holds the number of its last
+-- applied call: a resent call is answered {'ok', inst} again and changes nothing; a
+-- straggler older than that (a call its client gave up on) is refused as `stale`.
+-- (Raft's client sessions do the same.) Remembered calls reply {'ok', inst} alone,
+-- so there is no reply to keep. Sessions idle for an hour are collected (see gc).
+local S, EV, LE, ME, FE, FA, IDLE = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local op, sid, seq, expect = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local MAXC = 9007199254740991
 local SESSION_IDLE_MS = 3600000
@@ -44,38 +48,30 @@ if seq and sfield and (op == 'add' or (op == 'done' and ARGV[5] == '')) then
   local delta = -1
   if op == 'add' then delta = tonumber(ARGV[5]) end
   if delta and delta == math.floor(delta) and math.abs(delta) <= MAXC then
-    local v = redis.call('HMGET', S, 'inst', 'count', 'gen', 'claimed', 'bgen', 'ops', sfield)
+    local v = redis.call('HMGET', S, 'inst', 'count', 'claimed', sfield)
     local count = tonumber(v[2])
-    if v[1] and (expect == '' or v[1] == expect) and v[4] == '0' and count > 0 then
-      if v[7] then
-        local lseq, rest = string.match(v[7], '^(%d+) %d+ ?(.*)$')
-        lseq = tonumber(lseq)
-        if lseq == seq then
-          local reply = { 'ok', v[1] }
-          for part in string.gmatch(rest, '%S+') do reply[#reply + 1] = part end
-          return reply
-        elseif lseq and lseq > seq then
-          return { 'err', 'stale', string.format('%d', seq), string.format('%d', lseq) }
-        end
+    if v[1] and (expect == '' or v[1] == expect) and v[3] == '0' and count > 0 then
+      local last = tonumber(v[4])
+      if last == seq then return { 'ok', v[1] } end
+      if last and last > seq then
+        return { 'err', 'stale', ARGV[3], v[4] }
       end
       local new = count + delta
       if new < 0 then
-        return { 'err', 'negative', string.format('%d', count), string.format('%d', delta) }
+        return { 'err', 'negative', v[2], string.format('%d', delta) }
       end
       if new > MAXC then
-        return { 'err', 'overflow', string.format('%d', count), string.format('%d', delta) }
+        return { 'err', 'overflow', v[2], string.format('%d', delta) }
       end
-      local ops = string.format('%d', tonumber(v[6] or '0') + 1)
-      local cnt = string.format('%d', new)
-      redis.call('HSET', S, 'count', cnt, 'ops', ops,
-        sfield, string.format('%d', seq) .. ' ' .. ops .. ' ' .. cnt .. ' ' .. v[3])
+      redis.call('HSET', S, 'count', string.format('%d', new), sfield, ARGV[3])
       if new == 0 then
+        local g = redis.call('HMGET', S, 'gen', 'bgen')
         local broken = '0'
-        if v[5] == v[3] then broken = '1' end
+        if g[2] == g[1] then broken = '1' end
         redis.call('XADD', EV, 'MAXLEN', '~', STREAM_LEN, '*', 'inst', v[1],
-          'type', 'zero', 'gen', v[3], 'broken', broken)
+          'type', 'zero', 'gen', g[1], 'broken', broken)
       end
-      return { 'ok', v[1], cnt, v[3] }
+      return { 'ok', v[1] }
     end
   end
 end
@@ -102,13 +98,13 @@ local st
 local function load()
   local v
   if sfield then
-    v = redis.call('HMGET', S, 'inst', 'count', 'gen', 'claimed', 'bgen', 'ops', 'mark', sfield)
+    v = redis.call('HMGET', S, 'inst', 'count', 'gen', 'claimed', 'bgen', 'mark', sfield)
   else
-    v = redis.call('HMGET', S, 'inst', 'count', 'gen', 'claimed', 'bgen', 'ops', 'mark')
+    v = redis.call('HMGET', S, 'inst', 'count', 'gen', 'claimed', 'bgen', 'mark')
   end
   if not v[1] then return nil end
   return { inst = v[1], count = tonumber(v[2]), gen = tonumber(v[3]), claimed = tonumber(v[4]),
-           bgen = tonumber(v[5]), ops = tonumber(v[6] or '0'), mark = v[7], last = v[8],
+           bgen = tonumber(v[5]), mark = tonumber(v[6]), last = tonumber(v[7]),
            bkind = '', bwho = '', bowed = 0, bdetail = '' }
 end
 
@@ -172,44 +168,45 @@ local function reap()
   for _, m in ipairs(expired) do lose(m, 'lost', '') end
 end
 
--- Records an applied call in its session (see the header): `seq ops reply...`,
--- the reply without its 'ok' and instance (a resend is answered with the current
--- instance, which is the same: the session lives in the instance's own hash).
-local function remember(reply)
-  if sfield then
-    st.ops = st.ops + 1
-    put.ops = d(st.ops)
-    put[sfield] = d(seq) .. ' ' .. d(st.ops) .. ' ' .. table.concat(reply, ' ', 3)
-  end
-  return reply
+-- Records an applied call in its session (see the header).
+local function remember()
+  if sfield then put[sfield] = ARGV[3] end
+  return { 'ok', st.inst }
 end
 
 -- Collects sessions idle for SESSION_IDLE_MS, at most once per that period and
--- only when this call read the clock anyway. `mark` is `ops time` of the last
--- collection: a session whose last call has an ops number at or below the mark's
--- was last used before the mark was taken, so more than SESSION_IDLE_MS ago.
+-- only when this call read the clock anyway. `mark` is the time of the last
+-- collection, and the `idle` hash a copy of the session fields then: a session
+-- whose field has not changed since was idle for SESSION_IDLE_MS at least.
 local function gc()
   if not now then return end
-  local mops, mtime = 0, nil
+  if st.mark and now - st.mark < SESSION_IDLE_MS then return end
+  local snap = {}
   if st.mark then
-    local a, b = string.match(st.mark, '^(%d+) (%d+)$')
-    mops, mtime = tonumber(a), tonumber(b)
+    local old = redis.call('HGETALL', IDLE)
+    for i = 1, #old, 2 do snap[old[i]] = old[i + 1] end
   end
-  if mtime and now - mtime < SESSION_IDLE_MS then return end
-  if mtime then
-    local all = redis.call('HGETALL', S)
-    local dead = {}
-    for i = 1, #all, 2 do
-      if string.sub(all[i], 1, 2) == 's:' then
-        local used = tonumber(string.match(all[i + 1], '^%d+ (%d+)'))
-        if used and used <= mops and put[all[i]] == nil then table.insert(dead, all[i]) end
+  local all = redis.call('HGETALL', S)
+  local dead, keep = {}, {}
+  for i = 1, #all, 2 do
+    local f, v = all[i], all[i + 1]
+    if string.sub(f, 1, 2) == 's:' and put[f] == nil then
+      if snap[f] == v then
+        dead[#dead + 1] = f
+      else
+        keep[#keep + 1] = f
+        keep[#keep + 1] = v
       end
     end
-    for i = 1, #dead, 500 do
-      redis.call('HDEL', S, unpack(dead, i, math.min(i + 499, #dead)))
-    end
   end
-  put.mark = d(st.ops) .. ' ' .. d(now)
+  for i = 1, #dead, 500 do
+    redis.call('HDEL', S, unpack(dead, i, math.min(i + 499, #dead)))
+  end
+  redis.call('DEL', IDLE)
+  for i = 1, #keep, 1000 do
+    redis.call('HSET', IDLE, unpack(keep, i, math.min(i + 999, #keep)))
+  end
+  put.mark = d(now)
 end
 
 local function flush()
@@ -250,7 +247,7 @@ if not st then
   if expect ~= '' then return { 'err', 'statelost' } end
   if op == 'add' and delta > 0 and sfield then
     -- A new incarnation: its id is the creating call's (random) session and number.
-    st = { inst = sid .. '.' .. d(seq), count = 0, gen = 0, claimed = 0, bgen = 0, ops = 0,
+    st = { inst = sid .. '.' .. d(seq), count = 0, gen = 0, claimed = 0, bgen = 0,
            bkind = '', bwho = '', bowed = 0, bdetail = '' }
     put.inst, put.count, put.gen, put.claimed, put.bgen = st.inst, '0', '0', '0', '0'
     put.bkind, put.bwho, put.bowed, put.bdetail = '', '', '0', ''
@@ -261,19 +258,9 @@ elseif expect ~= '' and st.inst ~= expect then
   return { 'err', 'statelost' }
 end
 
--- A resent call: answer with its first reply, change nothing.
-if st.last then
-  local lseq, rest = string.match(st.last, '^(%d+) %d+ ?(.*)$')
-  lseq = tonumber(lseq)
-  if lseq == seq then
-    local reply = { 'ok', st.inst }
-    for part in string.gmatch(rest, '%S+') do table.insert(reply, part) end
-    return reply
-  elseif lseq and lseq > seq then
-    -- Only a call its client gave up on can arrive after a later one.
-    return { 'err', 'stale', d(seq), d(lseq) }
-  end
-end
+-- A resent call: answer it again, change nothing (see the header).
+if st.last and st.last == seq then return { 'ok', st.inst } end
+if st.last and st.last > seq then return { 'err', 'stale', ARGV[3], d(st.last) } end
 
 local function main()
   reap()
@@ -283,7 +270,7 @@ local function main()
     if new < 0 then return { 'err', 'negative', d(st.count), d(delta) } end
     if new > MAXC then return { 'err', 'overflow', d(st.count), d(delta) } end
     set_count(new)
-    return remember({ 'ok', st.inst, d(st.count), d(st.gen) })
+    return remember()
   elseif op == 'done' then
     local m = ARGV[5]
     if m ~= '' then
@@ -305,7 +292,7 @@ local function main()
       return { 'err', 'negative', d(st.count), '-1' }
     end
     set_count(st.count - 1)
-    return remember({ 'ok', st.inst, d(st.count), d(st.gen) })
+    return remember()
   elseif op == 'join' then
     local m, ttl, owed = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
     local why = redis.call('HGET', FE, m)
@@ -318,7 +305,7 @@ local function main()
     redis.call('ZADD', LE, d(clock() + ttl), m)
     st.claimed = st.claimed + owed
     put.claimed = d(st.claimed)
-    return remember({ 'ok', st.inst, d(clock() + ttl) })
+    return remember()
   elseif op == 'beat' then
     local m, ttl = ARGV[5], tonumber(ARGV[6])
     local why = redis.call('HGET', FE, m)
@@ -332,7 +319,7 @@ local function main()
     if why then return { 'err', 'fenced', m, why } end
     if redis.call('HEXISTS', ME, m) == 0 then return { 'err', 'nolease', m } end
     lose(m, 'failed', detail)
-    return remember({ 'ok', st.inst, d(st.count), d(st.gen) })
+    return remember()
   elseif op == 'check' then
     return check_reply()
   elseif op == 'status' then

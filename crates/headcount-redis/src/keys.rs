@@ -30,17 +30,19 @@ pub(crate) fn validate_name(name: &str) -> Result<()> {
     })
 }
 
-/// The keys of one group, in the order the Lua script expects them (`KEYS[1..=6]`).
+/// The keys of one group, in the order the Lua script expects them (`KEYS[1..=7]`).
 #[derive(Debug, Clone)]
 pub(crate) struct Keys {
-    pub(crate) fixed: [String; 6],
+    pub(crate) fixed: [String; 7],
 }
 
 impl Keys {
     pub(crate) fn new(name: &str) -> Keys {
         let prefix = format!("headcount:{{{name}}}:");
-        let fixed = ["state", "events", "leases", "members", "fenced", "failures"]
-            .map(|suffix| format!("{prefix}{suffix}"));
+        let fixed = [
+            "state", "events", "leases", "members", "fenced", "failures", "idle",
+        ]
+        .map(|suffix| format!("{prefix}{suffix}"));
         Keys { fixed }
     }
 

@@ -263,7 +263,7 @@ fn paired(server: &RedisServer) {
         }
     });
     let (mut rtt, mut wake) = (Vec::new(), Vec::new());
-    for _ in 0..300 {
+    for _ in 0..500 {
         wg.add(1).unwrap();
         go_tx.send(()).unwrap();
         server.await_blocked_readers(1);

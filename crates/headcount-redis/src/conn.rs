@@ -166,7 +166,9 @@ pub(crate) struct Inner {
     lost: AtomicBool,
     /// Set once any connection succeeded: only then are failures retried.
     reached: AtomicBool,
-    pool: Mutex<Vec<Connection>>,
+    /// Idle blocking connections; `true`: its reply timeout was changed by a
+    /// blocking read and is restored when it is next taken.
+    pool: Mutex<Vec<(Connection, bool)>>,
     /// Sessions not in use by a call (see the module docs).
     sessions: Mutex<Vec<Session>>,
     aconn: Mutex<Option<MultiplexedConnection>>,
@@ -312,28 +314,37 @@ impl Inner {
 
     /// A pooled blocking connection, or a new one.
     pub(crate) fn take(&self) -> redis::RedisResult<Connection> {
-        let pooled = self.pool.lock().unwrap().pop();
-        match pooled {
-            Some(c) => Ok(c),
-            None => self.connect(),
+        loop {
+            let pooled = self.pool.lock().unwrap().pop();
+            match pooled {
+                Some((c, false)) => return Ok(c),
+                Some((c, true)) => {
+                    if c.set_read_timeout(Some(self.opts.io_timeout)).is_ok() {
+                        return Ok(c);
+                    }
+                }
+                None => return self.connect(),
+            }
         }
     }
 
-    /// Returns a healthy connection to the pool. It must have the default reply
-    /// timeout (a waiter that changed it restores it first, see
-    /// [`Inner::give_waited`]).
-    pub(crate) fn give(&self, c: Connection) {
+    fn put_back(&self, c: Connection, timeout_changed: bool) {
         let mut pool = self.pool.lock().unwrap();
         if pool.len() < 8 {
-            pool.push(c);
+            pool.push((c, timeout_changed));
         }
     }
 
-    /// Returns a connection whose reply timeout a blocking read changed.
+    /// Returns a healthy connection, with the default reply timeout, to the pool.
+    pub(crate) fn give(&self, c: Connection) {
+        self.put_back(c, false);
+    }
+
+    /// Returns a connection whose reply timeout a blocking read changed. The
+    /// timeout is restored when it is next taken, not here: this is on the path of
+    /// a waiter that was just released.
     pub(crate) fn give_waited(&self, c: Connection) {
-        if c.set_read_timeout(Some(self.opts.io_timeout)).is_ok() {
-            self.give(c);
-        }
+        self.put_back(c, true);
     }
 
     /// Runs `call`, resending it on transient failures in the same session under the

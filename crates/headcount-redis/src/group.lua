@@ -48,7 +48,7 @@ if seq and sfield and (op == 'add' or (op == 'done' and ARGV[5] == '')) then
   local delta = -1
   if op == 'add' then delta = tonumber(ARGV[5]) end
   if delta and delta == math.floor(delta) and math.abs(delta) <= MAXC then
-    local v = redis.call('HMGET', S, 'inst', 'count', 'claimed', sfield)
+    local v = redis.call('HMGET', S, 'inst', 'count', 'claimed', sfield, 'gen', 'bgen')
     local count = tonumber(v[2])
     if v[1] and (expect == '' or v[1] == expect) and v[3] == '0' and count > 0 then
       local last = tonumber(v[4])
@@ -65,11 +65,10 @@ if seq and sfield and (op == 'add' or (op == 'done' and ARGV[5] == '')) then
       end
       redis.call('HSET', S, 'count', string.format('%d', new), sfield, ARGV[3])
       if new == 0 then
-        local g = redis.call('HMGET', S, 'gen', 'bgen')
         local broken = '0'
-        if g[2] == g[1] then broken = '1' end
+        if v[6] == v[5] then broken = '1' end
         redis.call('XADD', EV, 'MAXLEN', '~', STREAM_LEN, '*', 'inst', v[1],
-          'type', 'zero', 'gen', g[1], 'broken', broken)
+          'type', 'zero', 'gen', v[5], 'broken', broken)
       end
       return { 'ok', v[1] }
     end

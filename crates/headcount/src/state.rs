@@ -86,6 +86,14 @@ pub(crate) const fn with_count(state: u64, count: u64) -> u64 {
     (state & LOW_MASK) | (count << COUNT_SHIFT)
 }
 
+/// `end_round(with_count(state, 0))` for a `state` whose counter is one, without branches: the
+/// hot path of the `done` that ends a round. The epoch's carry out of its field is masked off,
+/// and `PANICKED` (bit 2) moves to `LAST_PANICKED` (bit 3) by a shift.
+#[inline]
+pub(crate) const fn end_round_from_one(state: u64) -> u64 {
+    (state.wrapping_add(1 << EPOCH_SHIFT) & EPOCH_MASK) | ((state & PANICKED) << 1)
+}
+
 /// The state after the counter of `state` (already set to zero) ended a round: next epoch,
 /// `LAST_PANICKED` taken from `PANICKED`, and the waiter and panic flags cleared.
 #[inline]
@@ -141,6 +149,21 @@ mod tests {
             "a clean round clears LAST_PANICKED"
         );
         assert_eq!(epoch(clean), 1);
+    }
+
+    #[test]
+    fn end_round_from_one_is_end_round_of_zero() {
+        let epochs = [0, 1, 2, 12345, EPOCH_MAX - 1, EPOCH_MAX];
+        for epoch in epochs {
+            for flags in 0..16u64 {
+                let s = ONE | ((epoch as u64) << EPOCH_SHIFT) | flags;
+                assert_eq!(
+                    end_round_from_one(s),
+                    end_round(with_count(s, 0)),
+                    "epoch {epoch} flags {flags:#b}"
+                );
+            }
+        }
     }
 
     #[test]

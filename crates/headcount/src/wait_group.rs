@@ -319,7 +319,40 @@ impl WaitGroup {
             }
             return Ok(());
         }
+        if delta == -1 && !panicked {
+            return self.done_one();
+        }
         self.update_slow(delta, panicked)
+    }
+
+    /// `update(-1, false)`, the `done` of every guard and task: [`update_slow`](Self::update_slow)
+    /// specialised to one unit, so the loop body is a compare and a subtraction, or
+    /// [`state::end_round_from_one`] when it ends the round. Same orderings, same reasons.
+    #[inline]
+    fn done_one(&self) -> Result<(), AddError> {
+        // Relaxed: only a guess for the compare-exchange below, which validates it.
+        let mut s = self.state.load(Relaxed);
+        loop {
+            let new = if s >= 2 * ONE {
+                s - ONE // (also while an overshooting add is undone: the count stays above 1)
+            } else if s >= ONE {
+                state::end_round_from_one(s)
+            } else {
+                return Err(AddError::Negative {
+                    count: 0,
+                    delta: -1,
+                });
+            };
+            match self.state.compare_exchange_weak(s, new, AcqRel, Relaxed) {
+                Ok(_) => {
+                    if s < 2 * ONE && s & (PARKED | ASYNC) != 0 {
+                        self.release_waiters(s, new);
+                    }
+                    return Ok(());
+                }
+                Err(actual) => s = actual,
+            }
+        }
     }
 
     /// Takes back a fast-path add that overshot `MAX_COUNT` (see the state table).

@@ -1,12 +1,12 @@
-//! Connections, retries and operation ids: the only code that talks to Redis.
+//! Connections, retries and client sessions: the only code that talks to Redis.
 //!
 //! A mutation runs in a client session (a random id, taken from the handle's pool
 //! for the length of one call) under the session's next sequence number. When the
 //! connection fails mid-call (the reply may or may not have been lost), the same
 //! call, with the same session and number, is sent again on a new connection until
-//! the retry window closes. The script keeps the last applied call of each session
-//! and its reply in the group's state hash, so a resend of a call that was applied
-//! returns the first reply and changes nothing: each operation is applied exactly
+//! the retry window closes. The script keeps the number of the last applied call of
+//! each session in the group's state hash, so a resend of a call that was applied
+//! is answered `ok` again and changes nothing: each operation is applied exactly
 //! once. Sessions idle for an hour are collected by the script.
 
 use std::collections::hash_map::RandomState;

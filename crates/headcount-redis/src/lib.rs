@@ -28,7 +28,7 @@
 //! |---|---|
 //! | atomic updates | every operation is one Lua script ([`redis::Script`]: `EVALSHA`, reloaded on `NOSCRIPT`) |
 //! | negative counter refused | the script checks before writing: [`Error::NegativeCounter`], count unchanged |
-//! | retried ops applied once | each mutation runs in a client session under a sequence number and is resent unchanged after a dropped connection; the script keeps each session's last call and reply in the group's state and answers a resend from it (sessions idle for an hour are collected) |
+//! | retried ops applied once | each mutation runs in a client session under a sequence number and is resent unchanged after a dropped connection; the script keeps each session's last call number in the group's state, answers a resend without applying it again and refuses an older straggler (sessions idle for an hour are collected) |
 //! | no missed zero | a generation number plus `XREAD` from a saved stream id (see below); pub/sub is not used |
 //! | crashed participant = error | leases ([`RedisWaitGroup::join`]) expire on the Redis clock; waiters get [`Error::ParticipantLost`] naming it and its owed `done`s |
 //! | late participant fenced | a reaped lease's `done` is refused: [`Error::Fenced`] |

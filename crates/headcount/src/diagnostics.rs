@@ -19,6 +19,13 @@
 //!   wait blocked for 5.0 s on a group at src/main.rs:10; still outstanding: 2 x src/worker.rs:40 (enter), 1 x src/main.rs:22 (go)
 //!   ```
 //!
+//!   An async wait ([`WaitGroup::wait_async`]) that stays pending past the threshold is reported
+//!   the same way, naming the line that called `wait_async`: a pending future is not polled
+//!   until it is woken, so one watchdog thread per process (started by the first async wait
+//!   that stays pending, asleep while none is) sends those reports. It keeps each pending
+//!   wait's group *address* only, never a reference, so a leaked future cannot make it read a
+//!   dropped group; its report lists the registry's entries for that address.
+//!
 //!   The report goes to the sink set with `set_report_sink` if any, else through
 //!   `tracing::warn!` (target `headcount`) when a subscriber wants it, else to stderr.
 //!   Without the feature every hook below is an empty `#[inline(always)]` function over
@@ -165,10 +172,10 @@ fn self_deadlock(who: &str, count: usize) -> ! {
 pub use enabled::{set_report_sink, set_stall_threshold, stall_threshold, Kind, Outstanding};
 
 #[cfg(feature = "diagnostics")]
-pub(crate) use enabled::{Origin, Stall};
+pub(crate) use enabled::{AsyncStall, Origin, Stall};
 
 #[cfg(not(feature = "diagnostics"))]
-pub(crate) use disabled::{Origin, Stall};
+pub(crate) use disabled::{AsyncStall, Origin, Stall};
 
 /// Without the feature: zero-sized types and empty inline functions.
 #[cfg(not(feature = "diagnostics"))]
@@ -218,6 +225,21 @@ mod disabled {
     #[derive(Debug)]
     pub(crate) struct Stall;
 
+    /// An async wait's stall timer (nothing, without the feature).
+    #[derive(Debug)]
+    pub(crate) struct AsyncStall;
+
+    impl AsyncStall {
+        #[inline(always)]
+        pub(crate) fn new() -> Self {
+            AsyncStall
+        }
+        #[inline(always)]
+        pub(crate) fn arm(&mut self, _wg: &WaitGroup) {}
+        #[inline(always)]
+        pub(crate) fn disarm(&mut self) {}
+    }
+
     impl Stall {
         #[inline(always)]
         pub(crate) fn start(_wg: &WaitGroup) -> Self {
@@ -240,7 +262,7 @@ mod enabled {
     use std::fmt;
     use std::panic::Location;
     use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-    use std::sync::{Mutex, MutexGuard, PoisonError};
+    use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
     use std::time::{Duration, Instant};
 
     use super::address;
@@ -347,11 +369,19 @@ mod enabled {
         /// assert!(wg.outstanding().is_empty());
         /// ```
         pub fn outstanding(&self) -> Vec<Outstanding> {
-            let addr = address(self);
+            outstanding_at(address(self), || Some(self.count() as u64))
+        }
+    }
+
+    /// The entries of the group at `addr`. `count` (read under the registry lock) adds the
+    /// counts no entry explains; `None` when the group may be gone (the stall watchdog holds
+    /// only its address).
+    fn outstanding_at(addr: usize, count: impl FnOnce() -> Option<u64>) -> Vec<Outstanding> {
+        {
             let shard = lock_shard(addr);
             // Read under the lock: adds record before they count, so `count` below the recorded
             // total only means a release is about to be recorded.
-            let count = self.count() as u64;
+            let count = count();
             let mut out: Vec<Outstanding> = shard
                 .as_ref()
                 .and_then(|groups| groups.get(&addr))
@@ -369,7 +399,7 @@ mod enabled {
                 .unwrap_or_default();
             drop(shard);
             let recorded: u64 = out.iter().map(|o| o.count as u64).sum();
-            if count > recorded {
+            if let Some(count) = count.filter(|&c| c > recorded) {
                 out.push(Outstanding {
                     location: None,
                     kind: Kind::Add,
@@ -702,7 +732,14 @@ mod enabled {
     }
 
     fn stall_report(wg: &WaitGroup, blocked: Duration, at: &Location<'_>) -> String {
-        let outstanding = wg.outstanding();
+        stall_report_of(wg.outstanding(), blocked, at)
+    }
+
+    fn stall_report_of(
+        outstanding: Vec<Outstanding>,
+        blocked: Duration,
+        at: &Location<'_>,
+    ) -> String {
         let list = if outstanding.is_empty() {
             "none".to_string()
         } else {
@@ -718,5 +755,143 @@ mod enabled {
             at.file(),
             at.line()
         )
+    }
+
+    // --- the stall watchdog of async waits ---
+
+    /// A pending `wait_async` the watchdog reports on.
+    struct Watched {
+        id: u64,
+        addr: usize,
+        at: &'static Location<'static>,
+        start: Instant,
+        report_at: Instant,
+    }
+
+    struct Watch {
+        next_id: u64,
+        entries: Vec<Watched>,
+        running: bool,
+    }
+
+    static WATCH: Mutex<Watch> = Mutex::new(Watch {
+        next_id: 1,
+        entries: Vec::new(),
+        running: false,
+    });
+    static WATCH_CHANGED: Condvar = Condvar::new();
+
+    fn lock_watch() -> MutexGuard<'static, Watch> {
+        WATCH.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The stall timer of one [`WaitFuture`](crate::WaitFuture). A blocking wait times its own
+    /// report (it parks with the report's deadline); a pending future is never polled until it
+    /// is woken, so a watchdog thread (one per process, started by the first async wait that
+    /// stays pending, sleeping while none is) reports for it. The watchdog keeps only the
+    /// group's address, never a reference: the report lists the group's registry entries.
+    #[derive(Debug)]
+    pub(crate) struct AsyncStall {
+        at: &'static Location<'static>,
+        /// The watchdog's entry; 0: none.
+        id: u64,
+    }
+
+    impl AsyncStall {
+        #[inline]
+        #[track_caller]
+        pub(crate) fn new() -> Self {
+            AsyncStall {
+                at: Location::caller(),
+                id: 0,
+            }
+        }
+
+        /// The wait on `wg` is pending: report it if it still is after the threshold.
+        pub(crate) fn arm(&mut self, wg: &WaitGroup) {
+            if self.id != 0 {
+                return;
+            }
+            let Some(threshold) = stall_threshold() else {
+                return;
+            };
+            let start = Instant::now();
+            let Some(report_at) = start.checked_add(threshold) else {
+                return;
+            };
+            let mut watch = lock_watch();
+            if !watch.running {
+                let spawned = std::thread::Builder::new()
+                    .name("headcount-stall-watchdog".into())
+                    .spawn(watchdog);
+                if spawned.is_err() {
+                    return; // no report rather than a failed wait
+                }
+                watch.running = true;
+            }
+            let id = watch.next_id;
+            watch.next_id += 1;
+            watch.entries.push(Watched {
+                id,
+                addr: address(wg),
+                at: self.at,
+                start,
+                report_at,
+            });
+            drop(watch);
+            WATCH_CHANGED.notify_one();
+            self.id = id;
+        }
+
+        /// The wait is over (resolved or dropped): no report from now on.
+        pub(crate) fn disarm(&mut self) {
+            if self.id != 0 {
+                let id = std::mem::replace(&mut self.id, 0);
+                lock_watch().entries.retain(|e| e.id != id);
+            }
+        }
+    }
+
+    impl Drop for AsyncStall {
+        fn drop(&mut self) {
+            self.disarm();
+        }
+    }
+
+    /// The watchdog thread: sends the report of every entry whose time has come (once; the
+    /// entry goes), sleeps until the next one otherwise.
+    fn watchdog() {
+        let mut watch = lock_watch();
+        loop {
+            let now = Instant::now();
+            let mut due = Vec::new();
+            watch.entries.retain(|e| {
+                let is_due = e.report_at <= now;
+                if is_due {
+                    due.push((e.addr, now - e.start, e.at));
+                }
+                !is_due
+            });
+            if !due.is_empty() {
+                drop(watch);
+                for (addr, blocked, at) in due {
+                    emit(&stall_report_of(outstanding_at(addr, || None), blocked, at));
+                }
+                watch = lock_watch();
+                continue;
+            }
+            let next = watch.entries.iter().map(|e| e.report_at).min();
+            watch = match next {
+                None => WATCH_CHANGED
+                    .wait(watch)
+                    .unwrap_or_else(PoisonError::into_inner),
+                Some(at) => {
+                    WATCH_CHANGED
+                        .wait_timeout(watch, at.saturating_duration_since(now))
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
+        }
     }
 }

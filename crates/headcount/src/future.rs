@@ -4,6 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::diagnostics::AsyncStall;
 use crate::state::{self, LAST_PANICKED};
 use crate::wakers;
 use crate::WaitGroup;
@@ -42,6 +43,8 @@ use crate::WaitGroup;
 pub struct WaitFuture<'a> {
     wg: &'a WaitGroup,
     state: State,
+    /// Feature `diagnostics`: the stall report of a future left pending (zero-sized otherwise).
+    stall: AsyncStall,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -82,10 +85,12 @@ impl WaitGroup {
     /// # }
     /// ```
     #[inline]
+    #[track_caller]
     pub fn wait_async(&self) -> WaitFuture<'_> {
         WaitFuture {
             wg: self,
             state: State::Init,
+            stall: AsyncStall::new(),
         }
     }
 }
@@ -106,6 +111,7 @@ impl Future for WaitFuture<'_> {
                     match this.wg.register(state::epoch(s), cx.waker()) {
                         Ok(key) => {
                             this.state = State::Registered(key);
+                            this.stall.arm(this.wg);
                             return Poll::Pending;
                         }
                         Err(panicked) => panicked,
@@ -129,6 +135,7 @@ impl Future for WaitFuture<'_> {
             }
         };
         this.state = State::Done;
+        this.stall.disarm();
         this.wg.finish(panicked);
         Poll::Ready(())
     }

@@ -67,7 +67,7 @@
 //!   lists who still owes a `done`, and a `wait` blocked past a threshold reports it (through
 //!   `tracing` or stderr; see [`diagnostics`]). Without it the group is unchanged: 16 bytes, no
 //!   allocation. Self-deadlock detection and the [`leak`] checker work either way.
-//! * `tokio`: [`AsyncGroup`] and [`AsyncErrGroup`], the task groups for tokio tasks (tokio's
+//! * `tokio`: `AsyncGroup` and `AsyncErrGroup`, the task groups for tokio tasks (tokio's
 //!   `Semaphore` for limits, tokio-util's `CancellationToken` for cancellation).
 //!
 //! # Task groups

@@ -383,6 +383,68 @@ mod with_feature {
     }
 
     #[test]
+    fn a_stalled_async_wait_is_reported_once_by_the_watchdog() {
+        let _serial = SINK_TESTS.lock().unwrap_or_else(PoisonError::into_inner);
+        diagnostics::set_report_sink(Some(capture));
+        diagnostics::set_stall_threshold(Some(Duration::from_millis(50)));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+
+        let wg = Arc::new(WaitGroup::new());
+        let enter_line = line!() + 1;
+        let guard = wg.enter_owned();
+
+        // Pending for several thresholds, then dropped by the timeout: one report, then none.
+        let wait_line = line!() + 1;
+        let pending = wg.wait_async();
+        let timed_out = rt.block_on(async {
+            tokio::time::timeout(Duration::from_millis(400), pending)
+                .await
+                .is_err()
+        });
+        assert!(timed_out);
+        let reports = reports_for(wait_line);
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        let report = &reports[0];
+        assert!(report.starts_with("wait blocked for 0."), "{report}");
+        assert!(
+            report.ends_with(&format!(
+                "; still outstanding: 1 x {FILE}:{enter_line} (enter)"
+            )),
+            "{report}"
+        );
+
+        // Released after the threshold: reported once, then it resolves.
+        let wait_line = line!() + 1;
+        let released = wg.wait_async();
+        let releaser = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(300));
+            drop(guard);
+        });
+        rt.block_on(released);
+        releaser.join().unwrap();
+        assert_eq!(reports_for(wait_line).len(), 1);
+
+        // Never pending (the counter is zero): never watched.
+        let wait_line = line!() + 1;
+        let ready = wg.wait_async();
+        rt.block_on(ready);
+        // A future dropped before the threshold is not reported later.
+        wg.add(1);
+        let dropped_line = line!() + 1;
+        let dropped = wg.wait_async();
+        rt.block_on(async {
+            let _ = tokio::time::timeout(Duration::from_millis(5), dropped).await;
+        });
+        wg.done();
+        thread::sleep(Duration::from_millis(200));
+        assert!(reports_for(wait_line).is_empty());
+        assert!(reports_for(dropped_line).is_empty());
+    }
+
+    #[test]
     fn the_threshold_comes_from_code() {
         diagnostics::set_stall_threshold(Some(Duration::from_millis(75)));
         assert_eq!(

@@ -229,6 +229,19 @@ mod with_feature {
 
     /// Reports naming the wait at `{FILE}:{line}` (other tests run in parallel and
     /// share the sink).
+    /// The one report of the wait at `line`, checked to say how long (under a second) and to
+    /// end with `outstanding`.
+    fn assert_one_report(line: u32, outstanding: &str) {
+        let reports = reports_for(line);
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        let report = &reports[0];
+        assert!(report.starts_with("wait blocked for 0."), "{report}");
+        assert!(
+            report.ends_with(&format!("; still outstanding: {outstanding}")),
+            "{report}"
+        );
+    }
+
     fn reports_for(line: u32) -> Vec<String> {
         let at = format!("on a group at {FILE}:{line};");
         REPORTS
@@ -331,17 +344,13 @@ mod with_feature {
         // A timed wait that times out after several thresholds: one report, not several.
         let wait_line = line!() + 1;
         assert!(!wg.wait_timeout(Duration::from_millis(400)));
-        let reports = reports_for(wait_line);
-        assert_eq!(reports.len(), 1, "{reports:?}");
-        let report = &reports[0];
-        assert!(report.starts_with("wait blocked for 0."), "{report}");
-        assert!(
-            report.ends_with(&format!(
-                "; still outstanding: 2 x {FILE}:{add_line} (add), \
+        assert_one_report(
+            wait_line,
+            &format!(
+                "2 x {FILE}:{add_line} (add), \
                  1 x {FILE}:{enter_line} (enter), \
                  1 x {FILE}:{go_line} (go)"
-            )),
-            "{report}"
+            ),
         );
 
         // A blocking wait, released later by other threads: reports once, then returns.
@@ -405,16 +414,7 @@ mod with_feature {
                 .is_err()
         });
         assert!(timed_out);
-        let reports = reports_for(wait_line);
-        assert_eq!(reports.len(), 1, "{reports:?}");
-        let report = &reports[0];
-        assert!(report.starts_with("wait blocked for 0."), "{report}");
-        assert!(
-            report.ends_with(&format!(
-                "; still outstanding: 1 x {FILE}:{enter_line} (enter)"
-            )),
-            "{report}"
-        );
+        assert_one_report(wait_line, &format!("1 x {FILE}:{enter_line} (enter)"));
 
         // Released after the threshold: reported once, then it resolves.
         let wait_line = line!() + 1;

@@ -9,7 +9,9 @@
 //! * `wakeup/redisson_pubsub`: last `countDown` to a subscribed waiter returning;
 //! * `wakeup/raw_incrby_same_loop`: one `INCRBY` round trip timed in the same loop
 //!   shape as the wake-ups (the unit for the wake-up target);
-//! * `wakeup/headcount_sync`: last `done` to a blocked `wait()` returning.
+//! * `wakeup/headcount_sync`: last `done` to a blocked `wait()` returning;
+//! * `wakeup/headcount_async`: last `done` to a pending `wait_async()` returning (a
+//!   current-thread tokio runtime on the waiter's thread).
 //!
 //! Targets (issue 6): `done/headcount` at most 1.5x `done/raw_evalsha`; wake-up
 //! under two round trips (2x `wakeup/raw_incrby_same_loop`).
@@ -53,6 +55,51 @@ fn server_usec(conn: &mut redis::Connection, command: &str) -> Option<f64> {
 
 fn reset_stats(conn: &mut redis::Connection) {
     let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(conn).unwrap();
+}
+
+/// A waiter thread on `wg`: each message on the returned sender starts one wait
+/// (`wait()`, or `wait_async()` on a current-thread tokio runtime), and the time it
+/// returned comes back on the returned receiver.
+fn spawn_waiter(
+    wg: &RedisWaitGroup,
+    run_async: bool,
+) -> (mpsc::Sender<()>, mpsc::Receiver<Instant>) {
+    let wg = wg.clone();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (woke_tx, woke_rx) = mpsc::channel::<Instant>();
+    thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        while go_rx.recv().is_ok() {
+            if run_async {
+                rt.block_on(wg.wait_async()).unwrap();
+            } else {
+                wg.wait().unwrap();
+            }
+            if woke_tx.send(Instant::now()).is_err() {
+                return;
+            }
+        }
+    });
+    (go_tx, woke_rx)
+}
+
+/// One wake-up: the waiter started and blocked, then the last `done`, timed until
+/// the waiter returned.
+fn wake_once(
+    server: &RedisServer,
+    wg: &RedisWaitGroup,
+    go: &mpsc::Sender<()>,
+    woke: &mpsc::Receiver<Instant>,
+) -> Duration {
+    wg.add(1).unwrap();
+    go.send(()).unwrap();
+    server.await_blocked_readers(1); // untimed: the waiter is blocked in XREAD
+    let t0 = Instant::now();
+    wg.done().unwrap();
+    woke.recv().unwrap() - t0
 }
 
 /// One `INCRBY` round trip on `conn`, timed.
@@ -187,31 +234,13 @@ fn wakeup_latency(c: &mut Criterion, server: &RedisServer) {
         });
     }
 
-    // headcount: a thread blocked in `wait()`, released by the last `done()`.
-    {
-        let wg = RedisWaitGroup::open(server.client(), "bench-wake").unwrap();
-        let waiter_wg = wg.clone();
-        let (go_tx, go_rx) = mpsc::channel::<()>();
-        let (woke_tx, woke_rx) = mpsc::channel::<Instant>();
-        thread::spawn(move || {
-            while go_rx.recv().is_ok() {
-                waiter_wg.wait().unwrap();
-                woke_tx.send(Instant::now()).unwrap();
-            }
-        });
-        g.bench_function("headcount_sync", |b| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    wg.add(1).unwrap();
-                    go_tx.send(()).unwrap();
-                    server.await_blocked_readers(1); // untimed: the waiter is parked
-                    let t0 = Instant::now();
-                    wg.done().unwrap();
-                    total += woke_rx.recv().unwrap() - t0;
-                }
-                total
-            })
+    // headcount: a thread blocked in `wait()` (or a task in `wait_async()`),
+    // released by the last `done()`.
+    for (name, run_async) in [("headcount_sync", false), ("headcount_async", true)] {
+        let wg = RedisWaitGroup::open(server.client(), &format!("bench-{name}")).unwrap();
+        let (go, woke) = spawn_waiter(&wg, run_async);
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| (0..iters).map(|_| wake_once(server, &wg, &go, &woke)).sum())
         });
     }
     g.finish();
@@ -252,35 +281,28 @@ fn paired(server: &RedisServer) {
         ours.as_secs_f64() / raw.as_secs_f64()
     );
 
-    let wg = RedisWaitGroup::open(server.client(), "paired-wake").unwrap();
-    let waiter_wg = wg.clone();
-    let (go_tx, go_rx) = mpsc::channel::<()>();
-    let (woke_tx, woke_rx) = mpsc::channel::<Instant>();
-    let waiter = thread::spawn(move || {
-        while go_rx.recv().is_ok() {
-            waiter_wg.wait().unwrap();
-            woke_tx.send(Instant::now()).unwrap();
+    for (name, run_async) in [("headcount_sync", false), ("headcount_async", true)] {
+        let wg = RedisWaitGroup::open(server.client(), &format!("paired-{name}")).unwrap();
+        let (go, woke) = spawn_waiter(&wg, run_async);
+        let (mut rtt, mut wake) = (Vec::new(), Vec::new());
+        for _ in 0..500 {
+            // The round trip right after the waiter blocked, then the wake-up.
+            wg.add(1).unwrap();
+            go.send(()).unwrap();
+            server.await_blocked_readers(1);
+            rtt.push(round_trip(&mut conn, "paired:rt"));
+            let t0 = Instant::now();
+            wg.done().unwrap();
+            wake.push(woke.recv().unwrap() - t0);
         }
-    });
-    let (mut rtt, mut wake) = (Vec::new(), Vec::new());
-    for _ in 0..500 {
-        wg.add(1).unwrap();
-        go_tx.send(()).unwrap();
-        server.await_blocked_readers(1);
-        rtt.push(round_trip(&mut conn, "paired:rt"));
-        let t0 = Instant::now();
-        wg.done().unwrap();
-        wake.push(woke_rx.recv().unwrap() - t0);
+        let (rtt, wake) = (median(rtt), median(wake));
+        println!(
+            "paired medians: wakeup/{name} {:.1} us, one INCRBY round trip {:.1} us: {:.2} round trips (target < 2)",
+            wake.as_secs_f64() * 1e6,
+            rtt.as_secs_f64() * 1e6,
+            wake.as_secs_f64() / rtt.as_secs_f64()
+        );
     }
-    drop(go_tx);
-    waiter.join().unwrap();
-    let (rtt, wake) = (median(rtt), median(wake));
-    println!(
-        "paired medians: wakeup/headcount_sync {:.1} us, one INCRBY round trip {:.1} us: {:.2} round trips (target < 2)",
-        wake.as_secs_f64() * 1e6,
-        rtt.as_secs_f64() * 1e6,
-        wake.as_secs_f64() / rtt.as_secs_f64()
-    );
 }
 
 fn benches(c: &mut Criterion) {

@@ -172,6 +172,8 @@ pub(crate) struct Inner {
     /// Sessions not in use by a call (see the module docs).
     sessions: Mutex<Vec<Session>>,
     aconn: Mutex<Option<MultiplexedConnection>>,
+    /// Idle connections of async waiters (their reply timeout allows a blocking read).
+    readers: Mutex<Vec<MultiplexedConnection>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -200,6 +202,7 @@ impl Inner {
             pool: Mutex::new(Vec::new()),
             sessions: Mutex::new(Vec::new()),
             aconn: Mutex::new(None),
+            readers: Mutex::new(Vec::new()),
         }
     }
 
@@ -394,6 +397,28 @@ impl Inner {
             .await?;
         self.reached.store(true, Ordering::Relaxed);
         Ok(c)
+    }
+
+    /// A connection for an async waiter's blocking reads of up to `block`: a pooled
+    /// one, or a new one.
+    pub(crate) async fn take_reader(
+        &self,
+        block: Duration,
+    ) -> redis::RedisResult<MultiplexedConnection> {
+        let pooled = self.readers.lock().unwrap().pop();
+        match pooled {
+            Some(c) => Ok(c),
+            None => self.connect_async(block).await,
+        }
+    }
+
+    /// Gives back a waiter's connection after a completed read (nothing in flight).
+    /// Closing it instead would put a socket teardown on the released waiter's path.
+    pub(crate) fn give_reader(&self, c: MultiplexedConnection) {
+        let mut readers = self.readers.lock().unwrap();
+        if readers.len() < 8 {
+            readers.push(c);
+        }
     }
 
     /// [`Inner::run`], async: one shared multiplexed connection, replaced on failure.

@@ -205,12 +205,26 @@ fn wait_blocking_on(
     }
 }
 
-/// Async wait (see the module docs). It reads on its own connection, so a blocked
-/// read never delays other operations of the handle.
+/// Async wait (see the module docs). It reads on a connection of its own (from the
+/// handle's pool of blocking-read connections, given back after a completed read),
+/// so a blocked read never delays other operations of the handle. A wait dropped
+/// while it reads drops its connection: a read may still be in flight on it.
 pub(crate) async fn wait_async(inner: &Inner, deadline: Option<Instant>) -> Result<()> {
+    let mut conn = None;
+    let r = wait_async_on(inner, deadline, &mut conn).await;
+    if let Some(c) = conn {
+        inner.give_reader(c);
+    }
+    r
+}
+
+async fn wait_async_on(
+    inner: &Inner,
+    deadline: Option<Instant>,
+    conn: &mut Option<redis::aio::MultiplexedConnection>,
+) -> Result<()> {
     let started = Instant::now();
     let mut saved = None;
-    let mut conn: Option<redis::aio::MultiplexedConnection> = None;
     loop {
         let checked_at = Instant::now();
         let call = inner.call("check", false, vec![])?;
@@ -225,7 +239,7 @@ pub(crate) async fn wait_async(inner: &Inner, deadline: Option<Instant>) -> Resu
         };
         let c = match conn.as_mut() {
             Some(c) => c,
-            None => match inner.connect_async(MAX_BLOCK).await {
+            None => match inner.take_reader(MAX_BLOCK).await {
                 Ok(c) => conn.insert(c),
                 Err(e) if is_transient(&e) => continue,
                 Err(e) => return Err(Error::Redis(e)),
@@ -240,8 +254,11 @@ pub(crate) async fn wait_async(inner: &Inner, deadline: Option<Instant>) -> Resu
                     return Ok(());
                 }
             }
-            Err(e) if is_transient(&e) => conn = None,
-            Err(e) => return Err(Error::Redis(e)),
+            Err(e) if is_transient(&e) => *conn = None,
+            Err(e) => {
+                *conn = None;
+                return Err(Error::Redis(e));
+            }
         }
     }
 }

@@ -329,3 +329,34 @@ fn all_keys_share_the_group_hash_tag() {
         .collect();
     assert_eq!(keys, expected);
 }
+
+#[test]
+fn async_waits_work_across_runtimes_that_come_and_go() {
+    // Connections an async handle keeps are driven by the runtime that made them; once it is
+    // gone they fail, and the handle must replace them rather than report an error.
+    let server = RedisServer::start();
+    let wg = group(&server, "runtimes");
+    for round in 0..3 {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        wg.add(1).unwrap();
+        let releaser = {
+            let wg = wg.clone();
+            thread::spawn(move || {
+                thread::sleep(Duration::from_millis(100));
+                wg.done().unwrap();
+            })
+        };
+        let r = rt.block_on(async {
+            wg.add_async(1).await.unwrap();
+            assert_eq!(wg.count_async().await.unwrap(), 2);
+            wg.done_async().await.unwrap();
+            wg.wait_timeout_async(LONG).await
+        });
+        assert!(r.is_ok(), "round {round}: {r:?}");
+        releaser.join().unwrap();
+        drop(rt);
+    }
+}

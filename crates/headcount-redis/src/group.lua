@@ -67,8 +67,9 @@ if seq and sfield and (op == 'add' or (op == 'done' and ARGV[5] == '')) then
       if new == 0 then
         local broken = '0'
         if v[6] == v[5] then broken = '1' end
-        redis.call('XADD', EV, 'MAXLEN', '~', STREAM_LEN, '*', 'inst', v[1],
-          'type', 'zero', 'gen', v[5], 'broken', broken)
+        -- Not trimmed here (this is on the released waiters' path): the next
+        -- round's first `add` trims the stream.
+        redis.call('XADD', EV, '*', 'inst', v[1], 'type', 'zero', 'gen', v[5], 'broken', broken)
       end
       return { 'ok', v[1] }
     end
@@ -127,6 +128,7 @@ local function set_count(new)
     if st.bgen == st.gen and st.gen > 0 then redis.call('DEL', FA) end
     st.gen = st.gen + 1
     put.gen = d(st.gen)
+    redis.call('XTRIM', EV, 'MAXLEN', '~', STREAM_LEN)
     clock() -- once per round: lets gc() run
   end
   st.count = new

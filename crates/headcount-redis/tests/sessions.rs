@@ -268,3 +268,20 @@ fn threads_sharing_a_handle_each_run_in_a_session_of_their_own() {
         .sum();
     assert_eq!(calls, 801);
 }
+
+#[test]
+fn the_event_stream_stays_bounded_over_many_rounds() {
+    let server = RedisServer::start();
+    let wg = RedisWaitGroup::open(server.client(), "rounds").unwrap();
+    for _ in 0..1_300 {
+        wg.add(1).unwrap();
+        wg.done().unwrap();
+    }
+    let len: usize = redis::cmd("XLEN")
+        .arg("headcount:{rounds}:events")
+        .query(&mut server.conn())
+        .unwrap();
+    // 1000 kept, plus what approximate trimming leaves (whole nodes of 100 entries).
+    assert!((1_000..=1_200).contains(&len), "{len} events kept");
+    wg.wait().unwrap();
+}

@@ -141,11 +141,64 @@ fn scan(group: &str, inst: &str, gen: u64, reply: &Value) -> Result<Option<()>> 
     Ok(None)
 }
 
-fn timeout(inner: &Inner, chk: &Check, started: Instant) -> Error {
-    Error::Timeout {
-        group: inner.name.clone(),
-        count: chk.count,
-        waited: started.elapsed(),
+/// What the blocking and the async wait loops share: deciding on each snapshot and on
+/// each read's outcome. They differ only in how they call Redis.
+struct Waiter<'a> {
+    inner: &'a Inner,
+    deadline: Option<Instant>,
+    started: Instant,
+    /// The round waited for, from the first snapshot on.
+    saved: Option<u64>,
+}
+
+impl<'a> Waiter<'a> {
+    fn new(inner: &'a Inner, deadline: Option<Instant>) -> Self {
+        Waiter {
+            inner,
+            deadline,
+            started: Instant::now(),
+            saved: None,
+        }
+    }
+
+    /// After a snapshot taken at `checked_at`: `None` when the wait is over, else the
+    /// round to look for in the events and how long the next read may block.
+    fn on_snapshot(&mut self, chk: &Check, checked_at: Instant) -> Result<Option<(u64, Duration)>> {
+        let gen = match decide(&self.inner.name, chk, self.saved)? {
+            Step::Released => return Ok(None),
+            Step::Pending { gen } => gen,
+        };
+        self.saved = Some(gen);
+        match block_for(chk, checked_at, self.deadline) {
+            Some(block) => Ok(Some((gen, block))),
+            None => Err(Error::Timeout {
+                group: self.inner.name.clone(),
+                count: chk.count,
+                waited: self.started.elapsed(),
+            }),
+        }
+    }
+
+    /// After a read on `conn`: `true` when it released the wait, `false` to take a new
+    /// snapshot. A failed read drops the connection.
+    fn on_read<C>(
+        &self,
+        chk: &Check,
+        gen: u64,
+        read: redis::RedisResult<Value>,
+        conn: &mut Option<C>,
+    ) -> Result<bool> {
+        match read {
+            Ok(v) => Ok(scan(&self.inner.name, &chk.inst, gen, &v)?.is_some()),
+            Err(e) => {
+                *conn = None;
+                if is_transient(&e) {
+                    Ok(false)
+                } else {
+                    Err(Error::Redis(e))
+                }
+            }
+        }
     }
 }
 
@@ -166,18 +219,12 @@ fn wait_blocking_on(
     deadline: Option<Instant>,
     conn: &mut Option<redis::Connection>,
 ) -> Result<()> {
-    let started = Instant::now();
-    let mut saved = None;
+    let mut waiter = Waiter::new(inner, deadline);
     loop {
         let checked_at = Instant::now();
         let chk = Check::parse(inner.run(&inner.call("check", false, vec![])?)?)?;
-        let gen = match decide(&inner.name, &chk, saved)? {
-            Step::Released => return Ok(()),
-            Step::Pending { gen } => gen,
-        };
-        saved = Some(gen);
-        let Some(block) = block_for(&chk, checked_at, deadline) else {
-            return Err(timeout(inner, &chk, started));
+        let Some((gen, block)) = waiter.on_snapshot(&chk, checked_at)? else {
+            return Ok(());
         };
         let c = match conn.as_mut() {
             Some(c) => c,
@@ -190,17 +237,9 @@ fn wait_blocking_on(
         };
         c.set_read_timeout(Some(block + inner.opts.io_timeout))
             .map_err(Error::Redis)?;
-        match xread(inner.keys.events(), &chk.last_id, block).query::<Value>(c) {
-            Ok(v) => {
-                if scan(&inner.name, &chk.inst, gen, &v)?.is_some() {
-                    return Ok(());
-                }
-            }
-            Err(e) if is_transient(&e) => *conn = None,
-            Err(e) => {
-                *conn = None;
-                return Err(Error::Redis(e));
-            }
+        let read = xread(inner.keys.events(), &chk.last_id, block).query::<Value>(c);
+        if waiter.on_read(&chk, gen, read, conn)? {
+            return Ok(());
         }
     }
 }
@@ -223,19 +262,13 @@ async fn wait_async_on(
     deadline: Option<Instant>,
     conn: &mut Option<redis::aio::MultiplexedConnection>,
 ) -> Result<()> {
-    let started = Instant::now();
-    let mut saved = None;
+    let mut waiter = Waiter::new(inner, deadline);
     loop {
         let checked_at = Instant::now();
         let call = inner.call("check", false, vec![])?;
         let chk = Check::parse(inner.run_async(&call).await?)?;
-        let gen = match decide(&inner.name, &chk, saved)? {
-            Step::Released => return Ok(()),
-            Step::Pending { gen } => gen,
-        };
-        saved = Some(gen);
-        let Some(block) = block_for(&chk, checked_at, deadline) else {
-            return Err(timeout(inner, &chk, started));
+        let Some((gen, block)) = waiter.on_snapshot(&chk, checked_at)? else {
+            return Ok(());
         };
         let c = match conn.as_mut() {
             Some(c) => c,
@@ -245,20 +278,11 @@ async fn wait_async_on(
                 Err(e) => return Err(Error::Redis(e)),
             },
         };
-        match xread(inner.keys.events(), &chk.last_id, block)
+        let read = xread(inner.keys.events(), &chk.last_id, block)
             .query_async::<Value>(c)
-            .await
-        {
-            Ok(v) => {
-                if scan(&inner.name, &chk.inst, gen, &v)?.is_some() {
-                    return Ok(());
-                }
-            }
-            Err(e) if is_transient(&e) => *conn = None,
-            Err(e) => {
-                *conn = None;
-                return Err(Error::Redis(e));
-            }
+            .await;
+        if waiter.on_read(&chk, gen, read, conn)? {
+            return Ok(());
         }
     }
 }

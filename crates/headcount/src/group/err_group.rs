@@ -187,14 +187,7 @@ impl<E: Send + 'static> ErrGroup<E> {
     where
         F: FnOnce(CancelToken) -> Result<(), E> + Send + 'static,
     {
-        let pool = self.group.pool();
-        match pool.acquire(false) {
-            Ok(slot) => {
-                group::submit(pool, slot, Box::new(self.job(f)));
-                Ok(())
-            }
-            Err(_) => Err(f),
-        }
+        group::try_spawn(self.group.pool(), f, |f| Box::new(self.job(f)))
     }
 
     /// Tasks in flight now, as [`Group::in_flight`].

@@ -190,7 +190,7 @@ impl Group {
     where
         F: FnOnce() + Send + 'static,
     {
-        try_spawn(&self.pool, f)
+        try_spawn(&self.pool, f, |f| Box::new(f))
     }
 
     /// A cloneable handle for spawning into this group from tasks or other threads.
@@ -362,7 +362,7 @@ impl Spawner {
     where
         F: FnOnce() + Send + 'static,
     {
-        try_spawn(&self.pool, f)
+        try_spawn(&self.pool, f, |f| Box::new(f))
     }
 
     /// Whether the group has been waited on (then every spawn is refused).
@@ -393,15 +393,13 @@ pub(crate) fn spawn(pool: &Arc<Pool>, what: &str, job: Job) {
     }
 }
 
-/// Takes a slot if there is one, then queues `f`; hands `f` back otherwise.
+/// Takes a slot if there is one, then queues `f` made into a job by `job`; hands `f` back,
+/// untouched, otherwise (the limit is reached, or the group was waited on).
 #[track_caller]
-pub(crate) fn try_spawn<F>(pool: &Arc<Pool>, f: F) -> Result<(), F>
-where
-    F: FnOnce() + Send + 'static,
-{
+pub(crate) fn try_spawn<F>(pool: &Arc<Pool>, f: F, job: impl FnOnce(F) -> Job) -> Result<(), F> {
     match pool.acquire(false) {
         Ok(slot) => {
-            submit(pool, slot, Box::new(f));
+            submit(pool, slot, job(f));
             Ok(())
         }
         Err(_) => Err(f),

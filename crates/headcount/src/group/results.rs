@@ -162,11 +162,11 @@ impl<T: Send + 'static> ResultGroup<T> {
     where
         F: FnOnce() -> T + Send + 'static,
     {
-        let pool = self.group.pool();
-        match pool.acquire(true) {
-            Ok(slot) => group::submit(pool, slot, Box::new(self.job(f))),
-            Err(_) => unreachable!("a ResultGroup is only closed by its own wait"),
-        }
+        group::spawn(
+            self.group.pool(),
+            "ResultGroup::spawn",
+            Box::new(self.job(f)),
+        );
     }
 
     /// Runs `f` if the limit is not reached; otherwise hands it back at once (and it takes no
@@ -193,14 +193,7 @@ impl<T: Send + 'static> ResultGroup<T> {
     where
         F: FnOnce() -> T + Send + 'static,
     {
-        let pool = self.group.pool();
-        match pool.acquire(false) {
-            Ok(slot) => {
-                group::submit(pool, slot, Box::new(self.job(f)));
-                Ok(())
-            }
-            Err(_) => Err(f),
-        }
+        group::try_spawn(self.group.pool(), f, |f| Box::new(self.job(f)))
     }
 
     /// Waits for every task, joins the workers, and returns the values in spawn order.
@@ -366,11 +359,11 @@ impl<T: Send + 'static, E: Send + 'static> TryResultGroup<T, E> {
     where
         F: FnOnce(CancelToken) -> Result<T, E> + Send + 'static,
     {
-        let pool = self.group.pool();
-        match pool.acquire(true) {
-            Ok(slot) => group::submit(pool, slot, Box::new(self.job(f))),
-            Err(_) => unreachable!("a TryResultGroup is only closed by its own wait"),
-        }
+        group::spawn(
+            self.group.pool(),
+            "TryResultGroup::spawn",
+            Box::new(self.job(f)),
+        );
     }
 
     /// Runs `f` if the limit is not reached; otherwise hands it back at once.
@@ -394,14 +387,7 @@ impl<T: Send + 'static, E: Send + 'static> TryResultGroup<T, E> {
     where
         F: FnOnce(CancelToken) -> Result<T, E> + Send + 'static,
     {
-        let pool = self.group.pool();
-        match pool.acquire(false) {
-            Ok(slot) => {
-                group::submit(pool, slot, Box::new(self.job(f)));
-                Ok(())
-            }
-            Err(_) => Err(f),
-        }
+        group::try_spawn(self.group.pool(), f, |f| Box::new(self.job(f)))
     }
 
     /// Waits for every task, joins the workers, cancels the token; returns every value in

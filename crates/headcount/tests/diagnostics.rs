@@ -4,6 +4,9 @@
 
 #![cfg(not(loom))]
 
+mod common;
+use common::panic_message;
+
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -15,16 +18,6 @@ use headcount::WaitGroup;
 
 /// This file, as `Location`s and reports name it.
 const FILE: &str = file!();
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        String::from("<non-string panic payload>")
-    }
-}
 
 // --- self-deadlock ---
 

@@ -2,9 +2,12 @@
 //! panics, limits.
 #![cfg(not(loom))]
 
+mod common;
+use common::quietly;
+
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Barrier, Mutex};
+use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -15,16 +18,6 @@ const NEVER: Duration = Duration::from_secs(60);
 
 #[derive(Debug, PartialEq)]
 struct Boom(u32);
-
-fn quietly<R>(f: impl FnOnce() -> R) -> R {
-    static HOOK: Mutex<()> = Mutex::new(());
-    let _serial = HOOK.lock().unwrap_or_else(|e| e.into_inner());
-    let hook = panic::take_hook();
-    panic::set_hook(Box::new(|_| {}));
-    let result = panic::catch_unwind(AssertUnwindSafe(f));
-    panic::set_hook(hook);
-    result.unwrap_or_else(|p| panic::resume_unwind(p))
-}
 
 #[test]
 fn ok_when_every_task_succeeds() {

@@ -1,6 +1,9 @@
 //! `Group`, `Spawner` and the scoped form: panics, limits, workers, misuse.
 #![cfg(not(loom))]
 
+mod common;
+use common::quietly;
+
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -23,20 +26,6 @@ const fn n(native: usize, miri: usize) -> usize {
 #[derive(Debug, PartialEq)]
 struct Boom {
     code: u32,
-}
-
-/// Runs `f` with the default panic hook silenced (expected panics make noise otherwise).
-fn quietly<R>(f: impl FnOnce() -> R) -> R {
-    static HOOK: Mutex<()> = Mutex::new(());
-    let _serial = HOOK.lock().unwrap_or_else(|e| e.into_inner());
-    let hook = panic::take_hook();
-    panic::set_hook(Box::new(|_| {}));
-    let result = panic::catch_unwind(AssertUnwindSafe(f));
-    panic::set_hook(hook);
-    match result {
-        Ok(r) => r,
-        Err(p) => panic::resume_unwind(p),
-    }
 }
 
 fn message(payload: &(dyn std::any::Any + Send)) -> String {

@@ -1,23 +1,16 @@
 //! `ResultGroup` and `TryResultGroup`: values in spawn order whatever the finishing order.
 #![cfg(not(loom))]
 
+mod common;
+use common::quietly;
+
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use headcount::{ResultGroup, TryResultGroup};
-
-fn quietly<R>(f: impl FnOnce() -> R) -> R {
-    static HOOK: Mutex<()> = Mutex::new(());
-    let _serial = HOOK.lock().unwrap_or_else(|e| e.into_inner());
-    let hook = panic::take_hook();
-    panic::set_hook(Box::new(|_| {}));
-    let result = panic::catch_unwind(AssertUnwindSafe(f));
-    panic::set_hook(hook);
-    result.unwrap_or_else(|p| panic::resume_unwind(p))
-}
 
 /// A small deterministic pseudo-random sequence (xorshift), for task durations.
 fn durations(count: usize, seed: u64) -> Vec<Duration> {

@@ -3,6 +3,9 @@
 
 #![cfg(not(loom))]
 
+mod common;
+use common::panic_message;
+
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Barrier};
@@ -21,16 +24,6 @@ const fn scaled(n: usize) -> usize {
         }
     } else {
         n
-    }
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else if let Some(s) = payload.downcast_ref::<&str>() {
-        s.to_string()
-    } else {
-        String::from("<non-string payload>")
     }
 }
 

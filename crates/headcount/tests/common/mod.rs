@@ -1,0 +1,28 @@
+//! Helpers shared by the integration tests (each test file includes this module).
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Mutex;
+
+/// Runs `f` with the default panic hook silenced (expected panics make noise otherwise),
+/// serialized with the other quiet runs of this test binary; a panic of `f` carries on.
+pub(crate) fn quietly<R>(f: impl FnOnce() -> R) -> R {
+    static HOOK: Mutex<()> = Mutex::new(());
+    let _serial = HOOK.lock().unwrap_or_else(|e| e.into_inner());
+    let hook = panic::take_hook();
+    panic::set_hook(Box::new(|_| {}));
+    let result = panic::catch_unwind(AssertUnwindSafe(f));
+    panic::set_hook(hook);
+    result.unwrap_or_else(|p| panic::resume_unwind(p))
+}
+
+/// The message of a panic payload (`&str` or `String`).
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        String::from("<non-string panic payload>")
+    }
+}

@@ -251,6 +251,17 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// Prints the medians of paired samples and their ratio, followed by `unit`.
+fn report_paired(ours: &str, ours_t: Vec<Duration>, peer: &str, peer_t: Vec<Duration>, unit: &str) {
+    let (o, p) = (median(ours_t).as_secs_f64(), median(peer_t).as_secs_f64());
+    println!(
+        "paired medians: {ours} {:.1} us, {peer} {:.1} us: {:.2}{unit}",
+        o * 1e6,
+        p * 1e6,
+        o / p
+    );
+}
+
 /// The targets as ratios of medians from *paired* samples: each iteration times
 /// the peer and headcount back to back, so a slow spell of the (shared, noisy)
 /// machine or its loopback hits both alike. Criterion's figures above are each
@@ -273,12 +284,12 @@ fn paired(server: &RedisServer) {
             ours.push(t2 - t1);
         }
     }
-    let (raw, ours) = (median(raw), median(ours));
-    println!(
-        "paired medians: done/headcount {:.1} us, done/raw_evalsha {:.1} us: {:.2}x (target <= 1.5x)",
-        ours.as_secs_f64() * 1e6,
-        raw.as_secs_f64() * 1e6,
-        ours.as_secs_f64() / raw.as_secs_f64()
+    report_paired(
+        "done/headcount",
+        ours,
+        "done/raw_evalsha",
+        raw,
+        "x (target <= 1.5x)",
     );
 
     for (name, run_async) in [("headcount_sync", false), ("headcount_async", true)] {
@@ -295,12 +306,12 @@ fn paired(server: &RedisServer) {
             wg.done().unwrap();
             wake.push(woke.recv().unwrap() - t0);
         }
-        let (rtt, wake) = (median(rtt), median(wake));
-        println!(
-            "paired medians: wakeup/{name} {:.1} us, one INCRBY round trip {:.1} us: {:.2} round trips (target < 2)",
-            wake.as_secs_f64() * 1e6,
-            rtt.as_secs_f64() * 1e6,
-            wake.as_secs_f64() / rtt.as_secs_f64()
+        report_paired(
+            &format!("wakeup/{name}"),
+            wake,
+            "one INCRBY round trip",
+            rtt,
+            " round trips (target < 2)",
         );
     }
 }

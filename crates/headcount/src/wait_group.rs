@@ -380,7 +380,10 @@ impl WaitGroup {
                     delta,
                 });
             }
-            if new_count > MAX_COUNT as i128 {
+            // Only a positive delta can overflow. (A negative one applied while an
+            // overshooting add is being undone leaves the count above MAX_COUNT for that
+            // instant; the undo brings it back.)
+            if delta > 0 && new_count > MAX_COUNT as i128 {
                 return Err(AddError::Overflow {
                     count: count.min(MAX_COUNT) as usize,
                     delta,

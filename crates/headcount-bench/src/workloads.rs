@@ -1,4 +1,4 @@
-//! The workloads W1–W7 and CPU of issue 5, each with its rows: headcount first, then its peers,
+//! The workloads W1–W7 and CPU, each with its rows: headcount first, then its peers,
 //! each used the way its documentation shows.
 
 use std::hint::black_box;
@@ -46,7 +46,7 @@ pub(crate) static W5: Workload = Workload {
 /// W6.
 pub(crate) static W6: Workload = Workload {
     id: "W6",
-    title: "10,000 items, at most 100 at once (the seed's exercise 5)",
+    title: "10,000 items, at most 100 at once (exercise 5: bounded processing)",
     pace: Pace::Macro,
 };
 /// W7.

@@ -1,4 +1,4 @@
-//! Criterion benches: the regression guard of the core `WaitGroup` (issue 2).
+//! Criterion benches: the regression guard of the core `WaitGroup`.
 //!
 //! Every group measures headcount against crossbeam-utils' `WaitGroup` and a
 //! `Mutex<usize>`+`Condvar` baseline in the same run, so the ratios are from one run:
@@ -10,7 +10,7 @@
 //!   wake-up (half the round trip);
 //! - `hammer_two_threads`: two threads doing `add(1)`+`done()` on one group, wall time per pair.
 //!
-//! Targets (issue 2): `add_done` at most 0.6x crossbeam; `wake_latency` no worse than the
+//! Targets: `add_done` at most 0.6x crossbeam; `wake_latency` no worse than the
 //! `Mutex`+`Condvar` baseline. The side-by-side comparison with Go and the other peers is the
 //! `headcount-bench` tool (`cargo run --release -p headcount-bench`).
 //!

@@ -5,7 +5,7 @@
 //! process, with repetitions interleaved across peers so that machine drift hits all alike.
 //!
 //! ```text
-//! cargo run --release -p headcount-bench                 # full run, about two minutes on 2 cores
+//! cargo run --release -p headcount-bench                 # full run, a few minutes
 //! cargo run --release -p headcount-bench -- --quick      # under a minute
 //! cargo run --release -p headcount-bench -- --smoke      # CI: every row must produce a number
 //! cargo run --release -p headcount-bench -- --json samples.json --only W1,W4

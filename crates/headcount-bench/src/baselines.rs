@@ -159,38 +159,15 @@ mod sema {
 
 #[cfg(not(target_os = "linux"))]
 mod sema {
-    //! Fallback off Linux: a mutex-and-condvar counting semaphore.
+    //! Fallback off Linux: the mutex-and-condvar counting semaphore, starting with no permit.
 
-    use std::sync::{Condvar, Mutex, PoisonError};
-
-    #[derive(Debug, Default)]
-    pub(crate) struct Semaphore {
-        permits: Mutex<u32>,
-        available: Condvar,
-    }
-
-    impl Semaphore {
-        pub(crate) fn acquire(&self) {
-            let mut permits = self.permits.lock().unwrap_or_else(PoisonError::into_inner);
-            while *permits == 0 {
-                permits = self
-                    .available
-                    .wait(permits)
-                    .unwrap_or_else(PoisonError::into_inner);
-            }
-            *permits -= 1;
-        }
-
-        pub(crate) fn release(&self) {
-            *self.permits.lock().unwrap_or_else(PoisonError::into_inner) += 1;
-            self.available.notify_one();
-        }
-    }
+    pub(crate) use super::CondvarSemaphore as Semaphore;
 }
 
 /// A counting semaphore from a mutex and a condition variable: the plain Rust transcription of
-/// Go's "semaphore channel", used by the W6 "threads + semaphore" peer.
-#[derive(Debug)]
+/// Go's "semaphore channel", used by the W6 "threads + semaphore" peer (and, off Linux, by Go's
+/// algorithm). `Default` has no permit.
+#[derive(Debug, Default)]
 pub(crate) struct CondvarSemaphore {
     permits: Mutex<usize>,
     available: Condvar,

@@ -23,6 +23,7 @@ mod go;
 mod groups;
 // The `Mutex`+`Condvar` baseline and the ping-pong and two-thread skeletons, shared with the
 // core's criterion bench: one copy, in the core crate (this tool is not published).
+#[macro_use]
 #[path = "../../headcount/benches/harness/mod.rs"]
 mod harness;
 mod model;

@@ -43,20 +43,4 @@ impl CountingGroup for wg::future::WaitGroup {
     }
 }
 
-impl CountingGroup for AtomicParkWaitGroup {
-    fn fresh() -> Self {
-        AtomicParkWaitGroup::default()
-    }
-    #[inline]
-    fn add_one(&self) {
-        self.add(1);
-    }
-    #[inline]
-    fn done_one(&self) {
-        self.done();
-    }
-    #[inline]
-    fn wait_zero(&self) {
-        self.wait();
-    }
-}
+counting_group!(AtomicParkWaitGroup);

@@ -4,7 +4,7 @@
 use std::hint::black_box;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -681,7 +681,7 @@ fn blocked_waiter(
     wait: impl FnOnce() + Send + 'static,
     release: impl FnOnce(),
 ) -> Duration {
-    let started = Arc::new(Barrier::new(2));
+    let started = Arc::new(std::sync::Barrier::new(2));
     let waiter = {
         let started = Arc::clone(&started);
         thread::spawn(move || {

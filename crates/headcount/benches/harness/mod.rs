@@ -56,41 +56,31 @@ pub(crate) trait CountingGroup: Send + Sync + 'static {
     fn wait_zero(&self);
 }
 
-impl CountingGroup for headcount::WaitGroup {
-    fn fresh() -> Self {
-        headcount::WaitGroup::new()
-    }
-    #[inline]
-    fn add_one(&self) {
-        self.add(1);
-    }
-    #[inline]
-    fn done_one(&self) {
-        self.done();
-    }
-    #[inline]
-    fn wait_zero(&self) {
-        self.wait();
-    }
+/// Implements [`CountingGroup`] for groups whose own `add(1)`, `done()` and `wait()` are the
+/// steps, and whose `Default` is a group at zero. (`headcount-bench` declares this module
+/// with `#[macro_use]` for its own peers.)
+macro_rules! counting_group {
+    ($($group:ty),+ $(,)?) => {$(
+        impl $crate::harness::CountingGroup for $group {
+            fn fresh() -> Self {
+                <$group>::default()
+            }
+            #[inline]
+            fn add_one(&self) {
+                self.add(1);
+            }
+            #[inline]
+            fn done_one(&self) {
+                self.done();
+            }
+            #[inline]
+            fn wait_zero(&self) {
+                self.wait();
+            }
+        }
+    )+};
 }
-
-impl CountingGroup for CondvarWaitGroup {
-    fn fresh() -> Self {
-        CondvarWaitGroup::default()
-    }
-    #[inline]
-    fn add_one(&self) {
-        self.add(1);
-    }
-    #[inline]
-    fn done_one(&self) {
-        self.done();
-    }
-    #[inline]
-    fn wait_zero(&self) {
-        self.wait();
-    }
-}
+counting_group!(headcount::WaitGroup, CondvarWaitGroup);
 
 /// `n` calls of `op` split over two threads started together; wall time from the first
 /// thread's start to the last thread's end (Go's `RunParallel` accounting).

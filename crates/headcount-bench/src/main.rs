@@ -267,6 +267,23 @@ fn machine(go: &Go) -> serde_json::Value {
     })
 }
 
+/// The command that reproduces the run, for the report: `--note` and its text are left out
+/// (the note is printed on its own), arguments with spaces are quoted.
+fn command_line(args: impl Iterator<Item = String>) -> String {
+    let mut words = vec!["cargo run --release -p headcount-bench --".to_owned()];
+    let mut args = args.peekable();
+    while let Some(arg) = args.next() {
+        if arg == "--note" {
+            args.next();
+        } else if arg.contains(char::is_whitespace) {
+            words.push(format!("'{arg}'"));
+        } else {
+            words.push(arg);
+        }
+    }
+    words.join(" ")
+}
+
 /// The one-minute load average from `/proc/loadavg`, where there is one.
 fn load_average() -> Option<String> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
@@ -422,10 +439,7 @@ fn main() -> ExitCode {
 
     let block_ns = options.block.as_nanos() as f64;
     let machine = machine(&go);
-    let command = std::iter::once("cargo run --release -p headcount-bench --".to_owned())
-        .chain(std::env::args().skip(1))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let command = command_line(std::env::args().skip(1));
     let mut results = format!(
         "Machine: {} ({} cores), {}; {}; {}.\n\n",
         machine["cpu"].as_str().unwrap_or("?"),

@@ -114,6 +114,12 @@ fn write_and_svg_hold_the_results_of_the_run() {
         text.ends_with(&format!("{end}\n\n## After\n\nkept too\n")),
         "{text}"
     );
+    assert!(
+        text.contains(
+            "`cargo run --release -p headcount-bench -- --smoke --no-go --only W1 --write "
+        ),
+        "the command, without the note: {text}"
+    );
     for expected in [
         "Run: ",
         "commit ",

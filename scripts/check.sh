@@ -46,7 +46,13 @@ step "tests (core, no features)"
 cargo test -p headcount --lib --tests
 
 step "docs (-D warnings)"
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps 2>&1 | tee target/doc.log
+# Cargo only warns when two crates write the same page (the `headcount` binary over the
+# `headcount` library): here it is an error.
+if grep -q "output filename collision" target/doc.log; then
+  echo "docs: two targets write the same documentation (set \`doc = false\` on the binary)" >&2
+  exit 1
+fi
 # As docs.rs builds them: every feature, `--cfg docsrs` for the feature badges (nightly).
 if ! cargo +nightly --version >/dev/null 2>&1; then
   rustup toolchain install nightly --profile minimal

@@ -6,7 +6,9 @@
 #
 # Installs what it needs (redis-server, Go, the nightly Miri component) and fails loudly when
 # it cannot. Steps: fmt, clippy (-D warnings), all tests and doctests (every feature, and the
-# core without features), the loom models, Miri over the core, the benchmark tool's smoke run.
+# core without features), the docs (-D warnings, and as docs.rs builds them), the packages
+# (`cargo publish --dry-run`), the core on its minimum supported Rust version, the loom models,
+# Miri over the core, the benchmark tool's smoke run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,6 +44,27 @@ done
 
 step "tests (core, no features)"
 cargo test -p headcount --lib --tests
+
+step "docs (-D warnings)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps 2>&1 | tee target/doc.log
+# Cargo only warns when two crates write the same page (the `headcount` binary over the
+# `headcount` library): here it is an error.
+if grep -q "output filename collision" target/doc.log; then
+  echo "docs: two targets write the same documentation (set \`doc = false\` on the binary)" >&2
+  exit 1
+fi
+# As docs.rs builds them: every feature, `--cfg docsrs` for the feature badges (nightly).
+if ! cargo +nightly --version >/dev/null 2>&1; then
+  rustup toolchain install nightly --profile minimal
+fi
+RUSTDOCFLAGS="--cfg docsrs -D warnings" CARGO_TARGET_DIR=target/docsrs \
+  cargo +nightly doc -p headcount --all-features --no-deps
+
+step "packages (cargo publish --dry-run, every publishable crate)"
+cargo publish --workspace --dry-run --allow-dirty
+
+step "minimum supported Rust version (the core, with and without features)"
+bash scripts/check-msrv.sh
 
 step "cross-platform check (Windows, macOS, aarch64 Linux)"
 for target in x86_64-pc-windows-gnu x86_64-apple-darwin aarch64-unknown-linux-gnu; do

@@ -1,4 +1,4 @@
-// Command bounded is the seed's exercise 5 in Go: process 10,000 items with at most 100
+// Command bounded is exercise 5, bounded processing, in Go: process 10,000 items with at most 100
 // running at once, using a sync.WaitGroup and a semaphore channel. main_test.go benchmarks it
 // against headcount's Rust version (crates/headcount/benches/groups.rs, which runs this
 // benchmark too and prints the ratio).
@@ -26,7 +26,7 @@ func process(item uint64) uint64 {
 	return x
 }
 
-// processBounded is the seed's processBounded: a goroutine per item, a semaphore channel
+// processBounded is Go's usual bounded pattern: a goroutine per item, a semaphore channel
 // bounding how many run at once. It returns the (wrapping) sum of the results. This is what
 // the benchmark times; the Rust contenders do the same work per item.
 func processBounded(n, maxConcurrency int) uint64 {

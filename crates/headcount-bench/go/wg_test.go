@@ -1,4 +1,4 @@
-// Go's sync.WaitGroup under the workloads of headcount-bench (issue 5), W1–W7 and CPU.
+// Go's sync.WaitGroup under the workloads of headcount-bench, W1–W7 and CPU.
 // The Rust tool runs these with `go test -bench` and reads ns/op (or cpu-ns/op).
 // No external modules: the standard library only.
 package wgbench
@@ -93,7 +93,7 @@ func checkSum(b *testing.B, sum *uint64) {
 	}
 }
 
-// W6: the seed document's exercise 5, as its text writes it: 10,000 goroutines,
+// W6: exercise 5, bounded processing, in its usual Go shape: 10,000 goroutines,
 // at most 100 inside at once through a semaphore channel, and a WaitGroup.
 func BenchmarkW6Bounded(b *testing.B) {
 	for i := 0; i < b.N; i++ {

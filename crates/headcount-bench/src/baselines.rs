@@ -1,45 +1,12 @@
-//! The two hand-written baselines: a `Mutex<usize>`+`Condvar` wait group, and Go's own algorithm
-//! (counter and waiter count packed in one `AtomicU64`, waiters parked on a futex semaphore).
+//! The hand-written baselines besides the `Mutex<usize>`+`Condvar` wait group (which is in the
+//! shared harness): Go's own algorithm (counter and waiter count packed in one `AtomicU64`,
+//! waiters parked on a futex semaphore), and a counting semaphore.
 //!
 //! Both are written the way their authors would write them for production, not slowed down:
 //! the point of a baseline is to show what the obvious design costs.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
-
-/// The textbook wait group: a counter under a mutex, and a condition variable.
-#[derive(Debug, Default)]
-pub(crate) struct CondvarWaitGroup {
-    count: Mutex<usize>,
-    zero: Condvar,
-}
-
-impl CondvarWaitGroup {
-    pub(crate) fn add(&self, delta: isize) {
-        let mut count = self.count.lock().unwrap_or_else(PoisonError::into_inner);
-        *count = count
-            .checked_add_signed(delta)
-            .expect("negative WaitGroup counter");
-        if *count == 0 {
-            self.zero.notify_all();
-        }
-    }
-
-    pub(crate) fn done(&self) {
-        self.add(-1);
-    }
-
-    pub(crate) fn wait(&self) {
-        let mut count = self.count.lock().unwrap_or_else(PoisonError::into_inner);
-        // Loop: condition variables wake spuriously.
-        while *count > 0 {
-            count = self
-                .zero
-                .wait(count)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-    }
-}
 
 /// Go's `sync.WaitGroup` (Go 1.19 – 1.24), transcribed: the high 32 bits of `state` are the
 /// counter, the low 32 bits the number of waiters; waiters sleep on a semaphore.
@@ -192,38 +159,15 @@ mod sema {
 
 #[cfg(not(target_os = "linux"))]
 mod sema {
-    //! Fallback off Linux: a mutex-and-condvar counting semaphore.
+    //! Fallback off Linux: the mutex-and-condvar counting semaphore, starting with no permit.
 
-    use std::sync::{Condvar, Mutex, PoisonError};
-
-    #[derive(Debug, Default)]
-    pub(crate) struct Semaphore {
-        permits: Mutex<u32>,
-        available: Condvar,
-    }
-
-    impl Semaphore {
-        pub(crate) fn acquire(&self) {
-            let mut permits = self.permits.lock().unwrap_or_else(PoisonError::into_inner);
-            while *permits == 0 {
-                permits = self
-                    .available
-                    .wait(permits)
-                    .unwrap_or_else(PoisonError::into_inner);
-            }
-            *permits -= 1;
-        }
-
-        pub(crate) fn release(&self) {
-            *self.permits.lock().unwrap_or_else(PoisonError::into_inner) += 1;
-            self.available.notify_one();
-        }
-    }
+    pub(crate) use super::CondvarSemaphore as Semaphore;
 }
 
 /// A counting semaphore from a mutex and a condition variable: the plain Rust transcription of
-/// Go's "semaphore channel", used by the W6 "threads + semaphore" peer.
-#[derive(Debug)]
+/// Go's "semaphore channel", used by the W6 "threads + semaphore" peer (and, off Linux, by Go's
+/// algorithm). `Default` has no permit.
+#[derive(Debug, Default)]
 pub(crate) struct CondvarSemaphore {
     permits: Mutex<usize>,
     available: Condvar,

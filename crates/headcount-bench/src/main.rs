@@ -5,22 +5,33 @@
 //! process, with repetitions interleaved across peers so that machine drift hits all alike.
 //!
 //! ```text
-//! cargo run --release -p headcount-bench                 # full run, under five minutes
+//! cargo run --release -p headcount-bench                 # full run, a few minutes
 //! cargo run --release -p headcount-bench -- --quick      # under a minute
 //! cargo run --release -p headcount-bench -- --smoke      # CI: every row must produce a number
 //! cargo run --release -p headcount-bench -- --json samples.json --only W1,W4
+//! cargo run --release -p headcount-bench -- --write docs/PERFORMANCE.md --svg docs/performance.svg
 //! ```
 //!
-//! The markdown table goes to stdout, the progress bar to stderr.
+//! The markdown table goes to stdout, the progress bar to stderr. `--write` puts the same
+//! results (with the date, commit, machine and command) into a document between two marker
+//! lines; `--svg` / `--html` draw the ratios as a chart.
 
 mod baselines;
+mod chart;
+mod document;
 mod go;
 mod groups;
+// The `Mutex`+`Condvar` baseline and the ping-pong and two-thread skeletons, shared with the
+// core's criterion bench: one copy, in the core crate (this tool is not published).
+#[macro_use]
+#[path = "../../headcount/benches/harness/mod.rs"]
+mod harness;
 mod model;
 mod peers;
 mod report;
 mod workloads;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -39,7 +50,11 @@ OPTIONS:
   --smoke          one short repetition; exit 1 unless every row produced a number (for CI)
   --reps N         repetitions per row (default 21, --quick 5, --smoke 1)
   --json FILE      write the raw samples and the machine description to FILE
-  --only LIST      only these workloads, e.g. --only W1,W4,CPU
+  --write FILE     replace the results section of FILE (between its marker lines) with this run
+  --note TEXT      a sentence about the run's conditions, written into the results section
+  --svg FILE       draw each workload's ratios against every peer, with the targets, as SVG
+  --html FILE      the same chart in an HTML page
+  --only LIST      only these workloads: W1, W2, W3, W4, W5, W6, W7, CPU (e.g. --only W1,W4)
   --no-go          do not run the Go benchmarks
   -h, --help       this text
 ";
@@ -52,7 +67,11 @@ struct Options {
     cpu_reps: usize,
     sample_time: Duration,
     block: Duration,
-    json: Option<std::path::PathBuf>,
+    json: Option<PathBuf>,
+    write: Option<PathBuf>,
+    note: Option<String>,
+    svg: Option<PathBuf>,
+    html: Option<PathBuf>,
     only: Option<Vec<String>>,
     go: bool,
     smoke: bool,
@@ -64,6 +83,10 @@ fn parse_args() -> Result<Options, String> {
     let mut smoke = false;
     let mut reps = None;
     let mut json = None;
+    let mut write = None;
+    let mut note = None;
+    let mut svg = None;
+    let mut html = None;
     let mut only = None;
     let mut go = true;
     while let Some(arg) = args.next() {
@@ -80,9 +103,13 @@ fn parse_args() -> Result<Options, String> {
                 reps = Some(value);
             }
             "--json" => json = Some(args.next().ok_or("--json needs a file name")?.into()),
+            "--write" => write = Some(args.next().ok_or("--write needs a file name")?.into()),
+            "--note" => note = Some(args.next().ok_or("--note needs a sentence")?),
+            "--svg" => svg = Some(args.next().ok_or("--svg needs a file name")?.into()),
+            "--html" => html = Some(args.next().ok_or("--html needs a file name")?.into()),
             "--only" => {
                 let list = args.next().ok_or("--only needs a list such as W1,W4")?;
-                only = Some(list.split(',').map(|s| s.trim().to_uppercase()).collect());
+                only = Some(parse_only(&list)?);
             }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument `{other}`")),
@@ -103,10 +130,45 @@ fn parse_args() -> Result<Options, String> {
         sample_time: Duration::from_millis(sample_ms),
         block: Duration::from_millis(block_ms),
         json,
+        write,
+        note,
+        svg,
+        html,
         only,
         go,
         smoke,
     })
+}
+
+/// The workloads named by `--only`, each checked against the known ones.
+fn parse_only(list: &str) -> Result<Vec<String>, String> {
+    let known = || {
+        workloads::ALL
+            .iter()
+            .map(|w| w.id)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let ids: Vec<String> = list
+        .split(',')
+        .map(|s| s.trim().to_uppercase())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if ids.is_empty() {
+        return Err(format!(
+            "--only needs at least one workload; the workloads are {}",
+            known()
+        ));
+    }
+    for id in &ids {
+        if !workloads::ALL.iter().any(|w| w.id == id) {
+            return Err(format!(
+                "--only: unknown workload `{id}`; the workloads are {}",
+                known()
+            ));
+        }
+    }
+    Ok(ids)
 }
 
 /// How many samples a row takes.
@@ -205,6 +267,62 @@ fn machine(go: &Go) -> serde_json::Value {
     })
 }
 
+/// The command that reproduces the run, for the report: `--note` and its text are left out
+/// (the note is printed on its own), arguments with spaces are quoted.
+fn command_line(args: impl Iterator<Item = String>) -> String {
+    let mut words = vec!["cargo run --release -p headcount-bench --".to_owned()];
+    let mut args = args.peekable();
+    while let Some(arg) = args.next() {
+        if arg == "--note" {
+            args.next();
+        } else if arg.contains(char::is_whitespace) {
+            words.push(format!("'{arg}'"));
+        } else {
+            words.push(arg);
+        }
+    }
+    words.join(" ")
+}
+
+/// The one-minute load average from `/proc/loadavg`, where there is one.
+fn load_average() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next().map(str::to_owned)
+}
+
+/// When, at which commit, how, and under what load the run was taken.
+fn run_line(
+    command: &str,
+    started_at: std::time::SystemTime,
+    load_before: Option<&str>,
+    note: Option<&str>,
+) -> String {
+    let commit = match first_line("git", &["rev-parse", "--short", "HEAD"]) {
+        Some(commit) => {
+            let dirty = first_line("git", &["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|line| !line.is_empty());
+            if dirty {
+                format!("{commit} (with uncommitted changes)")
+            } else {
+                commit
+            }
+        }
+        None => "unknown (not a git checkout)".to_owned(),
+    };
+    let date = humantime::format_rfc3339_seconds(started_at).to_string();
+    let mut line = format!(
+        "Run: {} UTC, commit {commit}, command `{command}`.",
+        date.trim_end_matches('Z').replace('T', " ")
+    );
+    if let Some(load) = load_before {
+        line += &format!(" Load average (1 min) before the run: {load}.");
+    }
+    if let Some(note) = note {
+        line += &format!(" {}", note.trim());
+    }
+    line
+}
+
 fn main() -> ExitCode {
     let options = match parse_args() {
         Ok(options) => options,
@@ -217,6 +335,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // A document without its marker lines is refused now, not after the run.
+    if let Some(path) = &options.write {
+        if let Err(e) = std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|doc| document::section_range(&doc).map(drop))
+        {
+            eprintln!("headcount-bench: --write {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    }
+    let load_before = load_average();
+    let started_at = std::time::SystemTime::now();
     let started = Instant::now();
     let selected = |w: &model::Workload| {
         options
@@ -309,27 +439,26 @@ fn main() -> ExitCode {
 
     let block_ns = options.block.as_nanos() as f64;
     let machine = machine(&go);
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
-    println!("# headcount-bench ({} run)\n", options.mode);
-    println!(
-        "Machine: {} ({} cores), {}; {}; {}.",
+    let command = command_line(std::env::args().skip(1));
+    let mut results = format!(
+        "Machine: {} ({} cores), {}; {}; {}.\n\n",
         machine["cpu"].as_str().unwrap_or("?"),
         machine["cores"],
         machine["os"].as_str().unwrap_or("?"),
         machine["rustc"].as_str().unwrap_or("rustc ?"),
         machine["go"].as_str().unwrap_or("go: not run"),
     );
-    println!(
+    results += &format!(
         "Repetitions: {} per row ({} for CPU), interleaved across peers; nanosecond rows \
          calibrated to {} ms per sample; CPU waiter blocked {} ms. Ratios are headcount's \
-         median ÷ the peer's (below 1 = headcount faster). Took {:.0} s.\n",
+         median ÷ the peer's (below 1 = headcount faster). Took {:.0} s.\n\n",
         options.reps,
         options.cpu_reps,
         options.sample_time.as_millis(),
         options.block.as_millis(),
         started.elapsed().as_secs_f64()
     );
-    print!("{}", report::table(&cases, block_ns));
+    results += &report::table(&cases, block_ns);
 
     let missed: Vec<String> = cases
         .iter()
@@ -352,14 +481,59 @@ fn main() -> ExitCode {
         })
         .count();
     if unchecked > 0 {
-        println!("\n{unchecked} target(s) not checked: a row they need has no number.");
+        results +=
+            &format!("\n{unchecked} target(s) not checked: a row they need has no number.\n");
     }
     if missed.is_empty() {
-        println!("\nEvery checked target was met.");
+        results += "\nEvery checked target was met.\n";
     } else {
-        println!("\nMissed targets:");
+        results += "\nMissed targets:\n\n";
         for m in &missed {
-            println!("- {}", m.replace("**", ""));
+            results += &format!("- {}\n", m.replace("**", ""));
+        }
+    }
+    println!("# headcount-bench ({} run)\n", options.mode);
+    print!("{results}");
+
+    let run = run_line(
+        &command,
+        started_at,
+        load_before.as_deref(),
+        options.note.as_deref(),
+    );
+    let mut failed = false;
+    if let Some(path) = &options.write {
+        let section = format!("{run}\n\n{results}");
+        let written = std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|doc| document::replace_section(&doc, &section))
+            .and_then(|doc| std::fs::write(path, doc).map_err(|e| e.to_string()));
+        match written {
+            Ok(()) => eprintln!("headcount-bench: results written into {}", path.display()),
+            Err(e) => {
+                eprintln!("headcount-bench: --write {}: {e}", path.display());
+                failed = true;
+            }
+        }
+    }
+    if options.svg.is_some() || options.html.is_some() {
+        let charts = chart::svg(&chart::panels(&cases)).and_then(|svg| {
+            let mut files = Vec::new();
+            if let Some(path) = &options.svg {
+                files.push((path, svg.clone()));
+            }
+            if let Some(path) = &options.html {
+                files.push((path, chart::html(&svg, &run.replace('`', ""))));
+            }
+            for (path, text) in files {
+                std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+                eprintln!("headcount-bench: chart written to {}", path.display());
+            }
+            Ok(())
+        });
+        if let Err(e) = charts {
+            eprintln!("headcount-bench: chart: {e}");
+            failed = true;
         }
     }
 
@@ -378,9 +552,13 @@ fn main() -> ExitCode {
             serde_json::to_string_pretty(&report::json(&cases, meta)).expect("samples serialise");
         if let Err(e) = std::fs::write(path, text) {
             eprintln!("headcount-bench: writing {}: {e}", path.display());
-            return ExitCode::FAILURE;
+            failed = true;
+        } else {
+            eprintln!("headcount-bench: raw samples in {}", path.display());
         }
-        eprintln!("headcount-bench: raw samples in {}", path.display());
+    }
+    if failed {
+        return ExitCode::FAILURE;
     }
 
     if options.smoke {

@@ -39,7 +39,7 @@ pub(crate) enum Pace {
     Cpu,
 }
 
-/// A target from issue 5, attached to a row.
+/// A performance target, attached to a row.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Target {
     /// headcount's median divided by this row's median must be at most `max`.

@@ -1,39 +1,9 @@
-//! The reusable, counter-based wait groups behind one small trait, so a workload is written once
-//! and monomorphised per peer (no dynamic dispatch inside a timed loop).
-//!
-//! Each method is the call the peer's documentation shows for that step; nothing is tuned.
+//! The peers' implementations of the harness's `CountingGroup` (headcount's and the
+//! `Mutex`+`Condvar` baseline's are in the harness itself). Each method is the call the peer's
+//! documentation shows for that step; nothing is tuned.
 
-use crate::baselines::{AtomicParkWaitGroup, CondvarWaitGroup};
-
-/// A wait group that can be counted up and down and waited on, and reused.
-pub(crate) trait CountingGroup: Send + Sync + 'static {
-    /// A fresh group at zero.
-    fn fresh() -> Self;
-    /// Go's `Add(1)`.
-    fn add_one(&self);
-    /// Go's `Done()`.
-    fn done_one(&self);
-    /// Go's `Wait()`, blocking the thread.
-    fn wait_zero(&self);
-}
-
-impl CountingGroup for headcount::WaitGroup {
-    fn fresh() -> Self {
-        headcount::WaitGroup::new()
-    }
-    #[inline]
-    fn add_one(&self) {
-        self.add(1);
-    }
-    #[inline]
-    fn done_one(&self) {
-        self.done();
-    }
-    #[inline]
-    fn wait_zero(&self) {
-        self.wait();
-    }
-}
+use crate::baselines::AtomicParkWaitGroup;
+use crate::harness::CountingGroup;
 
 impl CountingGroup for wg::WaitGroup {
     fn fresh() -> Self {
@@ -73,38 +43,4 @@ impl CountingGroup for wg::future::WaitGroup {
     }
 }
 
-impl CountingGroup for CondvarWaitGroup {
-    fn fresh() -> Self {
-        CondvarWaitGroup::default()
-    }
-    #[inline]
-    fn add_one(&self) {
-        self.add(1);
-    }
-    #[inline]
-    fn done_one(&self) {
-        self.done();
-    }
-    #[inline]
-    fn wait_zero(&self) {
-        self.wait();
-    }
-}
-
-impl CountingGroup for AtomicParkWaitGroup {
-    fn fresh() -> Self {
-        AtomicParkWaitGroup::default()
-    }
-    #[inline]
-    fn add_one(&self) {
-        self.add(1);
-    }
-    #[inline]
-    fn done_one(&self) {
-        self.done();
-    }
-    #[inline]
-    fn wait_zero(&self) {
-        self.wait();
-    }
-}
+counting_group!(AtomicParkWaitGroup);

@@ -1,17 +1,17 @@
-//! The workloads W1–W7 and CPU of issue 5, each with its rows: headcount first, then its peers,
+//! The workloads W1–W7 and CPU, each with its rows: headcount first, then its peers,
 //! each used the way its documentation shows.
 
 use std::hint::black_box;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::baselines::{AtomicParkWaitGroup, CondvarSemaphore, CondvarWaitGroup};
+use crate::baselines::{AtomicParkWaitGroup, CondvarSemaphore};
+use crate::harness::{hammer, ping_pong, ping_pong_crossbeam, CondvarWaitGroup, CountingGroup};
 use crate::model::{Case, Pace, Target, Workload};
-use crate::peers::CountingGroup;
 
 /// W1.
 pub(crate) static W1: Workload = Workload {
@@ -46,7 +46,7 @@ pub(crate) static W5: Workload = Workload {
 /// W6.
 pub(crate) static W6: Workload = Workload {
     id: "W6",
-    title: "10,000 items, at most 100 at once (the seed's exercise 5)",
+    title: "10,000 items, at most 100 at once (exercise 5: bounded processing)",
     pace: Pace::Macro,
 };
 /// W7.
@@ -132,99 +132,6 @@ fn serial<S>(state: &S, n: u64, op: impl Fn(&S)) -> Duration {
         op(black_box(state));
     }
     start.elapsed()
-}
-
-/// `n` calls of `op` split over two threads started together; wall time from the first
-/// thread's start to the last thread's end (Go's `RunParallel` accounting).
-fn hammer<S: Sync>(state: &S, n: u64, op: impl Fn(&S) + Sync) -> Duration {
-    let per_thread = n.div_ceil(2);
-    let start_line = Barrier::new(2);
-    // Each worker stamps its own start and end: a timestamp taken by a third thread could be
-    // late when both workers hold the two cores.
-    let spans: Vec<(Instant, Instant)> = thread::scope(|s| {
-        let workers: Vec<_> = (0..2)
-            .map(|_| {
-                s.spawn(|| {
-                    start_line.wait();
-                    let start = Instant::now();
-                    for _ in 0..per_thread {
-                        op(black_box(state));
-                    }
-                    (start, Instant::now())
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("hammer thread panicked"))
-            .collect()
-    });
-    let start = spans.iter().map(|s| s.0).min().expect("two workers");
-    let end = spans.iter().map(|s| s.1).max().expect("two workers");
-    // Scale to exactly `n` operations.
-    (end - start).mul_f64(n as f64 / (2 * per_thread) as f64)
-}
-
-/// Ping-pong over two reusable groups: `n` round trips.
-fn ping_pong<G: CountingGroup>(n: u64) -> Duration {
-    let ping = G::fresh();
-    let pong = G::fresh();
-    ping.add_one();
-    pong.add_one();
-    let ready = Barrier::new(2);
-    thread::scope(|s| {
-        s.spawn(|| {
-            ready.wait();
-            for _ in 0..n {
-                ping.wait_zero();
-                ping.add_one(); // re-armed by its only waiter, after its wait returned
-                pong.done_one();
-            }
-        });
-        ready.wait();
-        let start = Instant::now();
-        for _ in 0..n {
-            ping.done_one();
-            pong.wait_zero();
-            pong.add_one();
-        }
-        start.elapsed()
-    })
-}
-
-/// Ping-pong with crossbeam's single-use groups: one pair per round, made before the clock
-/// starts (its `wait` consumes the group, so it cannot be re-armed).
-fn ping_pong_crossbeam(n: u64) -> Duration {
-    use crossbeam_utils::sync::WaitGroup;
-    let rounds = usize::try_from(n).expect("round count fits in usize");
-    let mut a_side = Vec::with_capacity(rounds);
-    let mut b_side = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
-        // A drops its ping clone and waits on pong; B waits on ping and drops its pong clone.
-        let ping = WaitGroup::new();
-        let pong = WaitGroup::new();
-        let pong_clone = pong.clone();
-        a_side.push((ping.clone(), pong));
-        b_side.push((ping, pong_clone));
-    }
-    let ready = Barrier::new(2);
-    thread::scope(|s| {
-        let ready = &ready;
-        s.spawn(move || {
-            ready.wait();
-            for (ping, pong_clone) in b_side {
-                ping.wait();
-                drop(pong_clone);
-            }
-        });
-        ready.wait();
-        let start = Instant::now();
-        for (ping_clone, pong) in a_side {
-            drop(ping_clone);
-            pong.wait();
-        }
-        start.elapsed()
-    })
 }
 
 /// Polls a future once with a no-op waker; it must be ready.
@@ -774,7 +681,7 @@ fn blocked_waiter(
     wait: impl FnOnce() + Send + 'static,
     release: impl FnOnce(),
 ) -> Duration {
-    let started = Arc::new(Barrier::new(2));
+    let started = Arc::new(std::sync::Barrier::new(2));
     let waiter = {
         let started = Arc::clone(&started);
         thread::spawn(move || {

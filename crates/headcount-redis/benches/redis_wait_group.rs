@@ -13,7 +13,7 @@
 //! * `wakeup/headcount_async`: last `done` to a pending `wait_async()` returning (a
 //!   current-thread tokio runtime on the waiter's thread).
 //!
-//! Targets (issue 6): `done/headcount` at most 1.5x `done/raw_evalsha`; wake-up
+//! Targets: `done/headcount` at most 1.5x `done/raw_evalsha`; wake-up
 //! under two round trips (2x `wakeup/raw_incrby_same_loop`).
 //!
 //! After criterion's runs the bench prints the server-side time per call of each

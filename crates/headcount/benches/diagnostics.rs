@@ -1,4 +1,4 @@
-//! The `diagnostics` feature costs nothing when it is off (issue 4).
+//! The `diagnostics` feature costs nothing when it is off.
 //!
 //! Run twice and compare the `off` and `on` rows:
 //!

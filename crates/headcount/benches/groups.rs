@@ -1,12 +1,12 @@
-//! The seed's exercise 5 as a benchmark: 10,000 items, at most 100 running at once.
+//! Exercise 5, bounded processing, as a benchmark: 10,000 items, at most 100 running at once.
 //!
 //! - `headcount::Group::limit(100)`: `spawn` per item, reused workers.
 //! - `headcount::scope` with a limit, tasks borrowing the items.
 //! - `std::thread::scope` + a counting semaphore (Mutex + Condvar), 100 scoped threads taking
 //!   items from a shared index: the best plain-std shape (a thread per item would be 10,000
 //!   threads).
-//! - `std::thread::scope`, a thread per item, each acquiring the semaphore: the seed's shape
-//!   transcribed literally: 10,000 OS threads, the slow baseline.
+//! - `std::thread::scope`, a thread per item, each acquiring the semaphore: Go's usual shape
+//!   (a goroutine per item) transcribed literally: 10,000 OS threads, the slow baseline.
 //! - rayon: `par_iter` over the items on a pool of 100 threads (a data-parallel fit, not a
 //!   task group).
 //!

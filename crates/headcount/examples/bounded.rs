@@ -1,6 +1,6 @@
 //! Exercise 5: bounded concurrency: process 10,000 items with at most 100 running at once.
 //!
-//! Go (the seed): one goroutine per item, each waiting on a semaphore channel of capacity 100.
+//! Go: one goroutine per item, each waiting on a semaphore channel of capacity 100.
 //! headcount: a `Group` with `limit(100)`. `spawn` blocks while 100 tasks are in flight, and the
 //! tasks run on at most 100 reused worker threads (not 10,000 threads). We record the
 //! high-water mark of tasks running at the same moment and assert it never exceeds 100.

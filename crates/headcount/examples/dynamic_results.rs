@@ -1,5 +1,5 @@
-//! Pattern 3 of the seed, "dynamic work": tasks send results on a channel that is closed after
-//! `wait`, while the caller consumes them as they arrive; and the seed's `parallelProcess`,
+//! Pattern 3, "dynamic work": tasks send results on a channel that is closed after
+//! `wait`, while the caller consumes them as they arrive; and Go's `parallelProcess` idiom,
 //! which returns the receiving end at once.
 //!
 //! In Rust the channel closes when its last `Sender` is dropped, so "close after `wg.Wait()`"

@@ -1,4 +1,5 @@
-//! Exercise 4: the goroutine leak of the seed's "real-world failure", and its two fixes.
+//! Exercise 4: the e-commerce goroutine-leak incident (a goroutine blocked on an unbuffered
+//! channel after `Done()`), and its two fixes.
 //!
 //! The tasks call `Done` and *then* block forever sending their result on an unbuffered
 //! channel that nobody reads. `Wait` returns (every `Done` was called), but the goroutines

@@ -9,7 +9,7 @@
 //! wg.Wait()
 //! ```
 //!
-//! The headcount way, twice: first the seed's shape (one thread per item, counted by a
+//! The headcount way, twice: first Go's shape (one thread per item, counted by a
 //! `WaitGroup` whose `go` does the `Add(1)` before the thread exists and the `Done` when it
 //! ends), then a bounded `Group` whose tasks borrow the items and run on a few reused workers.
 //!

@@ -1,5 +1,5 @@
 //! A progress bar while waiting for 10,000 tasks: `wait_timeout` in a loop, `count()` for the
-//! position (issue 4).
+//! position.
 //!
 //! `cargo run -p headcount --example progress`
 //!

@@ -1,7 +1,7 @@
-//! Pattern 4 of the seed, the worker pool: `workers` tasks each take jobs from a shared channel
+//! Pattern 4, the worker pool: `workers` tasks each take jobs from a shared channel
 //! until it is closed; the group waits for all of them.
 //!
-//! First the seed's shape (a `WaitGroup` and a fixed number of worker threads ranging over a
+//! First Go's shape (a `WaitGroup` and a fixed number of worker threads ranging over a
 //! jobs channel), then the headcount shape: a `Group` with `limit(workers)` *is* a worker pool.
 //! Its tasks are the jobs; it starts at most `workers` threads and reuses them. Last, an
 //! `ErrGroup` pool where one failing job cancels the others.
@@ -24,7 +24,7 @@ fn process(job: u64) -> u64 {
 }
 
 fn main() {
-    // --- The seed's worker pool. -------------------------------------------------------------
+    // --- Go's worker pool. -------------------------------------------------------------------
     let (jobs, queue) = mpsc::channel::<u64>();
     let queue = Arc::new(Mutex::new(queue));
     let total = Arc::new(AtomicUsize::new(0));

@@ -78,6 +78,7 @@
 //! returns the first (or every) error and cancels siblings through a [`CancelToken`];
 //! [`ResultGroup`] and [`TryResultGroup`] return results in submission order.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
@@ -95,9 +96,9 @@ mod sync;
 mod wait_group;
 mod wakers;
 
-/// The README's examples, compiled and run as doctests.
+/// The crate README's examples, compiled and run as doctests.
 #[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
+#[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
 pub use error::AddError;
@@ -106,6 +107,7 @@ pub use group::{
     scope, CancelToken, ErrGroup, Group, Panicked, ResultGroup, Scope, Spawner, TryResultGroup,
 };
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use group::{AsyncErrGroup, AsyncGroup};
 pub use guard::{Guard, OwnedGuard};
 pub use wait_group::WaitGroup;

@@ -1,4 +1,4 @@
-//! Diagnostics (issue 4): self-deadlock detection and the leak checker (always on), stall
+//! Diagnostics: self-deadlock detection and the leak checker (always on), stall
 //! reports and `outstanding()` (feature `diagnostics`:
 //! `cargo test -p headcount --features diagnostics --test diagnostics`).
 
@@ -449,7 +449,7 @@ mod with_feature {
 
     #[test]
     fn leak_check_reports_threads_that_called_done_and_still_run() {
-        // The seed's incident: `done`, then a send on an unbuffered channel nobody reads.
+        // The e-commerce goroutine-leak incident: `done`, then a send on an unbuffered channel nobody reads.
         let wg = Arc::new(WaitGroup::new());
         let (tx, rx) = mpsc::sync_channel::<usize>(0);
         let mut handles = Vec::new();

@@ -83,8 +83,8 @@ impl RedisWaitGroup {
     pub fn open_url(url: &str, name: &str) -> Result<RedisWaitGroup> {
         validate_name(name)?;
         let client = redis::Client::open(url).map_err(|e| Error::InvalidUrl {
-            url: url.to_owned(),
-            reason: e.to_string(),
+            url: crate::error::redact_url(url),
+            reason: crate::error::redact_url(&e.to_string()),
         })?;
         RedisWaitGroup::open(client, name)
     }
@@ -225,7 +225,8 @@ impl RedisWaitGroup {
     /// # Ok::<(), headcount_redis::Error>(())
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> Result<()> {
-        self.wait_deadline(Instant::now() + timeout)
+        // A timeout too long for an `Instant` (`Duration::MAX`) is no timeout.
+        wait::wait_blocking(&self.inner, Instant::now().checked_add(timeout))
     }
 
     /// [`wait`](Self::wait) until `deadline` at the latest.
@@ -411,7 +412,7 @@ impl RedisWaitGroup {
     /// # Ok(()) }
     /// ```
     pub async fn wait_timeout_async(&self, timeout: Duration) -> Result<()> {
-        self.wait_deadline_async(Instant::now() + timeout).await
+        wait::wait_async(&self.inner, Instant::now().checked_add(timeout)).await
     }
 
     /// Async [`wait_deadline`](Self::wait_deadline) (tokio).

@@ -61,6 +61,7 @@
 //! | ZooKeeper/etcd barriers | treated as a normal leave | no (watch from revision) | n/a |
 //! | `headcount-redis` | [`Error::ParticipantLost`] | no (stream from id) | counted once |
 
+mod acl;
 mod conn;
 mod error;
 mod group;
@@ -70,10 +71,11 @@ mod script;
 mod status;
 mod wait;
 
+pub use acl::ACL_RULE;
 pub use conn::{Options, MAX_RETRY_WINDOW};
-pub use error::{Error, Result};
+pub use error::{redact_url, Error, Result};
 pub use group::{RedisWaitGroup, MAX_COUNT};
-pub use lease::Lease;
+pub use lease::{Lease, MAX_TTL, MIN_TTL};
 pub use status::{LeaseInfo, Status};
 
 /// Re-export of the `redis` crate this one is built on (for [`redis::Client`]).

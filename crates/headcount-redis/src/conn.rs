@@ -69,7 +69,8 @@ impl Options {
         Options::default()
     }
 
-    /// How long one connection attempt may take.
+    /// How long one connection attempt may take, including its setup (`AUTH`,
+    /// `SELECT`); at least 10 ms. A call with a deadline shortens it to fit.
     ///
     /// # Examples
     ///
@@ -79,11 +80,12 @@ impl Options {
     /// # let _ = opts;
     /// ```
     pub fn connect_timeout(mut self, d: Duration) -> Options {
-        self.connect_timeout = d;
+        self.connect_timeout = d.max(MIN_ATTEMPT);
         self
     }
 
-    /// How long a reply may take before the connection is considered dead.
+    /// How long a reply may take before the connection is considered dead; at least
+    /// 10 ms. A call with a deadline shortens it to fit.
     ///
     /// # Examples
     ///
@@ -93,7 +95,7 @@ impl Options {
     /// # let _ = opts;
     /// ```
     pub fn io_timeout(mut self, d: Duration) -> Options {
-        self.io_timeout = d;
+        self.io_timeout = d.max(MIN_ATTEMPT);
         self
     }
 
@@ -158,6 +160,9 @@ pub(crate) struct Inner {
     pub(crate) client: redis::Client,
     pub(crate) addr: String,
     pub(crate) opts: Options,
+    /// How many replies a new connection waits for before it is ready (`AUTH`,
+    /// `SELECT`): the client library gives each the whole connect timeout.
+    setup_replies: u32,
     /// The incarnation of the group this handle has seen (a random id written by the
     /// `add` that created it). Sent with every call: a server that no longer has it
     /// refuses with `statelost`.
@@ -189,8 +194,20 @@ impl std::fmt::Debug for Inner {
 
 impl Inner {
     pub(crate) fn new(client: redis::Client, name: &str, opts: Options) -> Inner {
-        let addr = client.get_connection_info().addr().to_string();
+        let info = client.get_connection_info();
+        let addr = info.addr().to_string();
+        let settings = info.redis_settings();
+        let setup_replies =
+            u32::from(settings.password().is_some()) + u32::from(settings.db() != 0);
+        // Without `CLIENT SETINFO` (two more replies to wait for when a connection is
+        // set up; only informational, and refused by servers before 7.2).
+        let client = redis::Client::open(
+            info.clone()
+                .set_redis_settings(settings.clone().set_skip_set_lib_name()),
+        )
+        .unwrap_or(client);
         Inner {
+            setup_replies,
             name: name.to_owned(),
             keys: Keys::new(name),
             client,
@@ -300,17 +317,18 @@ impl Inner {
         if code == "NOAUTH" || detail.contains("unauthenticated") {
             return Error::AuthRequired { addr };
         }
-        if e.to_string().contains("refused to switch database") {
-            return Error::NoSuchDatabase {
-                addr,
-                db: info.db(),
-            };
-        }
+        // Before the database check: a `SELECT` the user may not run is refused too.
         if let Some(command) = refused_command(code, detail) {
             return Error::NoPermission {
                 user,
                 command,
                 detail: detail.to_owned(),
+            };
+        }
+        if e.to_string().contains("refused to switch database") {
+            return Error::NoSuchDatabase {
+                addr,
+                db: info.db(),
             };
         }
         Error::Redis(e)
@@ -357,9 +375,10 @@ impl Inner {
     /// the reply timeout for an attempt that must end by `end`; `true`: that
     /// timeout is shorter than the configured one.
     fn connect_until(&self, end: Instant) -> redis::RedisResult<(Connection, bool)> {
+        let budget = self.opts.connect_timeout.min(left_until(end));
         let c = self
             .client
-            .get_connection_with_timeout(self.opts.connect_timeout.min(left_until(end)))?;
+            .get_connection_with_timeout(budget / self.setup_replies.max(1))?;
         let (t, clamped) = self.reply_timeout(end);
         c.set_read_timeout(Some(t))?;
         c.set_write_timeout(Some(t))?;
@@ -585,7 +604,8 @@ pub(crate) async fn within<T>(
 /// that line of `group.lua`.
 fn refused_command(code: &str, detail: &str) -> Option<Option<String>> {
     let in_script = detail.contains("user executing the script");
-    if code != "NOPERM" && !in_script && !detail.contains("ACL failure") {
+    let acl = ["NOPERM", "no permissions", "ACL failure"];
+    if !in_script && !acl.iter().any(|m| code == *m || detail.contains(m)) {
         return None;
     }
     if let Some(named) = detail

@@ -117,7 +117,7 @@ impl Lease {
                 // Ends when the sender is dropped (the lease is finished or dropped).
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
                     // A beat later than the TTL is of no use: bounded by it, so
-                        // that ending the lease never waits longer for a beat.
+                    // that ending the lease never waits longer for a beat.
                     let beat = hb_inner
                         .call("beat", false, vec![name.clone(), ttl_ms.clone()])
                         .and_then(|c| hb_inner.run_until(&c, Instant::now().checked_add(ttl)));
@@ -257,6 +257,9 @@ impl Lease {
     pub fn done(mut self) -> Result<()> {
         let r = self.pay_all();
         self.stop_heartbeat();
+        // On error the rest stays unpaid, as documented: the drop does not try
+        // again (which would also double the time a failing `done` takes).
+        self.owed = 0;
         r
     }
 

@@ -25,9 +25,11 @@
 //! by its limit: the caller's deadline plus [`FINAL_SNAPSHOT`] (time for the last
 //! snapshot, which tells a zero reached at the deadline from a timeout), and the
 //! retry window since Redis last answered. A waiter therefore returns within its
-//! deadline plus about half a second whatever the server does (gone, frozen, slow),
-//! and a waiter without a deadline gives up with [`Error::Unreachable`] once Redis
-//! has not answered for the retry window.
+//! deadline plus a quarter of a second whatever the server does (gone, frozen,
+//! slow), and a waiter without a deadline gives up with [`Error::Unreachable`] once
+//! Redis has not answered for the retry window. A last snapshot that does not make
+//! it in time after a read Redis answered is a [`Error::Timeout`] (Redis is there,
+//! only slow); after a read it did not answer, [`Error::Unreachable`].
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -43,7 +45,7 @@ const MAX_BLOCK: Duration = Duration::from_secs(2);
 /// Slack after a lease expiry before re-checking (so the lease has surely expired).
 const EXPIRY_SLACK: Duration = Duration::from_millis(25);
 /// How long after the deadline the last snapshot may take.
-const FINAL_SNAPSHOT: Duration = Duration::from_millis(500);
+const FINAL_SNAPSHOT: Duration = Duration::from_millis(250);
 
 /// What a snapshot says about a waiter.
 enum Step {
@@ -163,6 +165,8 @@ struct Waiter<'a> {
     saved: Option<u64>,
     /// When Redis last answered this waiter.
     answered: Instant,
+    /// The counter at the last snapshot, and whether the read after it was answered.
+    last: Option<(u64, bool)>,
 }
 
 impl<'a> Waiter<'a> {
@@ -173,6 +177,21 @@ impl<'a> Waiter<'a> {
             started: Instant::now(),
             saved: None,
             answered: Instant::now(),
+            last: None,
+        }
+    }
+
+    /// The outcome of a snapshot that failed with `e`. After the deadline, when the
+    /// read before it was answered (Redis is there, only slow), that is a timeout.
+    fn on_failed_snapshot(&self, e: Error) -> Error {
+        let past = self.deadline.is_some_and(|d| Instant::now() >= d);
+        match (e, self.last) {
+            (Error::Unreachable { .. }, Some((count, true))) if past => Error::Timeout {
+                group: self.inner.name.clone(),
+                count,
+                waited: self.started.elapsed(),
+            },
+            (e, _) => e,
         }
     }
 
@@ -196,6 +215,7 @@ impl<'a> Waiter<'a> {
     /// round to look for in the events and how long the next read may block.
     fn on_snapshot(&mut self, chk: &Check, checked_at: Instant) -> Result<Option<(u64, Duration)>> {
         self.answered = Instant::now();
+        self.last = Some((chk.count, false));
         let gen = match decide(&self.inner.name, chk, self.saved)? {
             Step::Released => return Ok(None),
             Step::Pending { gen } => gen,
@@ -223,6 +243,7 @@ impl<'a> Waiter<'a> {
         match read {
             Ok(v) => {
                 self.answered = Instant::now();
+                self.last = Some((chk.count, true));
                 Ok(scan(&self.inner.name, &chk.inst, gen, &v)?.is_some())
             }
             Err(e) => {
@@ -258,7 +279,8 @@ fn wait_blocking_on(
     loop {
         let checked_at = Instant::now();
         let call = inner.call("check", false, vec![])?;
-        let chk = Check::parse(inner.run_until(&call, Some(waiter.limit()))?)?;
+        let items = inner.run_until(&call, Some(waiter.limit()));
+        let chk = Check::parse(items.map_err(|e| waiter.on_failed_snapshot(e))?)?;
         let Some((gen, block)) = waiter.on_snapshot(&chk, checked_at)? else {
             return Ok(());
         };
@@ -302,7 +324,8 @@ async fn wait_async_on(
     loop {
         let checked_at = Instant::now();
         let call = inner.call("check", false, vec![])?;
-        let chk = Check::parse(inner.run_async_until(&call, Some(waiter.limit())).await?)?;
+        let items = inner.run_async_until(&call, Some(waiter.limit())).await;
+        let chk = Check::parse(items.map_err(|e| waiter.on_failed_snapshot(e))?)?;
         let Some((gen, block)) = waiter.on_snapshot(&chk, checked_at)? else {
             return Ok(());
         };

@@ -6,7 +6,7 @@ use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use headcount_redis::{redact_url, Error, RedisWaitGroup, MAX_COUNT, MAX_TTL, MIN_TTL};
+use headcount_redis::{redact_url, Error, RedisWaitGroup, ACL_RULE, MAX_COUNT, MAX_TTL, MIN_TTL};
 
 const EXIT_CODES: &str = "\
 Accepted values:
@@ -37,11 +37,19 @@ Exit codes:
 Failures print one line on stderr saying what happened. No output shows the
 password of the URL (--help hides the value of HEADCOUNT_REDIS_URL).";
 
+/// `EXIT_CODES` and the least-privilege ACL rule, after the options in `--help`.
+fn after_help() -> String {
+    format!(
+        "{EXIT_CODES}\n\nLeast-privilege Redis user (Redis 7; `+select` only for a URL with /DB):\n  \
+         ACL SETUSER headcount reset on >PASSWORD {ACL_RULE}"
+    )
+}
+
 /// A distributed WaitGroup on Redis: `add` before the work, `done` (or `run`) in each
 /// worker on any machine, `wait` until the counter is zero. A crashed worker is an
 /// error, not a hang.
 #[derive(Debug, Parser)]
-#[command(name = "headcount", version, after_help = EXIT_CODES)]
+#[command(name = "headcount", version, after_help = after_help())]
 struct Cli {
     /// Redis server URL: redis://[USER:PASSWORD@]HOST[:PORT][/DB].
     #[arg(

@@ -349,6 +349,9 @@ fn cli_no_output_shows_a_password() {
     // The outputs were real: help shows the variable, errors say what happened.
     let find = |what: &str| &outputs.iter().find(|o| o.0 == what).unwrap().2;
     assert!(find("wait --help").contains("HEADCOUNT_REDIS_URL"));
+    // The least-privilege rule is in `--help`, exactly.
+    assert!(find("--help").contains(ACL_RULE));
+    assert!(find("--help").contains("100ms to 24h"));
     assert!(find("wrong password").contains("wrong password"));
     assert!(find("status").contains("count:"));
 }

@@ -75,4 +75,11 @@ mod tests {
             .collect();
         assert!(extra.is_empty(), "ACL_RULE grants unused {extra:?}");
     }
+
+    #[test]
+    fn both_readmes_state_the_rule() {
+        let line = format!("ACL SETUSER headcount reset on >PASSWORD {ACL_RULE}\n");
+        assert!(include_str!("../README.md").contains(&line));
+        assert!(include_str!("../../headcount-cli/README.md").contains(&line));
+    }
 }

@@ -100,9 +100,11 @@ impl Options {
     }
 
     /// How long an operation keeps retrying (resending the same call, so that it is
-    /// applied once) when the connection fails or times out. A server that refuses
-    /// the very first connection of a handle fails at once with
-    /// [`Error::Unreachable`].
+    /// applied once) when the connection fails or times out: the bound of every
+    /// call without a deadline, which then fails with [`Error::Unreachable`]. Each
+    /// attempt's connect and reply timeouts are cut to what is left of it (and of a
+    /// wait's deadline). A server that refuses the very first connection of a
+    /// handle fails at once.
     ///
     /// At most [`MAX_RETRY_WINDOW`] (30 minutes; longer values are clamped): the
     /// server forgets a client session after an hour idle, and a resend after that
@@ -639,6 +641,43 @@ mod tests {
         assert_eq!(o.retry_window, MAX_RETRY_WINDOW);
         let o = Options::new().retry_window(Duration::from_secs(60));
         assert_eq!(o.retry_window, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn permission_refusals_name_the_command() {
+        let named = |code, detail| refused_command(code, detail);
+        assert_eq!(
+            named(
+                "NOPERM",
+                "this user has no permissions to run the 'xread' command"
+            ),
+            Some(Some("xread".into()))
+        );
+        assert_eq!(
+            named(
+                "ERR",
+                "Redis server refused to switch database: this user has no permissions to run the 'select' command"
+            ),
+            Some(Some("select".into()))
+        );
+        let line = crate::script::SOURCE
+            .lines()
+            .position(|l| l.contains("redis.call('XADD'"))
+            .unwrap()
+            + 1;
+        let in_script = format!(
+            "The user executing the script can't run this command or subcommand script: abc, on @user_script:{line}."
+        );
+        assert_eq!(named("ERR", &in_script), Some(Some("xadd".into())));
+        assert_eq!(
+            named(
+                "NOPERM",
+                "this user has no permissions to access one of the keys used as arguments"
+            ),
+            Some(None)
+        );
+        assert_eq!(named("ERR", "unknown command 'foo'"), None);
+        assert_eq!(named("WRONGTYPE", "Operation against a key"), None);
     }
 
     #[test]

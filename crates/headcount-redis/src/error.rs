@@ -129,7 +129,9 @@ pub enum Error {
         owed: u64,
     },
     /// Redis could not be reached (connection refused, dropped, or timed out) within
-    /// the retry window.
+    /// the retry window or before the call's deadline. A call that gave up after
+    /// sending its request may still be applied by the server later (a frozen
+    /// server that resumes); a resend is never applied twice.
     Unreachable {
         /// The server address.
         addr: String,
@@ -381,6 +383,40 @@ impl std::error::Error for Error {
             Error::Unreachable { source, .. } => Some(source),
             Error::Redis(e) => Some(e),
             _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn redact_url_hides_every_password_shape() {
+        for (given, shown) in [
+            ("redis://u:s3cret@h:1/2", "redis://u:***@h:1/2"),
+            ("redis://:s3cret@h", "redis://:***@h"),
+            ("redis://s3cret@h", "redis://***@h"),
+            ("redis://u:s3@cr@et@h", "redis://u:***@h"),
+            ("redis://u:s3/cret@h", "redis://u:***@h"),
+            ("redis://u:s3 cret@h", "redis://u:***@h"),
+            (
+                "redis+unix:///s.sock?db=1&pass=s3cret&x=1",
+                "redis+unix:///s.sock?db=1&pass=***&x=1",
+            ),
+            ("'redis://:s3cret@h' found", "'redis://:***@h' found"),
+            (
+                "a redis://:s3cret@h b rediss://:s3cret@i",
+                "a redis://:***@h b rediss://:***@i",
+            ),
+            ("line\nredis://:s3cret@h\n", "line\nredis://:***@h\n"),
+            (
+                "no url at all: 127.0.0.1:6379",
+                "no url at all: 127.0.0.1:6379",
+            ),
+            ("redis://h:6379/0", "redis://h:6379/0"),
+        ] {
+            assert_eq!(redact_url(given), shown, "{given}");
         }
     }
 }

@@ -144,9 +144,10 @@ fn calls_without_a_deadline_give_up_after_the_retry_window() {
     wg.add(2).unwrap();
     let waiter = {
         let wg = wg.clone();
-        thread::spawn(move || wg.wait())
+        thread::spawn(move || (wg.wait(), Instant::now()))
     };
     server.await_blocked_readers(1);
+    let frozen_at = Instant::now();
     let frozen = Frozen::stop(server.pid());
     // Reply timeout (5 s) longer than the window: the window must cut the attempt.
     let started = Instant::now();
@@ -168,8 +169,13 @@ fn calls_without_a_deadline_give_up_after_the_retry_window() {
     assert_within(started, window, "done_async while frozen");
     // The waiter without a deadline gives up once Redis has not answered for the
     // window; its read was blocked for up to 2 s when the server froze.
-    let r = waiter.join().unwrap();
+    let (r, ended) = waiter.join().unwrap();
     assert!(matches!(r, Err(Error::Unreachable { .. })), "{r:?}");
+    assert_took(
+        ended - frozen_at,
+        window,
+        "wait without a deadline (since the freeze)",
+    );
     drop(frozen);
     // Resumed: the handle works again. (The calls that gave up had been sent: the
     // server may have applied them once it resumed, as `Unreachable` says.)

@@ -15,7 +15,9 @@ Accepted values:
   --timeout  any duration; one too long to represent is no timeout
 
 Deadlines:
-  `wait --timeout D` returns within D + 1s, whatever the server does.
+  `wait --timeout D` returns within D + 1s, whatever the server does
+  (exit 4 also when Redis did not answer in time; exit 3 when it refused
+  or dropped the connection).
   Every other Redis call gives up with exit 3 once Redis has not answered
   for 10s (connection refused, server gone or frozen); a first connection
   refused fails at once.

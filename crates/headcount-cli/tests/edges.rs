@@ -118,8 +118,10 @@ fn cli_commands_hold_their_bounds_when_the_server_is_frozen() {
     let add = start(hc(&url).args(["add", "f", "1"]));
     let done = start(hc(&url).args(["done", "f"]));
     let count = start(hc(&url).args(["count", "f"]));
+    // It had a snapshot; past its deadline without an answer: a timeout.
     let r = with_timeout.within(Duration::from_secs(3), "wait --timeout 3s");
-    assert_fails(&r, 3, "unreachable");
+    assert_fails(&r, 4, "timed out");
+    // It never had an answer: unreachable.
     let r = late_wait.within(Duration::from_secs(2), "a wait --timeout 2s started frozen");
     assert_fails(&r, 3, "unreachable");
     for (cmd, what) in [(add, "add"), (done, "done"), (count, "count")] {

@@ -221,8 +221,9 @@ impl RedisWaitGroup {
     ///
     /// # Errors
     ///
-    /// [`Error::Timeout`]; [`Error::Unreachable`] when Redis stopped answering
-    /// before the deadline; and those of [`wait`](Self::wait).
+    /// [`Error::Timeout`], also when Redis did not answer in time (slow or frozen);
+    /// [`Error::Unreachable`] when it refused or dropped the connection, or was
+    /// never reached; and those of [`wait`](Self::wait).
     ///
     /// # Examples
     ///

@@ -27,9 +27,9 @@
 //! retry window since Redis last answered. A waiter therefore returns within its
 //! deadline plus a quarter of a second whatever the server does (gone, frozen,
 //! slow), and a waiter without a deadline gives up with [`Error::Unreachable`] once
-//! Redis has not answered for the retry window. A last snapshot that does not make
-//! it in time after a read Redis answered is a [`Error::Timeout`] (Redis is there,
-//! only slow); after a read it did not answer, [`Error::Unreachable`].
+//! Redis has not answered for the retry window. Past the deadline, a server that
+//! did not answer in time (slow or frozen) makes it an [`Error::Timeout`]; one that
+//! refused or dropped the connection, or was never reached, [`Error::Unreachable`].
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -165,8 +165,8 @@ struct Waiter<'a> {
     saved: Option<u64>,
     /// When Redis last answered this waiter.
     answered: Instant,
-    /// The counter at the last snapshot, and whether the read after it was answered.
-    last: Option<(u64, bool)>,
+    /// The counter at the last snapshot.
+    last: Option<u64>,
 }
 
 impl<'a> Waiter<'a> {
@@ -181,16 +181,20 @@ impl<'a> Waiter<'a> {
         }
     }
 
-    /// The outcome of a snapshot that failed with `e`. After the deadline, when the
-    /// read before it was answered (Redis is there, only slow), that is a timeout.
+    /// The outcome of a snapshot that failed with `e`. Past the deadline, a server
+    /// that did not answer in time (slow or frozen: they look the same) is a
+    /// timeout, with the counter of the last snapshot; one that refused or dropped
+    /// the connection, or was never reached, stays unreachable.
     fn on_failed_snapshot(&self, e: Error) -> Error {
         let past = self.deadline.is_some_and(|d| Instant::now() >= d);
         match (e, self.last) {
-            (Error::Unreachable { .. }, Some((count, true))) if past => Error::Timeout {
-                group: self.inner.name.clone(),
-                count,
-                waited: self.started.elapsed(),
-            },
+            (Error::Unreachable { source, .. }, Some(count)) if past && source.is_timeout() => {
+                Error::Timeout {
+                    group: self.inner.name.clone(),
+                    count,
+                    waited: self.started.elapsed(),
+                }
+            }
             (e, _) => e,
         }
     }
@@ -215,7 +219,7 @@ impl<'a> Waiter<'a> {
     /// round to look for in the events and how long the next read may block.
     fn on_snapshot(&mut self, chk: &Check, checked_at: Instant) -> Result<Option<(u64, Duration)>> {
         self.answered = Instant::now();
-        self.last = Some((chk.count, false));
+        self.last = Some(chk.count);
         let gen = match decide(&self.inner.name, chk, self.saved)? {
             Step::Released => return Ok(None),
             Step::Pending { gen } => gen,
@@ -243,7 +247,6 @@ impl<'a> Waiter<'a> {
         match read {
             Ok(v) => {
                 self.answered = Instant::now();
-                self.last = Some((chk.count, true));
                 Ok(scan(&self.inner.name, &chk.inst, gen, &v)?.is_some())
             }
             Err(e) => {

@@ -249,6 +249,10 @@ impl fmt::Display for Error {
                 f,
                 "join refused: group `{group}` is at {count} with {claimed} done(s) already claimed, so {owed} more cannot be claimed (add before join)"
             ),
+            Error::Unreachable { addr, source } if source.is_timeout() => write!(
+                f,
+                "Redis at {addr} is unreachable: no answer in time (server gone, frozen or overloaded)"
+            ),
             Error::Unreachable { addr, source } => {
                 write!(f, "Redis at {addr} is unreachable: {}", one_line(&source.to_string()))
             }

@@ -6,13 +6,29 @@ use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use headcount_redis::{Error, RedisWaitGroup};
+use headcount_redis::{redact_url, Error, RedisWaitGroup, ACL_RULE, MAX_COUNT, MAX_TTL, MIN_TTL};
 
 const EXIT_CODES: &str = "\
+Accepted values:
+  N          -9007199254740991 to 9007199254740991 (2^53 - 1)
+  --ttl      100ms to 24h (humantime: 500ms, 30s, 10m, 2h)
+  --timeout  any duration; one too long to represent is no timeout
+
+Deadlines:
+  `wait --timeout D` returns within D + 1s, whatever the server does
+  (exit 4 also when Redis did not answer in time; exit 3 when it refused
+  or dropped the connection).
+  Every other Redis call gives up with exit 3 once Redis has not answered
+  for 10s (connection refused, server gone or frozen); a first connection
+  refused fails at once.
+
 Exit codes:
   0   success (for `wait`: the counter reached zero)
   1   unexpected error (an error reply from Redis, an unreadable reply)
-  2   usage error: bad arguments, invalid group name, invalid URL, non-numeric N
+  2   usage error: bad arguments, invalid group name, invalid URL, non-numeric
+      or out-of-range N or TTL; the server refused the URL: authentication
+      required, wrong password or user, no such database, or the ACL user
+      lacks a command headcount needs (the error names it)
   3   Redis unreachable
   4   timeout (`wait --timeout`)
   5   a participant was lost (its lease expired: process died or stalled)
@@ -20,19 +36,29 @@ Exit codes:
   7   state lost (Redis restarted without the data) or no such group
   8   refused: the counter would go negative or overflow (nothing written)
   9   fenced: this participant's lease was reaped; its done was not counted
-Failures print one line on stderr saying what happened.";
+Failures print one line on stderr saying what happened. No output shows the
+password of the URL (--help hides the value of HEADCOUNT_REDIS_URL).";
+
+/// `EXIT_CODES` and the least-privilege ACL rule, after the options in `--help`.
+fn after_help() -> String {
+    format!(
+        "{EXIT_CODES}\n\nLeast-privilege Redis user (Redis 7; `+select` only for a URL with /DB):\n  \
+         ACL SETUSER headcount reset on >PASSWORD {ACL_RULE}"
+    )
+}
 
 /// A distributed WaitGroup on Redis: `add` before the work, `done` (or `run`) in each
 /// worker on any machine, `wait` until the counter is zero. A crashed worker is an
 /// error, not a hang.
 #[derive(Debug, Parser)]
-#[command(name = "headcount", version, after_help = EXIT_CODES)]
+#[command(name = "headcount", version, after_help = after_help())]
 struct Cli {
-    /// Redis server URL.
+    /// Redis server URL: redis://[USER:PASSWORD@]HOST[:PORT][/DB].
     #[arg(
         long,
         global = true,
         env = "HEADCOUNT_REDIS_URL",
+        hide_env_values = true,
         default_value = "redis://127.0.0.1:6379",
         value_name = "URL"
     )]
@@ -48,8 +74,8 @@ enum Cmd {
     Add {
         /// Group name: 1-128 characters of A-Z a-z 0-9 _ . : -
         name: String,
-        /// The delta.
-        #[arg(allow_negative_numbers = true)]
+        /// The delta: -(2^53 - 1) to 2^53 - 1.
+        #[arg(allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(-MAX_COUNT..=MAX_COUNT))]
         n: i64,
     },
     /// Subtract one from the counter.
@@ -61,7 +87,8 @@ enum Cmd {
     Wait {
         /// Group name.
         name: String,
-        /// Give up after this long (e.g. 90s, 10m, 1h 30m).
+        /// Give up after this long (e.g. 90s, 10m, 1h 30m): exit 4, within the
+        /// timeout + 1s even if Redis is gone or frozen.
         #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
         timeout: Option<Duration>,
     },
@@ -70,9 +97,9 @@ enum Cmd {
     Run {
         /// Group name.
         name: String,
-        /// Lease time-to-live: if this process stalls or dies for longer, waiters
-        /// report it lost.
-        #[arg(long, value_parser = humantime::parse_duration, default_value = "10s", value_name = "DURATION")]
+        /// Lease time-to-live, 100ms to 24h: if this process stalls or dies for
+        /// longer, waiters report it lost.
+        #[arg(long, value_parser = parse_ttl, default_value = "10s", value_name = "DURATION")]
         ttl: Duration,
         /// The command and its arguments, after `--`.
         #[arg(last = true, required = true, value_name = "CMD")]
@@ -90,10 +117,26 @@ enum Cmd {
     },
 }
 
+/// A lease TTL: a humantime duration from `MIN_TTL` to `MAX_TTL`.
+fn parse_ttl(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if (MIN_TTL..=MAX_TTL).contains(&d) {
+        Ok(d)
+    } else {
+        Err("a lease TTL must be from 100ms to 24h".into())
+    }
+}
+
 /// The exit code for a library error (see `EXIT_CODES`).
 fn exit_code(e: &Error) -> u8 {
     match e {
-        Error::InvalidName { .. } | Error::InvalidUrl { .. } | Error::InvalidArgument(_) => 2,
+        Error::InvalidName { .. }
+        | Error::InvalidUrl { .. }
+        | Error::InvalidArgument(_)
+        | Error::AuthRequired { .. }
+        | Error::AuthFailed { .. }
+        | Error::NoSuchDatabase { .. }
+        | Error::NoPermission { .. } => 2,
         Error::Unreachable { .. } => 3,
         Error::Timeout { .. } => 4,
         Error::ParticipantLost { .. } => 5,
@@ -181,14 +224,19 @@ fn main() -> ExitCode {
                 .filter(|l| !l.is_empty())
                 .collect::<Vec<_>>()
                 .join(" ");
-            eprintln!("headcount: {}", line.trim_start_matches("error: "));
+            eprintln!(
+                "headcount: {}",
+                redact_url(line.trim_start_matches("error: "))
+            );
             return ExitCode::from(2);
         }
     };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure(code, line)) => {
-            eprintln!("headcount: {line}");
+            // The library's errors never hold a password; the command line a
+            // failure may quote (`run`'s) could.
+            eprintln!("headcount: {}", redact_url(&line));
             ExitCode::from(code)
         }
     }

@@ -69,7 +69,8 @@ impl Options {
         Options::default()
     }
 
-    /// How long one connection attempt may take.
+    /// How long one connection attempt may take, including its setup (`AUTH`,
+    /// `SELECT`); at least 10 ms. A call with a deadline shortens it to fit.
     ///
     /// # Examples
     ///
@@ -79,11 +80,12 @@ impl Options {
     /// # let _ = opts;
     /// ```
     pub fn connect_timeout(mut self, d: Duration) -> Options {
-        self.connect_timeout = d;
+        self.connect_timeout = d.max(MIN_ATTEMPT);
         self
     }
 
-    /// How long a reply may take before the connection is considered dead.
+    /// How long a reply may take before the connection is considered dead; at least
+    /// 10 ms. A call with a deadline shortens it to fit.
     ///
     /// # Examples
     ///
@@ -93,14 +95,16 @@ impl Options {
     /// # let _ = opts;
     /// ```
     pub fn io_timeout(mut self, d: Duration) -> Options {
-        self.io_timeout = d;
+        self.io_timeout = d.max(MIN_ATTEMPT);
         self
     }
 
     /// How long an operation keeps retrying (resending the same call, so that it is
-    /// applied once) when the connection fails or times out. A server that refuses
-    /// the very first connection of a handle fails at once with
-    /// [`Error::Unreachable`].
+    /// applied once) when the connection fails or times out: the bound of every
+    /// call without a deadline, which then fails with [`Error::Unreachable`]. Each
+    /// attempt's connect and reply timeouts are cut to what is left of it (and of a
+    /// wait's deadline). A server that refuses the very first connection of a
+    /// handle fails at once.
     ///
     /// At most [`MAX_RETRY_WINDOW`] (30 minutes; longer values are clamped): the
     /// server forgets a client session after an hour idle, and a resend after that
@@ -158,6 +162,9 @@ pub(crate) struct Inner {
     pub(crate) client: redis::Client,
     pub(crate) addr: String,
     pub(crate) opts: Options,
+    /// How many replies a new connection waits for before it is ready (`AUTH`,
+    /// `SELECT`): the client library gives each the whole connect timeout.
+    setup_replies: u32,
     /// The incarnation of the group this handle has seen (a random id written by the
     /// `add` that created it). Sent with every call: a server that no longer has it
     /// refuses with `statelost`.
@@ -189,8 +196,20 @@ impl std::fmt::Debug for Inner {
 
 impl Inner {
     pub(crate) fn new(client: redis::Client, name: &str, opts: Options) -> Inner {
-        let addr = client.get_connection_info().addr().to_string();
+        let info = client.get_connection_info();
+        let addr = info.addr().to_string();
+        let settings = info.redis_settings();
+        let setup_replies =
+            u32::from(settings.password().is_some()) + u32::from(settings.db() != 0);
+        // Without `CLIENT SETINFO` (two more replies to wait for when a connection is
+        // set up; only informational, and refused by servers before 7.2).
+        let client = redis::Client::open(
+            info.clone()
+                .set_redis_settings(settings.clone().set_skip_set_lib_name()),
+        )
+        .unwrap_or(client);
         Inner {
+            setup_replies,
             name: name.to_owned(),
             keys: Keys::new(name),
             client,
@@ -283,18 +302,50 @@ impl Inner {
         }
     }
 
-    /// Decides what to do about a failed attempt that started at `start`.
-    fn retry_pause(&self, e: RedisError, start: Instant, pause: &mut Duration) -> Result<Duration> {
+    /// The error for a failure that is not worth retrying: an authentication, database
+    /// or permission refusal gets its own variant, anything else is [`Error::Redis`].
+    pub(crate) fn refused(&self, e: RedisError) -> Error {
+        let info = self.client.get_connection_info().redis_settings();
+        let addr = self.addr.clone();
+        let user = info.username().map(str::to_owned);
+        let code = e.code().unwrap_or_default();
+        let detail = e.detail().unwrap_or_default();
+        if e.kind() == ErrorKind::AuthenticationFailed || code == "WRONGPASS" {
+            return Error::AuthFailed { addr, user };
+        }
+        // A client that has not authenticated gets `NOAUTH` for a short command and,
+        // for a command of more than 10 arguments (every `EVALSHA` of the script),
+        // `ERR Protocol error: unauthenticated multibulk length`.
+        if code == "NOAUTH" || detail.contains("unauthenticated") {
+            return Error::AuthRequired { addr };
+        }
+        // Before the database check: a `SELECT` the user may not run is refused too.
+        if let Some(command) = refused_command(code, detail) {
+            return Error::NoPermission {
+                user,
+                command,
+                detail: detail.to_owned(),
+            };
+        }
+        if e.to_string().contains("refused to switch database") {
+            return Error::NoSuchDatabase {
+                addr,
+                db: info.db(),
+            };
+        }
+        Error::Redis(e)
+    }
+
+    /// Decides what to do about a failed attempt of a call that must give up by `end`.
+    fn retry_pause(&self, e: RedisError, end: Instant, pause: &mut Duration) -> Result<Duration> {
         if !is_transient(&e) {
-            return Err(Error::Redis(e));
+            return Err(self.refused(e));
         }
         // A server never reached that refuses the connection is a wrong address or
         // a server that is down: report it at once. Anything else (a slow connect,
         // a dropped connection, a server still loading) is retried.
         let never_reached = !self.reached.load(Ordering::Relaxed);
-        if (never_reached && e.is_connection_refusal())
-            || start.elapsed() + *pause > self.opts.retry_window
-        {
+        if (never_reached && e.is_connection_refusal()) || Instant::now() + *pause >= end {
             return Err(self.unreachable(e));
         }
         let p = *pause;
@@ -302,31 +353,55 @@ impl Inner {
         Ok(p)
     }
 
-    // ---- blocking ----
-
-    /// A new blocking connection with the configured timeouts.
-    pub(crate) fn connect(&self) -> redis::RedisResult<Connection> {
-        let c = self
-            .client
-            .get_connection_with_timeout(self.opts.connect_timeout)?;
-        c.set_read_timeout(Some(self.opts.io_timeout))?;
-        c.set_write_timeout(Some(self.opts.io_timeout))?;
-        self.reached.store(true, Ordering::Relaxed);
-        Ok(c)
+    /// When a call that starts now must give up: at `limit` (the caller's), and at
+    /// the end of the retry window at the latest.
+    pub(crate) fn call_end(&self, limit: Option<Instant>) -> Instant {
+        let window = after(Instant::now(), self.opts.retry_window);
+        limit.map_or(window, |l| l.min(window))
     }
 
-    /// A pooled blocking connection, or a new one.
-    pub(crate) fn take(&self) -> redis::RedisResult<Connection> {
+    /// The reply timeout for an attempt that must end by `end`, and whether it is
+    /// shorter than the configured one.
+    fn reply_timeout(&self, end: Instant) -> (Duration, bool) {
+        let left = left_until(end);
+        if left < self.opts.io_timeout {
+            (left, true)
+        } else {
+            (self.opts.io_timeout, false)
+        }
+    }
+
+    // ---- blocking ----
+
+    /// A new blocking connection, set up by `end` (connect, `AUTH`, `SELECT`), with
+    /// the reply timeout for an attempt that must end by `end`; `true`: that
+    /// timeout is shorter than the configured one.
+    fn connect_until(&self, end: Instant) -> redis::RedisResult<(Connection, bool)> {
+        let budget = self.opts.connect_timeout.min(left_until(end));
+        let c = self
+            .client
+            .get_connection_with_timeout(budget / self.setup_replies.max(1))?;
+        let (t, clamped) = self.reply_timeout(end);
+        c.set_read_timeout(Some(t))?;
+        c.set_write_timeout(Some(t))?;
+        self.reached.store(true, Ordering::Relaxed);
+        Ok((c, clamped))
+    }
+
+    /// A pooled blocking connection, or a new one, with the reply timeout for an
+    /// attempt that must end by `end`; `true`: that timeout is shorter than the
+    /// configured one (give it back with [`Inner::give_waited`]).
+    pub(crate) fn take_until(&self, end: Instant) -> redis::RedisResult<(Connection, bool)> {
         loop {
             let pooled = self.pool.lock().unwrap().pop();
-            match pooled {
-                Some((c, false)) => return Ok(c),
-                Some((c, true)) => {
-                    if c.set_read_timeout(Some(self.opts.io_timeout)).is_ok() {
-                        return Ok(c);
-                    }
-                }
-                None => return self.connect(),
+            let Some((c, changed)) = pooled else {
+                return self.connect_until(end);
+            };
+            let (t, clamped) = self.reply_timeout(end);
+            if !(changed || clamped)
+                || (c.set_read_timeout(Some(t)).is_ok() && c.set_write_timeout(Some(t)).is_ok())
+            {
+                return Ok((c, clamped));
             }
         }
     }
@@ -338,42 +413,46 @@ impl Inner {
         }
     }
 
-    /// Returns a healthy connection, with the default reply timeout, to the pool.
-    pub(crate) fn give(&self, c: Connection) {
-        self.put_back(c, false);
-    }
-
-    /// Returns a connection whose reply timeout a blocking read changed. The
-    /// timeout is restored when it is next taken, not here: this is on the path of
-    /// a waiter that was just released.
+    /// Returns a connection whose reply timeouts may differ from the configured
+    /// ones (a blocking read, a call near its deadline). They are restored when it
+    /// is next taken, not here: this is on the path of a waiter that was just
+    /// released.
     pub(crate) fn give_waited(&self, c: Connection) {
         self.put_back(c, true);
     }
 
     /// Runs `call`, resending it on transient failures in the same session under the
-    /// same number.
+    /// same number, until the retry window closes.
     pub(crate) fn run(&self, call: &Call) -> Result<Vec<Value>> {
+        self.run_until(call, None)
+    }
+
+    /// [`Inner::run`], giving up at `limit` too: every attempt (connect, send,
+    /// reply) and every pause between attempts ends by then. One attempt is always
+    /// made, with at least [`MIN_ATTEMPT`].
+    pub(crate) fn run_until(&self, call: &Call, limit: Option<Instant>) -> Result<Vec<Value>> {
         let session = self.take_session(call);
-        let r = self.run_in(call, session.as_ref());
+        let r = self.run_in(call, session.as_ref(), self.call_end(limit));
         self.give_session(session);
         r
     }
 
-    fn run_in(&self, call: &Call, session: Option<&Session>) -> Result<Vec<Value>> {
+    fn run_in(&self, call: &Call, session: Option<&Session>, end: Instant) -> Result<Vec<Value>> {
         let inv = call.invocation(&self.keys, session);
-        let start = Instant::now();
         let mut pause = Duration::from_millis(20);
         loop {
-            let attempt = self.take().and_then(|mut c| {
+            let attempt = self.take_until(end).and_then(|(mut c, clamped)| {
                 let r = inv.invoke::<Value>(&mut c);
-                if !matches!(&r, Err(e) if is_transient(e)) {
-                    self.give(c);
+                // Only a connection that answered is reused: after an error reply
+                // the server may close it (an unauthenticated client's long command).
+                if r.is_ok() {
+                    self.put_back(c, clamped);
                 }
                 r
             });
             match attempt {
                 Ok(v) => return self.reply(v),
-                Err(e) => std::thread::sleep(self.retry_pause(e, start, &mut pause)?),
+                Err(e) => std::thread::sleep(self.retry_pause(e, end, &mut pause)?),
             }
         }
     }
@@ -383,32 +462,37 @@ impl Inner {
     fn async_config(&self, extra: Duration) -> AsyncConnectionConfig {
         AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.opts.connect_timeout))
-            .set_response_timeout(Some(self.opts.io_timeout + extra))
+            .set_response_timeout(Some(self.opts.io_timeout.saturating_add(extra)))
     }
 
-    /// A new multiplexed connection whose reply timeout allows for `extra` of blocking.
-    pub(crate) async fn connect_async(
+    /// A new multiplexed connection whose reply timeout allows for `extra` of
+    /// blocking, set up by `end`.
+    async fn connect_async_until(
         &self,
         extra: Duration,
+        end: Instant,
     ) -> redis::RedisResult<MultiplexedConnection> {
-        let c = self
-            .client
-            .get_multiplexed_async_connection_with_config(&self.async_config(extra))
-            .await?;
+        let c = within(
+            end,
+            self.client
+                .get_multiplexed_async_connection_with_config(&self.async_config(extra)),
+        )
+        .await?;
         self.reached.store(true, Ordering::Relaxed);
         Ok(c)
     }
 
     /// A connection for an async waiter's blocking reads of up to `block`: a pooled
-    /// one, or a new one.
+    /// one, or a new one set up by `end`.
     pub(crate) async fn take_reader(
         &self,
         block: Duration,
+        end: Instant,
     ) -> redis::RedisResult<MultiplexedConnection> {
         let pooled = self.readers.lock().unwrap().pop();
         match pooled {
             Some(c) => Ok(c),
-            None => self.connect_async(block).await,
+            None => self.connect_async_until(block, end).await,
         }
     }
 
@@ -425,39 +509,126 @@ impl Inner {
     /// A call dropped (cancelled) in flight takes its session with it: its outcome
     /// is unknown, and a new session keeps the numbers of the next calls in order.
     pub(crate) async fn run_async(&self, call: &Call) -> Result<Vec<Value>> {
+        self.run_async_until(call, None).await
+    }
+
+    /// [`Inner::run_until`], async.
+    pub(crate) async fn run_async_until(
+        &self,
+        call: &Call,
+        limit: Option<Instant>,
+    ) -> Result<Vec<Value>> {
         let session = self.take_session(call);
-        let r = self.run_async_in(call, session.as_ref()).await;
+        let r = self
+            .run_async_in(call, session.as_ref(), self.call_end(limit))
+            .await;
         self.give_session(session);
         r
     }
 
-    async fn run_async_in(&self, call: &Call, session: Option<&Session>) -> Result<Vec<Value>> {
+    async fn run_async_in(
+        &self,
+        call: &Call,
+        session: Option<&Session>,
+        end: Instant,
+    ) -> Result<Vec<Value>> {
         let inv = call.invocation(&self.keys, session);
-        let start = Instant::now();
         let mut pause = Duration::from_millis(20);
         loop {
             let shared = self.aconn.lock().unwrap().clone();
             let conn = match shared {
                 Some(c) => Ok(c),
-                None => self.connect_async(Duration::ZERO).await.inspect(|c| {
-                    *self.aconn.lock().unwrap() = Some(c.clone());
-                }),
+                None => self
+                    .connect_async_until(Duration::ZERO, end)
+                    .await
+                    .inspect(|c| {
+                        *self.aconn.lock().unwrap() = Some(c.clone());
+                    }),
             };
             let attempt = match conn {
-                Ok(mut c) => inv.invoke_async::<Value>(&mut c).await,
+                Ok(mut c) => within(end, inv.invoke_async::<Value>(&mut c)).await,
                 Err(e) => Err(e),
             };
             match attempt {
                 Ok(v) => return self.reply(v),
                 Err(e) => {
-                    if is_transient(&e) {
-                        *self.aconn.lock().unwrap() = None;
-                    }
-                    tokio::time::sleep(self.retry_pause(e, start, &mut pause)?).await;
+                    *self.aconn.lock().unwrap() = None;
+                    tokio::time::sleep(self.retry_pause(e, end, &mut pause)?).await;
                 }
             }
         }
     }
+}
+
+/// The shortest time an attempt is given, even past its call's limit: a call always
+/// makes one attempt (a wait's last snapshot, after its deadline, is one).
+pub(crate) const MIN_ATTEMPT: Duration = Duration::from_millis(10);
+
+/// `t + d`, or `t` + 100 years when that overflows (a deadline that never comes).
+pub(crate) fn after(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d)
+        .or_else(|| t.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(t)
+}
+
+/// The time left until `end`, and at least [`MIN_ATTEMPT`].
+pub(crate) fn left_until(end: Instant) -> Duration {
+    end.saturating_duration_since(Instant::now())
+        .max(MIN_ATTEMPT)
+}
+
+/// The error of an attempt cut off by its call's limit (transient: a timeout).
+pub(crate) fn cut_off() -> RedisError {
+    std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "no reply before the call's deadline",
+    )
+    .into()
+}
+
+/// Runs `f` until `end` (at least [`MIN_ATTEMPT`]); a timeout is [`cut_off`].
+pub(crate) async fn within<T>(
+    end: Instant,
+    f: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> redis::RedisResult<T> {
+    tokio::time::timeout(left_until(end), f)
+        .await
+        .unwrap_or_else(|_| Err(cut_off()))
+}
+
+/// For a permission refusal, the command refused (lower case; `None` when a key
+/// was refused); `None` for any other error.
+///
+/// Redis answers `NOPERM this user has no permissions to run the 'xread' command`
+/// for a command sent by the client. A command refused inside the group's script
+/// fails the script with `The user executing the script can't run this command or
+/// subcommand script: SHA, on @user_script:LINE.`: the command is the one called on
+/// that line of `group.lua`.
+fn refused_command(code: &str, detail: &str) -> Option<Option<String>> {
+    let in_script = detail.contains("user executing the script");
+    let acl = ["NOPERM", "no permissions", "ACL failure"];
+    if !in_script && !acl.iter().any(|m| code == *m || detail.contains(m)) {
+        return None;
+    }
+    if let Some(named) = detail
+        .split('\'')
+        .nth(1)
+        .filter(|_| detail.contains("' command"))
+    {
+        return Some(Some(named.to_ascii_lowercase()));
+    }
+    if detail.contains("run this command") {
+        let line = detail
+            .rsplit("@user_script:")
+            .next()
+            .and_then(|l| l.trim_end_matches('.').trim().parse::<usize>().ok());
+        let called = line
+            .and_then(|n| crate::script::SOURCE.lines().nth(n.checked_sub(1)?))
+            .and_then(|text| text.split("call('").nth(1))
+            .and_then(|rest| rest.split('\'').next());
+        return Some(Some(called.unwrap_or("unknown").to_ascii_lowercase()));
+    }
+    Some(None)
 }
 
 #[cfg(test)]
@@ -470,6 +641,43 @@ mod tests {
         assert_eq!(o.retry_window, MAX_RETRY_WINDOW);
         let o = Options::new().retry_window(Duration::from_secs(60));
         assert_eq!(o.retry_window, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn permission_refusals_name_the_command() {
+        let named = |code, detail| refused_command(code, detail);
+        assert_eq!(
+            named(
+                "NOPERM",
+                "this user has no permissions to run the 'xread' command"
+            ),
+            Some(Some("xread".into()))
+        );
+        assert_eq!(
+            named(
+                "ERR",
+                "Redis server refused to switch database: this user has no permissions to run the 'select' command"
+            ),
+            Some(Some("select".into()))
+        );
+        let line = crate::script::SOURCE
+            .lines()
+            .position(|l| l.contains("redis.call('XADD'"))
+            .unwrap()
+            + 1;
+        let in_script = format!(
+            "The user executing the script can't run this command or subcommand script: abc, on @user_script:{line}."
+        );
+        assert_eq!(named("ERR", &in_script), Some(Some("xadd".into())));
+        assert_eq!(
+            named(
+                "NOPERM",
+                "this user has no permissions to access one of the keys used as arguments"
+            ),
+            Some(None)
+        );
+        assert_eq!(named("ERR", "unknown command 'foo'"), None);
+        assert_eq!(named("WRONGTYPE", "Operation against a key"), None);
     }
 
     #[test]

@@ -39,7 +39,8 @@ pub enum Error {
     },
     /// The Redis URL could not be parsed. Nothing was sent to Redis.
     InvalidUrl {
-        /// The URL as given.
+        /// The URL as given, with its password (if any) replaced by `***`
+        /// (see [`redact_url`](crate::redact_url)).
         url: String,
         /// The parser's message.
         reason: String,
@@ -128,12 +129,48 @@ pub enum Error {
         owed: u64,
     },
     /// Redis could not be reached (connection refused, dropped, or timed out) within
-    /// the retry window.
+    /// the retry window or before the call's deadline. A call that gave up after
+    /// sending its request may still be applied by the server later (a frozen
+    /// server that resumes); a resend is never applied twice.
     Unreachable {
         /// The server address.
         addr: String,
         /// The last error from the client.
         source: redis::RedisError,
+    },
+    /// The server requires authentication and the URL gave no password (Redis
+    /// answered `NOAUTH`).
+    AuthRequired {
+        /// The server address.
+        addr: String,
+    },
+    /// The server refused the URL's password or user (a wrong password, an unknown
+    /// or disabled ACL user, or a password given to a server that has none).
+    AuthFailed {
+        /// The server address.
+        addr: String,
+        /// The ACL user name of the URL (`None`: the default user).
+        user: Option<String>,
+    },
+    /// The URL names a database number the server does not have (`SELECT`
+    /// refused: `redis://host/99` on a server with 16 databases).
+    NoSuchDatabase {
+        /// The server address.
+        addr: String,
+        /// The database number of the URL.
+        db: i64,
+    },
+    /// The ACL user of the URL lacks a permission the group needs (Redis answered
+    /// `NOPERM`, or a command inside the group's script was refused). The crate
+    /// README states the least-privilege ACL rule.
+    NoPermission {
+        /// The ACL user name of the URL (`None`: the default user).
+        user: Option<String>,
+        /// The command refused, lower case (for example `evalsha`, `xread`,
+        /// `hset`); `None` when a key, not a command, was refused.
+        command: Option<String>,
+        /// The server's message, one line.
+        detail: String,
     },
     /// The wait's timeout or deadline passed before the counter reached zero.
     Timeout {
@@ -212,8 +249,40 @@ impl fmt::Display for Error {
                 f,
                 "join refused: group `{group}` is at {count} with {claimed} done(s) already claimed, so {owed} more cannot be claimed (add before join)"
             ),
+            Error::Unreachable { addr, source } if source.is_timeout() => write!(
+                f,
+                "Redis at {addr} is unreachable: no answer in time (server gone, frozen or overloaded)"
+            ),
             Error::Unreachable { addr, source } => {
                 write!(f, "Redis at {addr} is unreachable: {}", one_line(&source.to_string()))
+            }
+            Error::AuthRequired { addr } => write!(
+                f,
+                "Redis at {addr} requires a password (authentication required): put PASSWORD@ or USER:PASSWORD@ before the host in the URL"
+            ),
+            Error::AuthFailed { addr, user } => write!(
+                f,
+                "authentication failed at Redis at {addr}: wrong password, or unknown or disabled user `{}`",
+                user.as_deref().unwrap_or("default")
+            ),
+            Error::NoSuchDatabase { addr, db } => write!(
+                f,
+                "Redis at {addr} has no database {db} (the URL's /{db}): it refused to select it"
+            ),
+            Error::NoPermission { user, command, detail } => {
+                let user = user.as_deref().unwrap_or("default");
+                match command {
+                    Some(cmd) => write!(
+                        f,
+                        "permission denied: Redis user `{user}` may not run the command `{cmd}`, which headcount needs (grant the ACL rule in the headcount-redis README): {}",
+                        one_line(detail)
+                    ),
+                    None => write!(
+                        f,
+                        "permission denied: Redis user `{user}` may not use the group's keys `headcount:*` (grant the ACL rule in the headcount-redis README): {}",
+                        one_line(detail)
+                    ),
+                }
             }
             Error::Timeout { group, count, waited } => write!(
                 f,
@@ -226,6 +295,88 @@ impl fmt::Display for Error {
     }
 }
 
+/// Replaces the password of every Redis URL in `text` with `***`: the `PASSWORD`
+/// of `scheme://USER:PASSWORD@host` (everything before the last `@` of the URL
+/// when it has no `:`), and the value of a `pass`/`password` query parameter
+/// (`redis+unix:///path?pass=...`). Text without a URL comes back unchanged.
+///
+/// Every error this crate builds from a URL goes through it; the `headcount` CLI
+/// also passes each line it prints through it.
+///
+/// # Examples
+///
+/// ```
+/// use headcount_redis::redact_url;
+/// assert_eq!(redact_url("redis://ci:hunter2@cache:6379/1"), "redis://ci:***@cache:6379/1");
+/// assert_eq!(redact_url("redis://:hunter2@cache"), "redis://:***@cache");
+/// assert_eq!(redact_url("redis+unix:///run/r.sock?pass=hunter2"), "redis+unix:///run/r.sock?pass=***");
+/// assert_eq!(redact_url("redis://cache:6379"), "redis://cache:6379");
+/// ```
+pub fn redact_url(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&redact_line(line));
+    }
+    out
+}
+
+/// [`redact_url`] for one line: each URL runs from its `://` to the next `://`
+/// (or the end of the line); its user part ends at its last `@`.
+fn redact_line(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(at) = rest.find("://") {
+        out.push_str(&rest[..at + 3]);
+        rest = &rest[at + 3..];
+        let end = rest.find("://").unwrap_or(rest.len());
+        let url = &rest[..end];
+        let after_user = match url.rfind('@') {
+            Some(a) => {
+                match url[..a].find(':') {
+                    Some(c) => {
+                        out.push_str(&url[..c]);
+                        out.push_str(":***@");
+                    }
+                    None => out.push_str("***@"),
+                }
+                a + 1
+            }
+            None => 0,
+        };
+        out.push_str(&redact_query(&url[after_user..]));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Hides the value of every query parameter whose name contains `pass`.
+fn redact_query(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(q) = rest.find(['?', '&']) {
+        out.push_str(&rest[..=q]);
+        rest = &rest[q + 1..];
+        let stop = rest
+            .find(|c: char| c == '&' || c == '#' || c.is_whitespace() || "\"'`".contains(c))
+            .unwrap_or(rest.len());
+        let param = &rest[..stop];
+        match param.split_once('=') {
+            Some((k, _)) if k.to_ascii_lowercase().contains("pass") => {
+                out.push_str(k);
+                out.push_str("=***");
+            }
+            _ => out.push_str(param),
+        }
+        rest = &rest[stop..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -236,6 +387,40 @@ impl std::error::Error for Error {
             Error::Unreachable { source, .. } => Some(source),
             Error::Redis(e) => Some(e),
             _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn redact_url_hides_every_password_shape() {
+        for (given, shown) in [
+            ("redis://u:s3cret@h:1/2", "redis://u:***@h:1/2"),
+            ("redis://:s3cret@h", "redis://:***@h"),
+            ("redis://s3cret@h", "redis://***@h"),
+            ("redis://u:s3@cr@et@h", "redis://u:***@h"),
+            ("redis://u:s3/cret@h", "redis://u:***@h"),
+            ("redis://u:s3 cret@h", "redis://u:***@h"),
+            (
+                "redis+unix:///s.sock?db=1&pass=s3cret&x=1",
+                "redis+unix:///s.sock?db=1&pass=***&x=1",
+            ),
+            ("'redis://:s3cret@h' found", "'redis://:***@h' found"),
+            (
+                "a redis://:s3cret@h b rediss://:s3cret@i",
+                "a redis://:***@h b rediss://:***@i",
+            ),
+            ("line\nredis://:s3cret@h\n", "line\nredis://:***@h\n"),
+            (
+                "no url at all: 127.0.0.1:6379",
+                "no url at all: 127.0.0.1:6379",
+            ),
+            ("redis://h:6379/0", "redis://h:6379/0"),
+        ] {
+            assert_eq!(redact_url(given), shown, "{given}");
         }
     }
 }

@@ -67,11 +67,15 @@ impl RedisWaitGroup {
         RedisWaitGroup::open_with(client, name, Options::default())
     }
 
-    /// Opens the group `name` on the server at `url` (`redis://host:port/db`).
+    /// Opens the group `name` on the server at `url`
+    /// (`redis://[USER:PASSWORD@]host[:port][/db]`). Nothing is sent to Redis yet:
+    /// a wrong password, user or database is reported by the first call
+    /// ([`Error::AuthRequired`], [`Error::AuthFailed`], [`Error::NoSuchDatabase`]).
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidUrl`] if the URL does not parse; [`Error::InvalidName`].
+    /// [`Error::InvalidUrl`] if the URL does not parse (it holds the URL with its
+    /// password replaced by `***`); [`Error::InvalidName`].
     ///
     /// # Examples
     ///
@@ -83,8 +87,8 @@ impl RedisWaitGroup {
     pub fn open_url(url: &str, name: &str) -> Result<RedisWaitGroup> {
         validate_name(name)?;
         let client = redis::Client::open(url).map_err(|e| Error::InvalidUrl {
-            url: url.to_owned(),
-            reason: e.to_string(),
+            url: crate::error::redact_url(url),
+            reason: crate::error::redact_url(&e.to_string()),
         })?;
         RedisWaitGroup::open(client, name)
     }
@@ -186,7 +190,8 @@ impl RedisWaitGroup {
     }
 
     /// Blocks until the counter of the current round reaches zero; returns at once
-    /// when it is zero already.
+    /// when it is zero already. Never hangs on a lost server: once Redis has not
+    /// answered for the retry window ([`Options::retry_window`]) it gives up.
     ///
     /// # Errors
     ///
@@ -209,9 +214,16 @@ impl RedisWaitGroup {
     /// [`wait`](Self::wait) for at most `timeout`. A waiter that times out leaves no
     /// trace in Redis.
     ///
+    /// Returns within `timeout` plus about 0.25 s (its last snapshot), whatever the
+    /// server does: every connect, reply and retry is cut to the time left. A
+    /// timeout too long for an [`Instant`] (such as [`Duration::MAX`]) is no
+    /// timeout.
+    ///
     /// # Errors
     ///
-    /// [`Error::Timeout`], and those of [`wait`](Self::wait).
+    /// [`Error::Timeout`], also when Redis did not answer in time (slow or frozen);
+    /// [`Error::Unreachable`] when it refused or dropped the connection, or was
+    /// never reached; and those of [`wait`](Self::wait).
     ///
     /// # Examples
     ///
@@ -225,14 +237,16 @@ impl RedisWaitGroup {
     /// # Ok::<(), headcount_redis::Error>(())
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> Result<()> {
-        self.wait_deadline(Instant::now() + timeout)
+        // A timeout too long for an `Instant` (`Duration::MAX`) is no timeout.
+        wait::wait_blocking(&self.inner, Instant::now().checked_add(timeout))
     }
 
-    /// [`wait`](Self::wait) until `deadline` at the latest.
+    /// [`wait`](Self::wait) until `deadline` at the latest: returns by the deadline
+    /// plus about 0.25 s, as [`wait_timeout`](Self::wait_timeout).
     ///
     /// # Errors
     ///
-    /// [`Error::Timeout`], and those of [`wait`](Self::wait).
+    /// As [`wait_timeout`](Self::wait_timeout).
     ///
     /// # Examples
     ///
@@ -297,8 +311,12 @@ impl RedisWaitGroup {
     /// # Errors
     ///
     /// [`Error::NothingToJoin`] when every counted `done` is already claimed by a
-    /// lease, [`Error::InvalidArgument`] for a `ttl` under 100 ms, and those of
+    /// lease, [`Error::InvalidArgument`] for a `ttl` outside [`MIN_TTL`] (100 ms) to
+    /// [`MAX_TTL`] (24 h), before anything is sent, and those of
     /// [`count`](Self::count).
+    ///
+    /// [`MIN_TTL`]: crate::MIN_TTL
+    /// [`MAX_TTL`]: crate::MAX_TTL
     ///
     /// # Examples
     ///
@@ -376,8 +394,12 @@ impl RedisWaitGroup {
         self.add_async(-1).await
     }
 
-    /// Async [`wait`](Self::wait) (tokio). Cancel safe: dropping the future leaves
-    /// nothing behind in Redis.
+    /// Async [`wait`](Self::wait) (tokio).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a wait changes nothing in Redis; a read in flight is dropped
+    /// with its connection.
     ///
     /// # Errors
     ///
@@ -395,7 +417,8 @@ impl RedisWaitGroup {
         wait::wait_async(&self.inner, None).await
     }
 
-    /// Async [`wait_timeout`](Self::wait_timeout) (tokio).
+    /// Async [`wait_timeout`](Self::wait_timeout) (tokio), with the same bound:
+    /// `timeout` plus about 0.25 s.
     ///
     /// # Errors
     ///
@@ -411,7 +434,7 @@ impl RedisWaitGroup {
     /// # Ok(()) }
     /// ```
     pub async fn wait_timeout_async(&self, timeout: Duration) -> Result<()> {
-        self.wait_deadline_async(Instant::now() + timeout).await
+        wait::wait_async(&self.inner, Instant::now().checked_add(timeout)).await
     }
 
     /// Async [`wait_deadline`](Self::wait_deadline) (tokio).

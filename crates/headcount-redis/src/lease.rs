@@ -3,13 +3,31 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::conn::{random_id, Inner};
 use crate::error::{Error, Result};
 
-/// Shortest lease accepted.
-const MIN_TTL: Duration = Duration::from_millis(100);
+/// The shortest lease TTL [`RedisWaitGroup::join`](crate::RedisWaitGroup::join)
+/// accepts: 100 ms.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(headcount_redis::MIN_TTL, std::time::Duration::from_millis(100));
+/// ```
+pub const MIN_TTL: Duration = Duration::from_millis(100);
+
+/// The longest lease TTL [`RedisWaitGroup::join`](crate::RedisWaitGroup::join)
+/// accepts: 24 hours. A participant silent for longer is not told from a dead one
+/// in any useful time, and the expiry stays exact on the Redis clock.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(headcount_redis::MAX_TTL, std::time::Duration::from_secs(24 * 3600));
+/// ```
+pub const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// `host:pid:random`, the default participant name.
 pub(crate) fn default_participant() -> String {
@@ -72,9 +90,9 @@ impl Lease {
         ttl: Duration,
         owed: u64,
     ) -> Result<Lease> {
-        if ttl < MIN_TTL {
+        if !(MIN_TTL..=MAX_TTL).contains(&ttl) {
             return Err(Error::InvalidArgument(format!(
-                "lease ttl {ttl:?} is under {MIN_TTL:?}"
+                "lease ttl {ttl:?} is outside the accepted range, 100ms to 24h"
             )));
         }
         if owed == 0 || participant.is_empty() {
@@ -98,9 +116,11 @@ impl Lease {
             .spawn(move || {
                 // Ends when the sender is dropped (the lease is finished or dropped).
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
+                    // A beat later than the TTL is of no use: bounded by it, so
+                    // that ending the lease never waits longer for a beat.
                     let beat = hb_inner
                         .call("beat", false, vec![name.clone(), ttl_ms.clone()])
-                        .and_then(|c| hb_inner.run(&c));
+                        .and_then(|c| hb_inner.run_until(&c, Instant::now().checked_add(ttl)));
                     match beat {
                         Ok(_) => {}
                         // Transient trouble: the next beat tries again; the lease
@@ -237,6 +257,9 @@ impl Lease {
     pub fn done(mut self) -> Result<()> {
         let r = self.pay_all();
         self.stop_heartbeat();
+        // On error the rest stays unpaid, as documented: the drop does not try
+        // again (which would also double the time a failing `done` takes).
+        self.owed = 0;
         r
     }
 

@@ -34,6 +34,9 @@
 //! | late participant fenced | a reaped lease's `done` is refused: [`Error::Fenced`] |
 //! | lost state is not zero | the group's instance id travels with every call; a missing or different state is [`Error::StateLost`] (or [`Error::NoSuchGroup`]) |
 //! | time | from Redis `TIME`, inside the scripts; client clocks are not used for leases |
+//! | deadlines hold | a wait with a timeout returns within it + 0.25 s, any other call within the retry window ([`Options::retry_window`]), also against a server that is gone or frozen: every connect, reply and pause is cut to the time left |
+//! | clear refusals | a missing or wrong password, a missing database and an ACL user lacking a command are [`Error::AuthRequired`], [`Error::AuthFailed`], [`Error::NoSuchDatabase`], [`Error::NoPermission`] (naming it); the least-privilege rule is [`ACL_RULE`] |
+//! | no leaked secret | no error, `Debug` or `Display` of this crate holds a URL's password ([`redact_url`]) |
 //! | Redis Cluster | all keys of group `NAME` are `headcount:{NAME}:*`: one hash slot |
 //!
 //! # Waiting
@@ -61,6 +64,7 @@
 //! | ZooKeeper/etcd barriers | treated as a normal leave | no (watch from revision) | n/a |
 //! | `headcount-redis` | [`Error::ParticipantLost`] | no (stream from id) | counted once |
 
+mod acl;
 mod conn;
 mod error;
 mod group;
@@ -70,10 +74,11 @@ mod script;
 mod status;
 mod wait;
 
+pub use acl::ACL_RULE;
 pub use conn::{Options, MAX_RETRY_WINDOW};
-pub use error::{Error, Result};
+pub use error::{redact_url, Error, Result};
 pub use group::{RedisWaitGroup, MAX_COUNT};
-pub use lease::Lease;
+pub use lease::{Lease, MAX_TTL, MIN_TTL};
 pub use status::{LeaseInfo, Status};
 
 /// Re-export of the `redis` crate this one is built on (for [`redis::Client`]).

@@ -11,8 +11,10 @@ use crate::keys::Keys;
 /// Every operation on a group runs this script. `redis::Script` sends `EVALSHA` and
 /// reloads the script when the server answers `NOSCRIPT` (after a restart or
 /// `SCRIPT FLUSH`).
-pub(crate) static SCRIPT: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("group.lua")));
+pub(crate) static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(SOURCE));
+
+/// The text of `group.lua`.
+pub(crate) const SOURCE: &str = include_str!("group.lua");
 
 /// One call of the script, before it is bound to a session (see [`Session`]).
 #[derive(Debug, Clone)]

@@ -18,13 +18,25 @@
 //!    earliest lease expiry (Redis clock), so a dead participant is found promptly.
 //! 5. A snapshot or event from another incarnation of the group (a different
 //!    instance id), or no state at all, is [`Error::StateLost`], never zero.
+//!
+//! # Deadlines
+//!
+//! Every call to Redis a waiter makes (snapshot, connect, blocking read) is bounded
+//! by its limit: the caller's deadline plus [`FINAL_SNAPSHOT`] (time for the last
+//! snapshot, which tells a zero reached at the deadline from a timeout), and the
+//! retry window since Redis last answered. A waiter therefore returns within its
+//! deadline plus a quarter of a second whatever the server does (gone, frozen,
+//! slow), and a waiter without a deadline gives up with [`Error::Unreachable`] once
+//! Redis has not answered for the retry window. Past the deadline, a server that
+//! did not answer in time (slow or frozen) makes it an [`Error::Timeout`]; one that
+//! refused or dropped the connection, or was never reached, [`Error::Unreachable`].
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use redis::Value;
 
-use crate::conn::{is_transient, Inner};
+use crate::conn::{after, is_transient, left_until, within, Inner};
 use crate::error::{Error, Result};
 use crate::script::{failure, number, text, Check};
 
@@ -32,6 +44,8 @@ use crate::script::{failure, number, text, Check};
 const MAX_BLOCK: Duration = Duration::from_secs(2);
 /// Slack after a lease expiry before re-checking (so the lease has surely expired).
 const EXPIRY_SLACK: Duration = Duration::from_millis(25);
+/// How long after the deadline the last snapshot may take.
+const FINAL_SNAPSHOT: Duration = Duration::from_millis(250);
 
 /// What a snapshot says about a waiter.
 enum Step {
@@ -149,6 +163,10 @@ struct Waiter<'a> {
     started: Instant,
     /// The round waited for, from the first snapshot on.
     saved: Option<u64>,
+    /// When Redis last answered this waiter.
+    answered: Instant,
+    /// The counter at the last snapshot.
+    last: Option<u64>,
 }
 
 impl<'a> Waiter<'a> {
@@ -158,12 +176,50 @@ impl<'a> Waiter<'a> {
             deadline,
             started: Instant::now(),
             saved: None,
+            answered: Instant::now(),
+            last: None,
         }
+    }
+
+    /// The outcome of a snapshot that failed with `e`. Past the deadline, a server
+    /// that did not answer in time (slow or frozen: they look the same) is a
+    /// timeout, with the counter of the last snapshot; one that refused or dropped
+    /// the connection, or was never reached, stays unreachable.
+    fn on_failed_snapshot(&self, e: Error) -> Error {
+        let past = self.deadline.is_some_and(|d| Instant::now() >= d);
+        match (e, self.last) {
+            (Error::Unreachable { source, .. }, Some(count)) if past && source.is_timeout() => {
+                Error::Timeout {
+                    group: self.inner.name.clone(),
+                    count,
+                    waited: self.started.elapsed(),
+                }
+            }
+            (e, _) => e,
+        }
+    }
+
+    /// When the waiter's current call to Redis must end (see the module docs).
+    fn limit(&self) -> Instant {
+        let silent = after(self.answered, self.inner.opts.retry_window);
+        match self.deadline {
+            Some(d) => silent.min(after(d, FINAL_SNAPSHOT)),
+            None => silent,
+        }
+    }
+
+    /// The reply timeout of a blocking read of `block`.
+    fn read_timeout(&self, block: Duration) -> Duration {
+        block
+            .saturating_add(self.inner.opts.io_timeout)
+            .min(left_until(self.limit()))
     }
 
     /// After a snapshot taken at `checked_at`: `None` when the wait is over, else the
     /// round to look for in the events and how long the next read may block.
     fn on_snapshot(&mut self, chk: &Check, checked_at: Instant) -> Result<Option<(u64, Duration)>> {
+        self.answered = Instant::now();
+        self.last = Some(chk.count);
         let gen = match decide(&self.inner.name, chk, self.saved)? {
             Step::Released => return Ok(None),
             Step::Pending { gen } => gen,
@@ -182,20 +238,23 @@ impl<'a> Waiter<'a> {
     /// After a read on `conn`: `true` when it released the wait, `false` to take a new
     /// snapshot. A failed read drops the connection.
     fn on_read<C>(
-        &self,
+        &mut self,
         chk: &Check,
         gen: u64,
         read: redis::RedisResult<Value>,
         conn: &mut Option<C>,
     ) -> Result<bool> {
         match read {
-            Ok(v) => Ok(scan(&self.inner.name, &chk.inst, gen, &v)?.is_some()),
+            Ok(v) => {
+                self.answered = Instant::now();
+                Ok(scan(&self.inner.name, &chk.inst, gen, &v)?.is_some())
+            }
             Err(e) => {
                 *conn = None;
                 if is_transient(&e) {
                     Ok(false)
                 } else {
-                    Err(Error::Redis(e))
+                    Err(self.inner.refused(e))
                 }
             }
         }
@@ -222,20 +281,22 @@ fn wait_blocking_on(
     let mut waiter = Waiter::new(inner, deadline);
     loop {
         let checked_at = Instant::now();
-        let chk = Check::parse(inner.run(&inner.call("check", false, vec![])?)?)?;
+        let call = inner.call("check", false, vec![])?;
+        let items = inner.run_until(&call, Some(waiter.limit()));
+        let chk = Check::parse(items.map_err(|e| waiter.on_failed_snapshot(e))?)?;
         let Some((gen, block)) = waiter.on_snapshot(&chk, checked_at)? else {
             return Ok(());
         };
         let c = match conn.as_mut() {
             Some(c) => c,
-            None => match inner.take() {
-                Ok(c) => conn.insert(c),
+            None => match inner.take_until(waiter.limit()) {
+                Ok((c, _)) => conn.insert(c),
                 // The next snapshot retries (or reports Unreachable).
                 Err(e) if is_transient(&e) => continue,
-                Err(e) => return Err(Error::Redis(e)),
+                Err(e) => return Err(inner.refused(e)),
             },
         };
-        c.set_read_timeout(Some(block + inner.opts.io_timeout))
+        c.set_read_timeout(Some(waiter.read_timeout(block)))
             .map_err(Error::Redis)?;
         let read = xread(inner.keys.events(), &chk.last_id, block).query::<Value>(c);
         if waiter.on_read(&chk, gen, read, conn)? {
@@ -266,21 +327,27 @@ async fn wait_async_on(
     loop {
         let checked_at = Instant::now();
         let call = inner.call("check", false, vec![])?;
-        let chk = Check::parse(inner.run_async(&call).await?)?;
+        let items = inner.run_async_until(&call, Some(waiter.limit())).await;
+        let chk = Check::parse(items.map_err(|e| waiter.on_failed_snapshot(e))?)?;
         let Some((gen, block)) = waiter.on_snapshot(&chk, checked_at)? else {
             return Ok(());
         };
         let c = match conn.as_mut() {
             Some(c) => c,
-            None => match inner.take_reader(MAX_BLOCK).await {
+            None => match inner.take_reader(MAX_BLOCK, waiter.limit()).await {
                 Ok(c) => conn.insert(c),
                 Err(e) if is_transient(&e) => continue,
-                Err(e) => return Err(Error::Redis(e)),
+                Err(e) => return Err(inner.refused(e)),
             },
         };
-        let read = xread(inner.keys.events(), &chk.last_id, block)
-            .query_async::<Value>(c)
-            .await;
+        // Bounded like the blocking read's socket timeout; a read cut off here is
+        // still in flight, so `on_read` drops its connection.
+        let read_end = after(Instant::now(), waiter.read_timeout(block));
+        let read = within(
+            read_end,
+            xread(inner.keys.events(), &chk.last_id, block).query_async::<Value>(c),
+        )
+        .await;
         if waiter.on_read(&chk, gen, read, conn)? {
             return Ok(());
         }

@@ -247,3 +247,34 @@ pub(crate) fn signal(pid: u32, sig: &str) {
         .success();
     assert!(ok, "kill -s {sig} {pid} failed");
 }
+
+impl RedisServer {
+    /// The server's process id (for `kill -9` or `SIGSTOP` by a test).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the server is not running").id()
+    }
+
+    /// `redis://[USER:]PASSWORD@127.0.0.1:PORT`.
+    pub(crate) fn url_as(&self, user: &str, password: &str) -> String {
+        format!("redis://{user}:{password}@127.0.0.1:{}", self.port)
+    }
+}
+
+/// A process stopped with `SIGSTOP`; resumed with `SIGCONT` when dropped, so a
+/// failing test never leaves a frozen server behind.
+pub(crate) struct Frozen(u32);
+
+impl Frozen {
+    pub(crate) fn stop(pid: u32) -> Frozen {
+        signal(pid, "STOP");
+        Frozen(pid)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-s", "CONT", &self.0.to_string()])
+            .status();
+    }
+}

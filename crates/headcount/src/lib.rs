@@ -103,9 +103,10 @@ struct ReadmeDoctests;
 pub use error::AddError;
 pub use future::WaitFuture;
 pub use group::{
-    scope, CancelToken, ErrGroup, Group, Panicked, ResultGroup, Scope, Spawner, TryResultGroup,
+    scope, CancelCause, CancelToken, ErrGroup, ErrGroupSpawner, Group, Panicked, ResultGroup,
+    ResultGroupSpawner, Scope, Spawner, TryResultGroup, TryResultGroupSpawner,
 };
 #[cfg(feature = "tokio")]
-pub use group::{AsyncErrGroup, AsyncGroup};
+pub use group::{AsyncErrGroup, AsyncGroup, TrackedFuture};
 pub use guard::{Guard, OwnedGuard};
 pub use wait_group::WaitGroup;

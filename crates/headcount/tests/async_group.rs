@@ -100,7 +100,7 @@ fn the_limit_holds_under_stress() {
         let running = Arc::new(AtomicUsize::new(0));
         let high = Arc::new(AtomicUsize::new(0));
         let group = AsyncGroup::new().limit(limit);
-        assert_eq!(group.get_limit(), Some(limit));
+        assert_eq!(group.concurrency_limit(), Some(limit));
         for _ in 0..2000 {
             let (running, high) = (Arc::clone(&running), Arc::clone(&high));
             group.spawn(async move {

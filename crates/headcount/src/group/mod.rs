@@ -31,10 +31,10 @@ mod results;
 mod scope;
 
 #[cfg(feature = "tokio")]
-pub use async_group::{AsyncErrGroup, AsyncGroup};
-pub use cancel::CancelToken;
-pub use err_group::ErrGroup;
+pub use async_group::{AsyncErrGroup, AsyncGroup, TrackedFuture};
+pub use cancel::{CancelCause, CancelToken};
+pub use err_group::{ErrGroup, ErrGroupSpawner};
 pub use group::{Group, Spawner};
 pub use panics::Panicked;
-pub use results::{ResultGroup, TryResultGroup};
+pub use results::{ResultGroup, ResultGroupSpawner, TryResultGroup, TryResultGroupSpawner};
 pub use scope::{scope, Scope};

@@ -76,7 +76,10 @@
 //! carries panics to the waiter with their original payload and bounds concurrency on reused
 //! worker threads ([`Group::limit`]); [`scope`] lets tasks borrow from the stack; [`ErrGroup`]
 //! returns the first (or every) error and cancels siblings through a [`CancelToken`];
-//! [`ResultGroup`] and [`TryResultGroup`] return results in submission order.
+//! [`ResultGroup`] and [`TryResultGroup`] return results in submission order. The table is
+//! the contract of every group type:
+//!
+#![doc = include_str!("group/contract.md")]
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]

@@ -46,8 +46,9 @@ pub struct ResultGroup<T> {
 /// # Examples
 ///
 /// ```
-/// let group = headcount::ResultGroup::new().limit(1); // one at a time: a known order
+/// let group = headcount::ResultGroup::new();
 /// let spawner = group.spawner();
+/// // The child's spawn call comes after the parent's: its value comes after too.
 /// group.spawn(move || { spawner.spawn(|| "child"); "parent" });
 /// assert_eq!(group.wait(), ["parent", "child"]);
 /// ```
@@ -91,7 +92,7 @@ pub struct TryResultGroup<T, E> {
 /// # Examples
 ///
 /// ```
-/// let group = headcount::TryResultGroup::<u32, ()>::new().limit(1);
+/// let group = headcount::TryResultGroup::<u32, ()>::new();
 /// let spawner = group.spawner();
 /// group.spawn(move |_| { spawner.spawn(|_| Ok(2)); Ok(1) });
 /// assert_eq!(group.wait(), Ok(vec![1, 2]));

@@ -80,7 +80,6 @@
 //! the contract of every group type:
 //!
 #![doc = include_str!("group/contract.md")]
-
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 

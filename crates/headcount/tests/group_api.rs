@@ -21,7 +21,10 @@ fn concurrency_limit_reads_back_the_builder_on_every_thread_group() {
     assert_eq!(ErrGroup::<()>::new().concurrency_limit(), None);
     assert_eq!(ErrGroup::<()>::new().limit(4).concurrency_limit(), Some(4));
     assert_eq!(ResultGroup::<u8>::new().concurrency_limit(), None);
-    assert_eq!(ResultGroup::<u8>::new().limit(5).concurrency_limit(), Some(5));
+    assert_eq!(
+        ResultGroup::<u8>::new().limit(5).concurrency_limit(),
+        Some(5)
+    );
     assert_eq!(TryResultGroup::<u8, ()>::new().concurrency_limit(), None);
     assert_eq!(
         TryResultGroup::<u8, ()>::new().limit(6).concurrency_limit(),
@@ -48,7 +51,11 @@ macro_rules! counters_at_the_limit {
         running.recv_timeout(NEVER).unwrap();
         assert_eq!(group.in_flight(), 2);
         assert_eq!(group.max_in_flight(), 2);
-        assert!((1..=2).contains(&group.workers()), "{} workers", group.workers());
+        assert!(
+            (1..=2).contains(&group.workers()),
+            "{} workers",
+            group.workers()
+        );
         assert!(group.try_spawn(|_| $task).is_err(), "full");
         release.send(()).unwrap();
         release.send(()).unwrap();
@@ -104,7 +111,11 @@ fn err_group_spawner_work_is_waited_for_and_its_error_returned() {
         Ok(())
     });
     assert_eq!(group.wait(), Err("grandchild"));
-    assert_eq!(ran.load(Ordering::SeqCst), 1, "the child ran before wait returned");
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        1,
+        "the child ran before wait returned"
+    );
 }
 
 #[test]
@@ -167,7 +178,10 @@ fn child_token_follows_its_parent_only() {
     assert!(!root.is_cancelled() && !sibling.is_cancelled());
     root.cancel();
     assert!(sibling.is_cancelled());
-    assert!(root.child_token().is_cancelled(), "a child of a cancelled token");
+    assert!(
+        root.child_token().is_cancelled(),
+        "a child of a cancelled token"
+    );
     // Many short-lived children of a long-lived parent: dropped ones are pruned.
     let parent = CancelToken::new();
     for _ in 0..10_000 {
@@ -191,13 +205,19 @@ fn the_token_tells_the_cause() {
     let token = group.token();
     group.spawn(|_| panic!("disk on fire"));
     assert!(quietly(|| group.wait_recover()).is_err());
-    assert_eq!(token.cause(), Some(CancelCause::Panicked("disk on fire".into())));
+    assert_eq!(
+        token.cause(),
+        Some(CancelCause::Panicked("disk on fire".into()))
+    );
 
     let group = TryResultGroup::<u8, &str>::new();
     let token = group.token();
     group.spawn(|_| Err("bad row"));
     assert_eq!(group.wait(), Err("bad row"));
-    assert_eq!(token.cause(), Some(CancelCause::Failed("\"bad row\"".into())));
+    assert_eq!(
+        token.cause(),
+        Some(CancelCause::Failed("\"bad row\"".into()))
+    );
 
     // Cancelled by the parent: the parent's cause; a clean wait: a plain cancellation.
     let parent = CancelToken::new();
@@ -255,10 +275,7 @@ mod async_groups {
                 let handle = group.spawn(async { panic!("async boom") });
                 let err = handle.await.unwrap_err();
                 assert!(err.is_panic());
-                assert_eq!(
-                    common::panic_message(&*err.into_panic()),
-                    "async boom"
-                );
+                assert_eq!(common::panic_message(&*err.into_panic()), "async boom");
                 let panicked = group.wait_recover().await.unwrap_err();
                 assert_eq!(panicked.message(), Some("async boom"));
             })

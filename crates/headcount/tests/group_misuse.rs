@@ -28,9 +28,7 @@ macro_rules! own_wait_message {
             let caught = panic::catch_unwind(AssertUnwindSafe(move || {
                 let _ = group.wait();
             }));
-            report
-                .send(caught.map_err(|p| panic_message(&*p)))
-                .unwrap();
+            report.send(caught.map_err(|p| panic_message(&*p))).unwrap();
             $task_result
         });
         give.send(group).unwrap();
@@ -55,9 +53,7 @@ fn group_task_waiting_on_its_own_group_panics_once() {
         group.spawn(move || {
             let group = take.recv().unwrap();
             let caught = panic::catch_unwind(AssertUnwindSafe(move || group.wait()));
-            report
-                .send(caught.map_err(|p| panic_message(&*p)))
-                .unwrap();
+            report.send(caught.map_err(|p| panic_message(&*p))).unwrap();
         });
         give.send(group).unwrap();
         reported.recv_timeout(NEVER).expect("the task reported")
@@ -67,9 +63,7 @@ fn group_task_waiting_on_its_own_group_panics_once() {
 
 #[test]
 fn err_group_task_waiting_on_its_own_group_panics_once() {
-    let outcome = quietly(|| {
-        own_wait_message!(ErrGroup<()>, Ok(()))
-    });
+    let outcome = quietly(|| own_wait_message!(ErrGroup<()>, Ok(())));
     assert_self_deadlock(outcome);
 }
 
@@ -95,9 +89,7 @@ fn result_group_task_waiting_on_its_own_group_panics_once() {
 
 #[test]
 fn try_result_group_task_waiting_on_its_own_group_panics_once() {
-    let outcome = quietly(|| {
-        own_wait_message!(TryResultGroup<u8, ()>, Ok(1))
-    });
+    let outcome = quietly(|| own_wait_message!(TryResultGroup<u8, ()>, Ok(1)));
     assert_self_deadlock(outcome);
 }
 
@@ -139,7 +131,10 @@ mod async_groups {
                 panic_message(&*joined.unwrap_err().into_panic())
             })
         });
-        assert!(msg.starts_with("self-deadlock: a task started by AsyncGroup::spawn"), "{msg}");
+        assert!(
+            msg.starts_with("self-deadlock: a task started by AsyncGroup::spawn"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -154,7 +149,10 @@ mod async_groups {
                 panic_message(&*joined.unwrap_err().into_panic())
             })
         });
-        assert!(msg.starts_with("self-deadlock: a task started by AsyncGroup::spawn"), "{msg}");
+        assert!(
+            msg.starts_with("self-deadlock: a task started by AsyncGroup::spawn"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -204,7 +202,10 @@ fn cancelling_the_parent_cancels_the_group() {
     let (started, running) = mpsc::channel();
     group.spawn(move |token| {
         started.send(()).unwrap();
-        assert!(token.wait_timeout(NEVER), "the parent's cancel reached the task");
+        assert!(
+            token.wait_timeout(NEVER),
+            "the parent's cancel reached the task"
+        );
         Ok(())
     });
     running.recv().unwrap();
@@ -277,7 +278,9 @@ fn panicked_is_send_sync_and_keeps_its_payload() {
     group.spawn(|| panic::panic_any(Boom(9)));
     let panicked = quietly(|| group.wait_recover()).unwrap_err();
     let err: Box<dyn std::error::Error + Send + Sync> = Box::new(panicked);
-    let panicked = err.downcast::<Panicked>().expect("the same type comes back");
+    let panicked = err
+        .downcast::<Panicked>()
+        .expect("the same type comes back");
     assert_eq!(panicked.first().downcast_ref::<Boom>(), Some(&Boom(9)));
     let shared = std::sync::Arc::new(*panicked);
     let other = std::sync::Arc::clone(&shared);

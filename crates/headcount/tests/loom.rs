@@ -233,7 +233,10 @@ fn overshoot_undo_does_not_refuse_a_legal_add() {
         };
         assert_eq!(wg.try_add(1), Ok(()), "a legal add was refused");
         assert!(
-            matches!(big.join().unwrap(), Err(headcount::AddError::Overflow { .. })),
+            matches!(
+                big.join().unwrap(),
+                Err(headcount::AddError::Overflow { .. })
+            ),
             "the overshooting add is refused"
         );
         assert_eq!(wg.count(), WaitGroup::MAX_COUNT);

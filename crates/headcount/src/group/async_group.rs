@@ -483,7 +483,12 @@ impl AsyncGroup {
     /// The panic is caught around each poll of `future` (one tokio task per future, like
     /// `TaskTracker`).
     #[track_caller]
-    fn supervise<F>(&self, future: F, permit: Permit, handle: Option<&Handle>) -> JoinHandle<F::Output>
+    fn supervise<F>(
+        &self,
+        future: F,
+        permit: Permit,
+        handle: Option<&Handle>,
+    ) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,

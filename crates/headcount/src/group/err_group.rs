@@ -390,12 +390,8 @@ impl<E: fmt::Debug + Send + 'static> ErrGroup<E> {
         let panics = self.group.finish();
         let shared = &self.spawner.shared;
         shared.token.cancel();
-        let errors = std::mem::take(
-            &mut *shared
-                .errors
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
+        let errors =
+            std::mem::take(&mut *shared.errors.lock().unwrap_or_else(PoisonError::into_inner));
         (panics, errors)
     }
 }

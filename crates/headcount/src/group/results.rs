@@ -871,7 +871,9 @@ impl<T, E> Clone for TryResultGroupSpawner<T, E> {
 
 impl<T> fmt::Debug for ResultGroupSpawner<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("ResultGroupSpawner").field(&self.pool).finish()
+        f.debug_tuple("ResultGroupSpawner")
+            .field(&self.pool)
+            .finish()
     }
 }
 

@@ -235,15 +235,8 @@ fn the_token_tells_the_cause() {
 #[cfg(feature = "tokio")]
 mod async_groups {
     use super::*;
+    use common::runtime;
     use headcount::{AsyncErrGroup, AsyncGroup};
-
-    fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap()
-    }
 
     #[test]
     fn spawn_returns_the_join_handle_at_once() {

@@ -111,48 +111,42 @@ mod async_groups {
     use super::*;
     use headcount::{AsyncErrGroup, AsyncGroup};
 
-    fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap()
+    use common::runtime;
+
+    /// The message a task's `JoinHandle` reports after the task awaited its own group's
+    /// `wait`: `$spawn` spawns into `group` a task that awaits the group it receives.
+    macro_rules! own_wait_message {
+        ($ty:ty, |$group:ident, $take:ident| $spawn:expr) => {
+            quietly(|| {
+                runtime().block_on(async {
+                    let $group = <$ty>::new();
+                    let (give, $take) = tokio::sync::oneshot::channel::<$ty>();
+                    let task = $spawn;
+                    give.send($group).unwrap();
+                    let joined = tokio::time::timeout(NEVER, task).await.expect("no hang");
+                    panic_message(&*joined.unwrap_err().into_panic())
+                })
+            })
+        };
+    }
+
+    fn assert_async_self_deadlock(msg: String) {
+        assert!(
+            msg.starts_with("self-deadlock: a task started by AsyncGroup::spawn"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn async_group_task_awaiting_its_own_group_panics_once() {
-        let msg = quietly(|| {
-            runtime().block_on(async {
-                let group = AsyncGroup::new();
-                let (give, take) = tokio::sync::oneshot::channel::<AsyncGroup>();
-                let task = group.spawn(async move { take.await.unwrap().wait().await });
-                give.send(group).unwrap();
-                let joined = tokio::time::timeout(NEVER, task).await.expect("no hang");
-                panic_message(&*joined.unwrap_err().into_panic())
-            })
-        });
-        assert!(
-            msg.starts_with("self-deadlock: a task started by AsyncGroup::spawn"),
-            "{msg}"
-        );
+        assert_async_self_deadlock(own_wait_message!(AsyncGroup, |group, take| group
+            .spawn(async move { take.await.unwrap().wait().await })));
     }
 
     #[test]
     fn async_err_group_task_awaiting_its_own_group_panics_once() {
-        let msg = quietly(|| {
-            runtime().block_on(async {
-                let group = AsyncErrGroup::<()>::new();
-                let (give, take) = tokio::sync::oneshot::channel::<AsyncErrGroup<()>>();
-                let task = group.spawn(|_| async move { take.await.unwrap().wait().await });
-                give.send(group).unwrap();
-                let joined = tokio::time::timeout(NEVER, task).await.expect("no hang");
-                panic_message(&*joined.unwrap_err().into_panic())
-            })
-        });
-        assert!(
-            msg.starts_with("self-deadlock: a task started by AsyncGroup::spawn"),
-            "{msg}"
-        );
+        assert_async_self_deadlock(own_wait_message!(AsyncErrGroup<()>, |group, take| group
+            .spawn(|_| async move { take.await.unwrap().wait().await })));
     }
 
     #[test]

@@ -247,58 +247,7 @@ impl<E: fmt::Debug + Send + 'static> ErrGroup<E> {
         self.spawner.clone()
     }
 
-    /// The limit set by [`limit`](Self::limit), `None` for a group without one.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert_eq!(headcount::ErrGroup::<()>::new().limit(3).concurrency_limit(), Some(3));
-    /// ```
-    pub fn concurrency_limit(&self) -> Option<usize> {
-        self.group.concurrency_limit()
-    }
-
-    /// Worker threads started and not yet exited, as [`Group::workers`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let group = headcount::ErrGroup::<()>::new().limit(2);
-    /// for _ in 0..10 {
-    ///     group.spawn(|_| Ok(()));
-    /// }
-    /// assert!(group.workers() <= 2);
-    /// group.wait().unwrap();
-    /// ```
-    pub fn workers(&self) -> usize {
-        self.group.workers()
-    }
-
-    /// Tasks in flight now, as [`Group::in_flight`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert_eq!(headcount::ErrGroup::<()>::new().in_flight(), 0);
-    /// ```
-    pub fn in_flight(&self) -> usize {
-        self.group.in_flight()
-    }
-
-    /// The most tasks ever in flight at once, as [`Group::max_in_flight`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let group = headcount::ErrGroup::<()>::new().limit(1);
-    /// group.spawn(|_| Ok(()));
-    /// group.spawn(|_| Ok(()));
-    /// assert_eq!(group.max_in_flight(), 1);
-    /// group.wait().unwrap();
-    /// ```
-    pub fn max_in_flight(&self) -> usize {
-        self.group.max_in_flight()
-    }
+    super::group::thread_group_accessors!("headcount::ErrGroup::<()>::new()", "|_| Ok(())");
 
     /// Waits for every task, joins the workers, cancels the token, and returns the first
     /// error (in the order the tasks failed). The other errors are dropped; see

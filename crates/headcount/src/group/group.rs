@@ -259,12 +259,12 @@ impl Group {
     /// worker threads, then re-raises the first panic of a task, if any, with its original
     /// payload (`resume_unwind`); the other panics are dropped.
     ///
-    /// A task must not wait for its own group (it would wait for itself forever).
-    ///
     /// # Panics
     ///
     /// With the first task panic's payload. Use [`wait_recover`](Self::wait_recover) to get
-    /// panics as a value.
+    /// panics as a value. Called from one of the group's own tasks (it would wait for itself
+    /// forever), it panics with a "self-deadlock" message instead, once: the task can catch
+    /// it, and the group then closes when its last task ends.
     ///
     /// # Examples
     ///
@@ -382,6 +382,70 @@ impl Spawner {
         self.pool.is_closed()
     }
 }
+
+/// The accessors the wrapping thread groups share, delegated to their inner [`Group`] (the
+/// field `group`). `$new` builds the group and `$task` is a task of it, for the doc examples.
+macro_rules! thread_group_accessors {
+    ($new:literal, $task:literal) => {
+        /// The limit set by [`limit`](Self::limit), `None` for a group without one.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        #[doc = concat!("assert_eq!(", $new, ".concurrency_limit(), None);")]
+        #[doc = concat!("assert_eq!(", $new, ".limit(3).concurrency_limit(), Some(3));")]
+        /// ```
+        pub fn concurrency_limit(&self) -> Option<usize> {
+            self.group.concurrency_limit()
+        }
+
+        /// Tasks in flight now (spawned and not finished), as
+        /// [`Group::in_flight`](crate::Group::in_flight): a snapshot.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        #[doc = concat!("assert_eq!(", $new, ".in_flight(), 0);")]
+        /// ```
+        pub fn in_flight(&self) -> usize {
+            self.group.in_flight()
+        }
+
+        /// The most tasks that were ever in flight at once (never above the limit), as
+        /// [`Group::max_in_flight`](crate::Group::max_in_flight).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        #[doc = concat!("let group = ", $new, ".limit(1);")]
+        #[doc = concat!("group.spawn(", $task, ");")]
+        #[doc = concat!("group.spawn(", $task, ");")]
+        /// assert_eq!(group.max_in_flight(), 1);
+        /// let _ = group.wait();
+        /// ```
+        pub fn max_in_flight(&self) -> usize {
+            self.group.max_in_flight()
+        }
+
+        /// Worker threads started and not yet exited (never above the limit), as
+        /// [`Group::workers`](crate::Group::workers).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        #[doc = concat!("let group = ", $new, ".limit(2);")]
+        /// for _ in 0..10 {
+        #[doc = concat!("    group.spawn(", $task, ");")]
+        /// }
+        /// assert!(group.workers() <= 2);
+        /// let _ = group.wait();
+        /// ```
+        pub fn workers(&self) -> usize {
+            self.group.workers()
+        }
+    };
+}
+pub(crate) use thread_group_accessors;
 
 /// Blocks for a slot, then queues `f` made into a job by `job` (after the slot is taken: an
 /// ordered group reserves its result's position there, so a refused spawn reserves nothing).

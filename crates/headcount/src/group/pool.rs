@@ -11,7 +11,10 @@
 //! 2. [`Pool::submit`] queues the job and makes sure a worker will come for it (below).
 //! 3. A worker runs the job under `catch_unwind`, keeps the payload of a panic, then `done()`.
 //! 4. [`Pool::close`] (from `wait`, once the count is zero) refuses further jobs and lets the
-//!    workers exit; the owner then joins them ([`Pool::join_workers`]).
+//!    workers exit; the owner then joins them ([`Pool::join_workers`]). When the owner is
+//!    dropped by one of the pool's own jobs, which cannot wait for itself,
+//!    [`Pool::close_when_idle`] leaves the closing to the job that brings the count to zero;
+//!    the workers then exit unjoined.
 //!
 //! # Worker states
 //!

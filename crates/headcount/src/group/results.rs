@@ -249,57 +249,7 @@ impl<T: Send + 'static> ResultGroup<T> {
         self.spawner.clone()
     }
 
-    /// The limit set by [`limit`](Self::limit), `None` for a group without one.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert_eq!(headcount::ResultGroup::<u8>::new().concurrency_limit(), None);
-    /// ```
-    pub fn concurrency_limit(&self) -> Option<usize> {
-        self.group.concurrency_limit()
-    }
-
-    /// Tasks in flight now, as [`Group::in_flight`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert_eq!(headcount::ResultGroup::<u8>::new().in_flight(), 0);
-    /// ```
-    pub fn in_flight(&self) -> usize {
-        self.group.in_flight()
-    }
-
-    /// The most tasks ever in flight at once, as [`Group::max_in_flight`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let group = headcount::ResultGroup::new().limit(2);
-    /// for i in 0..10 {
-    ///     group.spawn(move || i);
-    /// }
-    /// assert!(group.max_in_flight() <= 2);
-    /// group.wait();
-    /// ```
-    pub fn max_in_flight(&self) -> usize {
-        self.group.max_in_flight()
-    }
-
-    /// Worker threads started and not yet exited, as [`Group::workers`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let group = headcount::ResultGroup::new().limit(2);
-    /// group.spawn(|| 1);
-    /// assert!(group.workers() <= 2);
-    /// group.wait();
-    /// ```
-    pub fn workers(&self) -> usize {
-        self.group.workers()
-    }
+    super::group::thread_group_accessors!("headcount::ResultGroup::<u8>::new()", "|| 1");
 
     /// Waits for every task, joins the workers, and returns the values in spawn order.
     ///
@@ -574,57 +524,10 @@ impl<T: Send + 'static, E: fmt::Debug + Send + 'static> TryResultGroup<T, E> {
         self.spawner.clone()
     }
 
-    /// The limit set by [`limit`](Self::limit), `None` for a group without one.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let group = headcount::TryResultGroup::<u8, ()>::new().limit(4);
-    /// assert_eq!(group.concurrency_limit(), Some(4));
-    /// ```
-    pub fn concurrency_limit(&self) -> Option<usize> {
-        self.group.concurrency_limit()
-    }
-
-    /// Tasks in flight now, as [`Group::in_flight`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert_eq!(headcount::TryResultGroup::<u8, ()>::new().in_flight(), 0);
-    /// ```
-    pub fn in_flight(&self) -> usize {
-        self.group.in_flight()
-    }
-
-    /// The most tasks ever in flight at once, as [`Group::max_in_flight`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let group = headcount::TryResultGroup::<u8, ()>::new().limit(1);
-    /// group.spawn(|_| Ok(1));
-    /// group.spawn(|_| Ok(2));
-    /// assert_eq!(group.max_in_flight(), 1);
-    /// group.wait().unwrap();
-    /// ```
-    pub fn max_in_flight(&self) -> usize {
-        self.group.max_in_flight()
-    }
-
-    /// Worker threads started and not yet exited, as [`Group::workers`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let group = headcount::TryResultGroup::<u8, ()>::new().limit(3);
-    /// group.spawn(|_| Ok(1));
-    /// assert!(group.workers() <= 3);
-    /// group.wait().unwrap();
-    /// ```
-    pub fn workers(&self) -> usize {
-        self.group.workers()
-    }
+    super::group::thread_group_accessors!(
+        "headcount::TryResultGroup::<u8, ()>::new()",
+        "|_| Ok(1)"
+    );
 
     /// Waits for every task, joins the workers, cancels the token; returns every value in
     /// spawn order, or the first error (in the order the tasks failed).

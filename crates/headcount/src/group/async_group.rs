@@ -106,17 +106,20 @@ impl Shared {
     }
 }
 
-/// One future running (past its permit): counted in `running` until dropped.
+/// One future running, with its permit (`None` without a limit): counted in `running` until
+/// dropped, which also returns the permit.
 struct Running {
     shared: Arc<Shared>,
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Running {
-    fn new(shared: &Arc<Shared>) -> Self {
+    fn new(shared: &Arc<Shared>, permit: Option<OwnedSemaphorePermit>) -> Self {
         let now = shared.running.fetch_add(1, Ordering::Relaxed) + 1;
         shared.high_water.fetch_max(now, Ordering::Relaxed);
         Running {
             shared: Arc::clone(shared),
+            _permit: permit,
         }
     }
 }
@@ -136,7 +139,7 @@ pin_project_lite::pin_project! {
     struct Tracked<F> {
         #[pin]
         future: F,
-        permit: Option<(Option<OwnedSemaphorePermit>, Running)>,
+        running: Option<Running>,
         count: Count,
     }
 }
@@ -154,11 +157,11 @@ impl<F: Future> Future for Tracked<F> {
         match outcome {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(output)) => {
-                this.permit.take();
+                this.running.take();
                 Poll::Ready(output)
             }
             Err(payload) => {
-                this.permit.take();
+                this.running.take();
                 let shared = &this.count.shared;
                 if let Some(token) = &shared.cancel_on_panic {
                     token.cancel();
@@ -500,7 +503,7 @@ impl AsyncGroup {
             Permit::Unlimited => spawn_task(
                 Tracked {
                     future,
-                    permit: Some((None, Running::new(shared))),
+                    running: Some(Running::new(shared, None)),
                     count,
                 },
                 handle,
@@ -508,7 +511,7 @@ impl AsyncGroup {
             Permit::Held(permit) => spawn_task(
                 Tracked {
                     future,
-                    permit: Some((Some(permit), Running::new(shared))),
+                    running: Some(Running::new(shared, Some(permit))),
                     count,
                 },
                 handle,
@@ -524,7 +527,7 @@ impl AsyncGroup {
                             .expect("the semaphore is never closed");
                         Tracked {
                             future,
-                            permit: Some((Some(permit), Running::new(&shared))),
+                            running: Some(Running::new(&shared, Some(permit))),
                             count,
                         }
                         .await

@@ -317,6 +317,21 @@ mod async_groups {
     }
 
     #[test]
+    fn a_dropped_async_group_detaches_its_tasks() {
+        runtime().block_on(async {
+            let group = AsyncGroup::new();
+            let (release, held) = tokio::sync::oneshot::channel::<()>();
+            let handle = group.spawn(async move {
+                held.await.unwrap();
+                3
+            });
+            drop(group); // cannot await: the task runs on
+            release.send(()).unwrap();
+            assert_eq!(handle.await.unwrap(), 3);
+        });
+    }
+
+    #[test]
     fn async_err_group_accessors() {
         runtime().block_on(async {
             let group = AsyncErrGroup::<()>::new().limit(3);

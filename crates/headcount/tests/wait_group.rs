@@ -132,8 +132,8 @@ fn overflow_panics_and_leaves_counter_unchanged() {
 /// undone. Every one of them is legal here and must succeed.
 #[test]
 fn legal_add_is_never_refused_while_another_overshoot_is_undone() {
-    const ROUNDS: usize = 1_000_000;
-    const OVERSHOOTS: usize = 200_000;
+    let rounds_min = scaled(1_000_000);
+    let overshoots_min = scaled(200_000);
     let wg = Arc::new(WaitGroup::new());
     // Room for the small adds (at most one outstanding), none for the big one.
     wg.add(WaitGroup::MAX_COUNT as isize - 10);
@@ -150,10 +150,10 @@ fn legal_add_is_never_refused_while_another_overshoot_is_undone() {
             }
         })
     };
-    // Both run side by side for a while: at least ROUNDS small adds, and until the other
-    // thread has overshot OVERSHOOTS times.
+    // Both run side by side for a while: at least `rounds_min` small adds, and until the other
+    // thread has overshot `overshoots_min` times.
     let (mut rounds, mut refused) = (0, 0);
-    while rounds < ROUNDS || overshoots.load(Ordering::Relaxed) < OVERSHOOTS {
+    while rounds < rounds_min || overshoots.load(Ordering::Relaxed) < overshoots_min {
         match wg.try_add(1) {
             Ok(()) => wg.done(),
             Err(_) => refused += 1,

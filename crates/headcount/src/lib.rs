@@ -76,8 +76,10 @@
 //! carries panics to the waiter with their original payload and bounds concurrency on reused
 //! worker threads ([`Group::limit`]); [`scope`] lets tasks borrow from the stack; [`ErrGroup`]
 //! returns the first (or every) error and cancels siblings through a [`CancelToken`];
-//! [`ResultGroup`] and [`TryResultGroup`] return results in submission order.
-
+//! [`ResultGroup`] and [`TryResultGroup`] return results in submission order. The table is
+//! the contract of every group type:
+//!
+#![doc = include_str!("group/contract.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
@@ -104,10 +106,11 @@ struct ReadmeDoctests;
 pub use error::AddError;
 pub use future::WaitFuture;
 pub use group::{
-    scope, CancelToken, ErrGroup, Group, Panicked, ResultGroup, Scope, Spawner, TryResultGroup,
+    scope, CancelCause, CancelToken, ErrGroup, ErrGroupSpawner, Group, Panicked, ResultGroup,
+    ResultGroupSpawner, Scope, Spawner, TryResultGroup, TryResultGroupSpawner,
 };
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-pub use group::{AsyncErrGroup, AsyncGroup};
+pub use group::{AsyncErrGroup, AsyncGroup, TrackedFuture};
 pub use guard::{Guard, OwnedGuard};
 pub use wait_group::WaitGroup;

@@ -26,9 +26,12 @@
 //! * `COUNT` sits in the top bits and its top bit is a guard: a small positive `add` is a single
 //!   `fetch_add` (no retry loop under contention, like Go's `Add`), and one that overshoots
 //!   [`MAX_COUNT`] is undone at once. While it is undone, other threads see a count above
-//!   `MAX_COUNT`, which is still "above zero", the only thing they act on; the carry out of
-//!   bit 63 cannot reach the other fields. Everything that can *decrease* the counter (and so
-//!   end a round, or be refused as negative) is a compare-and-swap that checks first.
+//!   `MAX_COUNT`. A decrease treats it as "above zero" (it is) and goes ahead. A positive add
+//!   never judges it: one whose own `fetch_add` lands above `MAX_COUNT` takes itself back and
+//!   retries in the checking loop, which waits (yielding) until no overshoot is pending, so a
+//!   legal add is never refused as overflow because of another thread's overshoot. The carry
+//!   out of bit 63 cannot reach the other fields. Everything that can *decrease* the counter
+//!   (and so end a round, or be refused as negative) is a compare-and-swap that checks first.
 //! * The epoch wraps after 2^28 rounds. A waiter that sleeps through exactly a multiple of 2^28
 //!   complete rounds of the same group would not notice its release and would wait for the next
 //!   round instead; it can never return early.

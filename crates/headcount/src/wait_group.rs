@@ -315,7 +315,7 @@ impl WaitGroup {
             // read-modify-write it continues the release sequences of earlier `done`s.
             let prev = self.state.fetch_add(delta as u64 * ONE, Relaxed);
             if state::count(prev) + delta as u64 > MAX_COUNT {
-                return Err(self.undo_add(prev, delta));
+                return self.add_overshot(delta);
             }
             return Ok(());
         }
@@ -355,14 +355,16 @@ impl WaitGroup {
         }
     }
 
-    /// Takes back a fast-path add that overshot `MAX_COUNT` (see the state table).
+    /// Takes back a fast-path add that overshot `MAX_COUNT` (see the state table), then lets
+    /// the checking loop decide: the overshoot may be another thread's, being undone, and then
+    /// this add is legal once that undo lands. Only this cold branch pays; `add`'s fast path is
+    /// still one `fetch_add`.
     #[cold]
-    fn undo_add(&self, prev: u64, delta: isize) -> AddError {
+    #[inline(never)]
+    fn add_overshot(&self, delta: isize) -> Result<(), AddError> {
+        // Relaxed, as the `fetch_add` it takes back: the pair publishes nothing.
         self.state.fetch_sub(delta as u64 * ONE, Relaxed);
-        AddError::Overflow {
-            count: state::count(prev).min(MAX_COUNT) as usize,
-            delta,
-        }
+        self.update_slow(delta, false)
     }
 
     /// Every update that may decrease the counter (or is large): a compare-and-swap loop that
@@ -373,6 +375,14 @@ impl WaitGroup {
         let mut s = self.state.load(Relaxed);
         loop {
             let count = state::count(s);
+            if delta > 0 && count > MAX_COUNT {
+                // Another thread's fast-path add overshot and is being undone (state table):
+                // the count it shows is not one this add can be judged against. Wait for the
+                // undo, which follows at once, rather than refuse a legal add as overflow.
+                crate::sync::yield_now();
+                s = self.state.load(Relaxed);
+                continue;
+            }
             let new_count = count as i128 + delta as i128;
             if new_count < 0 {
                 return Err(AddError::Negative {

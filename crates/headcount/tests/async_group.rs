@@ -2,6 +2,9 @@
 //! through a semaphore, cancellation through tokio-util's `CancellationToken`.
 #![cfg(all(feature = "tokio", not(loom)))]
 
+mod common;
+use common::runtime;
+
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,14 +14,6 @@ use headcount::{AsyncErrGroup, AsyncGroup};
 
 #[derive(Debug, PartialEq)]
 struct Boom(u32);
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 fn quiet_hook() -> impl Drop {
     static HOOK: Mutex<()> = Mutex::new(());
@@ -100,7 +95,7 @@ fn the_limit_holds_under_stress() {
         let running = Arc::new(AtomicUsize::new(0));
         let high = Arc::new(AtomicUsize::new(0));
         let group = AsyncGroup::new().limit(limit);
-        assert_eq!(group.get_limit(), Some(limit));
+        assert_eq!(group.concurrency_limit(), Some(limit));
         for _ in 0..2000 {
             let (running, high) = (Arc::clone(&running), Arc::clone(&high));
             group.spawn(async move {

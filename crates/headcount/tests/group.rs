@@ -350,7 +350,7 @@ fn debug_shows_the_state() {
     let group = Group::new().limit(3);
     let text = format!("{group:?}");
     assert!(text.contains("limit: 3"), "{text}");
-    assert_eq!(group.get_limit(), Some(3));
+    assert_eq!(group.concurrency_limit(), Some(3));
     assert!(format!("{:?}", group.spawner()).contains("Spawner"));
 }
 

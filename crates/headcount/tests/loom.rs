@@ -218,3 +218,27 @@ fn futures_noop_waker() -> std::task::Waker {
     }
     std::task::Waker::from(std::sync::Arc::new(Noop))
 }
+
+/// Near the maximum, a `try_add` that overshoots (refused, undone) races a legal `try_add(1)`:
+/// the small add is never refused as overflow, whatever the interleaving, and the counter ends
+/// where the legal adds put it.
+#[test]
+fn overshoot_undo_does_not_refuse_a_legal_add() {
+    model(|| {
+        let wg = Arc::new(WaitGroup::new());
+        wg.add(WaitGroup::MAX_COUNT as isize - 1);
+        let big = {
+            let wg = wg.clone();
+            thread::spawn(move || wg.try_add(65536))
+        };
+        assert_eq!(wg.try_add(1), Ok(()), "a legal add was refused");
+        assert!(
+            matches!(
+                big.join().unwrap(),
+                Err(headcount::AddError::Overflow { .. })
+            ),
+            "the overshooting add is refused"
+        );
+        assert_eq!(wg.count(), WaitGroup::MAX_COUNT);
+    });
+}

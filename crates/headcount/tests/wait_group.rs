@@ -127,6 +127,45 @@ fn overflow_panics_and_leaves_counter_unchanged() {
     assert_eq!(wg.count(), 0);
 }
 
+/// Regression: near the maximum, an overshooting `try_add(65536)` on another thread (which is
+/// refused and undone) made legal `try_add(1)` calls fail with `Overflow` while it was being
+/// undone. Every one of them is legal here and must succeed.
+#[test]
+fn legal_add_is_never_refused_while_another_overshoot_is_undone() {
+    let rounds_min = scaled(1_000_000);
+    let overshoots_min = scaled(200_000);
+    let wg = Arc::new(WaitGroup::new());
+    // Room for the small adds (at most one outstanding), none for the big one.
+    wg.add(WaitGroup::MAX_COUNT as isize - 10);
+    let stop = Arc::new(AtomicBool::new(false));
+    let overshoots = Arc::new(AtomicUsize::new(0));
+    let overshooter = {
+        let (wg, stop, overshoots) = (Arc::clone(&wg), Arc::clone(&stop), Arc::clone(&overshoots));
+        thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match wg.try_add(65536) {
+                    Err(AddError::Overflow { .. }) => overshoots.fetch_add(1, Ordering::Relaxed),
+                    other => panic!("the big add is an overflow every time, got {other:?}"),
+                };
+            }
+        })
+    };
+    // Both run side by side for a while: at least `rounds_min` small adds, and until the other
+    // thread has overshot `overshoots_min` times.
+    let (mut rounds, mut refused) = (0, 0);
+    while rounds < rounds_min || overshoots.load(Ordering::Relaxed) < overshoots_min {
+        match wg.try_add(1) {
+            Ok(()) => wg.done(),
+            Err(_) => refused += 1,
+        }
+        rounds += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    overshooter.join().unwrap();
+    assert_eq!(refused, 0, "legal try_add(1) calls refused out of {rounds}");
+    assert_eq!(wg.count(), WaitGroup::MAX_COUNT - 10);
+}
+
 /// Go's TestWaitGroupRace: 1000 rounds of two tasks; `wait` must never return before both
 /// tasks' increments are visible.
 #[test]

@@ -2,21 +2,25 @@
 //!
 //! Each spawned future runs as one tokio task, which holds the group's count (an
 //! [`OwnedGuard`](crate::OwnedGuard)) and, with a limit, a semaphore permit for as long as the
-//! future runs. A panic is caught around each poll of the future, so its original payload (what
-//! a `JoinError::into_panic` would return) is kept for the waiter without a second task per
-//! spawn. `wait` is the core's [`wait_async`](crate::WaitGroup::wait_async) on the count, then
-//! the kept panics.
+//! future runs. A panic is caught around each poll of the future, so its original payload is
+//! kept for the waiter without a second task per spawn; the task's `JoinHandle` gets a copy of
+//! the message. `wait` is the core's [`wait_async`](crate::WaitGroup::wait_async) on the count,
+//! then the kept panics.
 
 use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::Poll;
+use std::task::{Context, Poll};
 
+use tokio::runtime::Handle;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::panics::Panicked;
+use super::panics::{self as panics_mod, Panicked};
 use super::pool::Payload;
 use crate::diagnostics::Origin;
 use crate::WaitGroup;
@@ -29,8 +33,20 @@ use crate::WaitGroup;
 /// Unlike tokio-util's `TaskTracker`, panics are not swallowed; unlike `JoinSet`, waiting needs
 /// no `&mut` and works through the core [`WaitGroup`].
 ///
-/// `spawn` must be called from within a tokio runtime. Dropping the group without waiting
-/// detaches its tasks (they keep running; their panics are dropped).
+/// Its shapes are tokio-util `TaskTracker`'s: [`spawn`](Self::spawn) returns at once with the
+/// task's `JoinHandle<T>` (with a limit, the task waits for its permit before the future
+/// runs), [`spawn_on`](Self::spawn_on) takes a runtime `Handle`, and
+/// [`track_future`](Self::track_future) counts a future the caller runs itself.
+///
+/// `spawn` must be called from within a tokio runtime.
+///
+/// **Dropping** the group without waiting *detaches* its tasks, as `TaskTracker` does: they
+/// keep running on the runtime, and each `JoinHandle` still gives its task's output. A drop
+/// cannot wait: it cannot `.await`, and blocking a runtime thread until the tasks end would
+/// stall that thread's other tasks (and hang a current-thread runtime for good). Panics are
+/// still never silent: those caught before the drop, and those of the detached tasks, are
+/// reported on stderr (or through `tracing` with feature `diagnostics`), besides reaching the
+/// task's `JoinHandle`.
 ///
 /// # Examples
 ///
@@ -58,52 +74,160 @@ pub struct AsyncGroup {
 }
 
 struct Shared {
-    /// One count per spawned future, from `spawn` until its task ends.
+    /// One count per spawned (or tracked) future, from `spawn` until its task ends.
     wg: WaitGroup,
     panics: Mutex<Vec<Payload>>,
     /// Cancelled when a task panics (set by [`AsyncErrGroup`]).
     cancel_on_panic: Option<CancellationToken>,
+    /// Futures running now (past their permit).
+    running: AtomicUsize,
+    /// The most futures that ever ran at once.
+    high_water: AtomicUsize,
+    /// Set when the group is dropped without `wait`: later panics are reported, not kept.
+    detached: AtomicBool,
 }
 
 impl Shared {
     fn panics(&self) -> MutexGuard<'_, Vec<Payload>> {
         self.panics.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Keeps a task's panic for `wait`, or reports it when no `wait` will come.
+    fn keep_panic(&self, payload: Payload) {
+        let mut panics = self.panics();
+        // Read under the lock that `Drop for AsyncGroup` takes after setting it: a payload is
+        // either kept before the drop takes the list (and reported by it), or reported here.
+        if self.detached.load(Ordering::Relaxed) {
+            drop(panics);
+            panics_mod::report_unraised("a task of a dropped AsyncGroup", vec![payload]);
+        } else {
+            panics.push(payload);
+        }
+    }
+}
+
+/// One future running, with its permit (`None` without a limit): counted in `running` until
+/// dropped, which also returns the permit.
+struct Running {
+    shared: Arc<Shared>,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Running {
+    fn new(shared: &Arc<Shared>, permit: Option<OwnedSemaphorePermit>) -> Self {
+        let now = shared.running.fetch_add(1, Ordering::Relaxed) + 1;
+        shared.high_water.fetch_max(now, Ordering::Relaxed);
+        Running {
+            shared: Arc::clone(shared),
+            _permit: permit,
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shared.running.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 pin_project_lite::pin_project! {
     /// A spawned future with its group's count and permit: catches a panic around each poll
-    /// (keeping the payload for the waiter), releases the permit as soon as the future ends,
-    /// and the count when the task drops it (also when the runtime drops it unfinished: that
-    /// is not a failure of the task).
+    /// (keeping the payload for the waiter, and unwinding on with a copy of its message for
+    /// the task's `JoinHandle`), releases the permit as soon as the future ends, and the count
+    /// when the task drops it (also when the runtime drops it unfinished: that is not a
+    /// failure of the task).
     struct Tracked<F> {
         #[pin]
         future: F,
-        permit: Option<OwnedSemaphorePermit>,
+        running: Option<Running>,
         count: Count,
     }
 }
 
-impl<F: Future<Output = ()>> Future for Tracked<F> {
-    type Output = ();
+impl<F: Future> Future for Tracked<F> {
+    type Output = F::Output;
 
-    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
+        // While the future is polled, this thread runs a task of the group: a `wait` on the
+        // group from inside panics as a self-deadlock instead of never finishing.
+        let own = crate::diagnostics::enter_own_group(&this.count.shared.wg, "AsyncGroup::spawn");
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| this.future.poll(cx)));
+        drop(own);
         match outcome {
-            Ok(Poll::Pending) => return Poll::Pending,
-            Ok(Poll::Ready(())) => {}
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => {
+                this.running.take();
+                Poll::Ready(output)
+            }
             Err(payload) => {
+                this.running.take();
                 let shared = &this.count.shared;
                 if let Some(token) = &shared.cancel_on_panic {
                     token.cancel();
                 }
-                // Kept before the count is released, so the waiter that count releases sees it.
-                shared.panics().push(payload);
+                let stand_in = stand_in(&*payload);
+                // Kept before the count is released (when the runtime drops this task), so
+                // the waiter that count releases sees it.
+                shared.keep_panic(payload);
+                panic::resume_unwind(stand_in)
             }
         }
-        this.permit.take();
-        Poll::Ready(())
+    }
+}
+
+/// The payload a panicked task's `JoinHandle` gets (the original goes to the group's `wait`):
+/// the same message when the panic had one.
+fn stand_in(payload: &(dyn std::any::Any + Send)) -> Payload {
+    match panics_mod::message(payload) {
+        Some(msg) => Box::new(msg.to_owned()),
+        None => Box::new(
+            "a task of an AsyncGroup panicked with a non-string payload; the group's `wait` re-raises it",
+        ),
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future counted by an [`AsyncGroup`] until it completes or is dropped: returned by
+    /// [`AsyncGroup::track_future`] (tokio-util's `TrackedFuture`). Its output is the inner
+    /// future's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let group = headcount::AsyncGroup::new();
+    /// let tracked = group.track_future(async { 6 * 7 });
+    /// assert_eq!(group.in_flight(), 1);
+    /// assert_eq!(tracked.await, 42);
+    /// assert_eq!(group.in_flight(), 0);
+    /// # });
+    /// ```
+    #[must_use = "futures do nothing unless polled; the group counts this one until it is dropped"]
+    pub struct TrackedFuture<F> {
+        #[pin]
+        future: F,
+        count: Option<Count>,
+    }
+}
+
+impl<F: Future> Future for TrackedFuture<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let output = std::task::ready!(this.future.poll(cx));
+        // Released as soon as the future completes, not when the caller drops it.
+        this.count.take();
+        Poll::Ready(output)
+    }
+}
+
+impl<F> fmt::Debug for TrackedFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TrackedFuture")
+            .field("done", &self.count.is_none())
+            .finish_non_exhaustive()
     }
 }
 
@@ -165,6 +289,9 @@ impl AsyncGroup {
                 wg: WaitGroup::new(),
                 panics: Mutex::new(Vec::new()),
                 cancel_on_panic,
+                running: AtomicUsize::new(0),
+                high_water: AtomicUsize::new(0),
+                detached: AtomicBool::new(false),
             }),
             limit: None,
             max: None,
@@ -182,7 +309,7 @@ impl AsyncGroup {
     ///
     /// ```
     /// let group = headcount::AsyncGroup::new().limit(4);
-    /// assert_eq!(group.get_limit(), Some(4));
+    /// assert_eq!(group.concurrency_limit(), Some(4));
     /// assert!(std::panic::catch_unwind(|| headcount::AsyncGroup::new().limit(0)).is_err());
     /// ```
     #[track_caller]
@@ -205,50 +332,101 @@ impl AsyncGroup {
         self
     }
 
-    /// The limit, `None` for a group without one.
+    /// The limit set by [`limit`](Self::limit), `None` for a group without one.
     ///
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(headcount::AsyncGroup::new().get_limit(), None);
+    /// assert_eq!(headcount::AsyncGroup::new().concurrency_limit(), None);
     /// ```
-    pub fn get_limit(&self) -> Option<usize> {
+    pub fn concurrency_limit(&self) -> Option<usize> {
         self.max
     }
 
-    /// Spawns `future` on the current tokio runtime, counted by the group. With a limit, the
-    /// future starts once a permit is free; `spawn` itself never blocks.
+    /// Spawns `future` on the current tokio runtime, counted by the group, and returns its
+    /// `JoinHandle` at once, as `tokio::spawn` and `TaskTracker::spawn` do. With a limit, the
+    /// task waits for a permit before the future runs; `spawn` itself never blocks.
+    ///
+    /// A panic in the future reaches [`wait`](Self::wait) with its original payload; the
+    /// handle's `JoinError` carries a copy of the panic message.
     ///
     /// # Panics
     ///
-    /// If called outside a tokio runtime (as `tokio::spawn`). A panic *in* the future does not
-    /// panic here; it reaches [`wait`](Self::wait).
+    /// If called outside a tokio runtime (as `tokio::spawn`).
     ///
     /// # Examples
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// let group = headcount::AsyncGroup::new().limit(2);
-    /// for i in 0..5 {
-    ///     group.spawn(async move { let _ = i * 2; });
+    /// let handles: Vec<_> = (0..5).map(|i| group.spawn(async move { i * 2 })).collect();
+    /// let mut doubled = Vec::new();
+    /// for handle in handles {
+    ///     doubled.push(handle.await.unwrap());
     /// }
+    /// assert_eq!(doubled, [0, 2, 4, 6, 8]);
     /// group.wait().await;
     /// # });
     /// ```
     #[track_caller]
-    pub fn spawn<F>(&self, future: F)
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
-        F: Future<Output = ()> + Send + 'static,
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
     {
-        let permit = match &self.limit {
-            Some(semaphore) => Permit::Acquire(Arc::clone(semaphore)),
-            None => Permit::Unlimited,
-        };
-        self.supervise(future, permit);
+        let permit = self.permit();
+        self.supervise(future, permit, None)
     }
 
-    /// Spawns `future` if a permit is free now (always, without a limit); otherwise hands it
-    /// back at once.
+    /// [`spawn`](Self::spawn) on the runtime of `handle` (`TaskTracker::spawn_on`); callable
+    /// from any thread, also outside a runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runtime = tokio::runtime::Builder::new_multi_thread().build().unwrap();
+    /// let group = headcount::AsyncGroup::new();
+    /// let handle = group.spawn_on(async { "from a plain thread" }, runtime.handle());
+    /// runtime.block_on(async {
+    ///     assert_eq!(handle.await.unwrap(), "from a plain thread");
+    ///     group.wait().await;
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn spawn_on<F>(&self, future: F, handle: &Handle) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let permit = self.permit();
+        self.supervise(future, permit, Some(handle))
+    }
+
+    /// Counts `future` until it completes or is dropped, without spawning it: the caller
+    /// polls it (`TaskTracker::track_future`). [`wait`](Self::wait) waits for it too. It takes
+    /// no permit (the group does not decide when it runs), and a panic in it reaches whoever
+    /// polls it, not the group.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let group = headcount::AsyncGroup::new();
+    /// let answer = tokio::spawn(group.track_future(async { 42 }));
+    /// group.wait().await; // also waits for the tracked future
+    /// assert_eq!(answer.await.unwrap(), 42);
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn track_future<F: Future>(&self, future: F) -> TrackedFuture<F> {
+        TrackedFuture {
+            future,
+            count: Some(Count::new(&self.shared)),
+        }
+    }
+
+    /// Spawns `future` if a permit is free now (always, without a limit) and returns its
+    /// `JoinHandle`; otherwise hands the future back at once.
     ///
     /// # Errors
     ///
@@ -272,16 +450,23 @@ impl AsyncGroup {
     /// # });
     /// ```
     #[track_caller]
-    pub fn try_spawn<F>(&self, future: F) -> Result<(), F>
+    pub fn try_spawn<F>(&self, future: F) -> Result<JoinHandle<F::Output>, F>
     where
-        F: Future<Output = ()> + Send + 'static,
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
     {
-        let permit = match self.try_permit() {
-            Some(permit) => permit,
-            None => return Err(future),
-        };
-        self.supervise(future, permit);
-        Ok(())
+        match self.try_permit() {
+            Some(permit) => Ok(self.supervise(future, permit, None)),
+            None => Err(future),
+        }
+    }
+
+    /// How a task spawned now gets its permit.
+    fn permit(&self) -> Permit {
+        match &self.limit {
+            Some(semaphore) => Permit::Acquire(Arc::clone(semaphore)),
+            None => Permit::Unlimited,
+        }
     }
 
     /// A permit taken now (always, without a limit), or `None` when all are taken.
@@ -295,48 +480,60 @@ impl AsyncGroup {
         }
     }
 
-    /// Counts `future` and spawns one task that takes the permit, runs `future` and keeps its
-    /// panic.
+    /// Counts `future` and spawns one task (on `handle`'s runtime, else the current one) that
+    /// takes the permit, runs `future` and keeps its panic.
     ///
-    /// The panic is caught around each poll of `future` (what `JoinError::into_panic` would
-    /// hand back, without a second task per spawn: one tokio task per future, like
+    /// The panic is caught around each poll of `future` (one tokio task per future, like
     /// `TaskTracker`).
     #[track_caller]
-    fn supervise<F>(&self, future: F, permit: Permit)
+    fn supervise<F>(
+        &self,
+        future: F,
+        permit: Permit,
+        handle: Option<&Handle>,
+    ) -> JoinHandle<F::Output>
     where
-        F: Future<Output = ()> + Send + 'static,
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
     {
         let count = Count::new(&self.shared);
+        let shared = &self.shared;
         match permit {
-            // The common case spawns the tracked future itself: no extra state machine.
-            Permit::Unlimited => {
-                tokio::spawn(Tracked {
+            // The common cases spawn the tracked future itself: no extra state machine.
+            Permit::Unlimited => spawn_task(
+                Tracked {
                     future,
-                    permit: None,
+                    running: Some(Running::new(shared, None)),
                     count,
-                });
-            }
-            Permit::Held(permit) => {
-                tokio::spawn(Tracked {
+                },
+                handle,
+            ),
+            Permit::Held(permit) => spawn_task(
+                Tracked {
                     future,
-                    permit: Some(permit),
+                    running: Some(Running::new(shared, Some(permit))),
                     count,
-                });
-            }
+                },
+                handle,
+            ),
             Permit::Acquire(semaphore) => {
-                tokio::spawn(async move {
-                    // The count is held while the task waits for its permit.
-                    let permit = semaphore
-                        .acquire_owned()
+                let shared = Arc::clone(shared);
+                spawn_task(
+                    async move {
+                        // The count is held while the task waits for its permit.
+                        let permit = semaphore
+                            .acquire_owned()
+                            .await
+                            .expect("the semaphore is never closed");
+                        Tracked {
+                            future,
+                            running: Some(Running::new(&shared, Some(permit))),
+                            count,
+                        }
                         .await
-                        .expect("the semaphore is never closed");
-                    Tracked {
-                        future,
-                        permit: Some(permit),
-                        count,
-                    }
-                    .await
-                });
+                    },
+                    handle,
+                )
             }
         }
     }
@@ -352,18 +549,38 @@ impl AsyncGroup {
         self.shared.wg.count()
     }
 
+    /// The most futures that ever *ran* at once (past their permit): never above the limit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let group = headcount::AsyncGroup::new().limit(3);
+    /// for _ in 0..20 {
+    ///     group.spawn(tokio::task::yield_now());
+    /// }
+    /// tokio::task::yield_now().await;
+    /// assert!(group.max_in_flight() <= 3);
+    /// group.wait().await;
+    /// # });
+    /// ```
+    pub fn max_in_flight(&self) -> usize {
+        self.shared.high_water.load(Ordering::Relaxed)
+    }
+
     /// Waits until every future has ended, then re-raises the first panic, if any, with its
     /// original payload (the others are dropped).
     ///
     /// # Panics
     ///
     /// With the first task panic's payload. Use [`wait_recover`](Self::wait_recover) to get
-    /// panics as a value.
+    /// panics as a value. Awaited from one of the group's own tasks (which could never see
+    /// the group end), it panics with a "self-deadlock" message instead of never finishing.
     ///
     /// # Cancel safety
     ///
     /// Not cancel safe in the sense of losing nothing: dropping the future drops the group,
-    /// which detaches the tasks (they keep running).
+    /// which detaches the tasks (they keep running; see the type's docs).
     ///
     /// # Examples
     ///
@@ -402,6 +619,10 @@ impl AsyncGroup {
     /// # });
     /// ```
     pub async fn wait_recover(self) -> Result<(), Panicked> {
+        if self.shared.wg.count() > 0 {
+            // From inside one of the group's own tasks: a clear panic, not a hang.
+            crate::diagnostics::check_self_wait(&self.shared.wg);
+        }
         self.shared.wg.wait_async().await;
         let panics = std::mem::take(&mut *self.shared.panics());
         match Panicked::from_payloads(panics) {
@@ -414,7 +635,10 @@ impl AsyncGroup {
 /// [`ErrGroup`](crate::ErrGroup) for tokio tasks: each task gets a tokio-util
 /// `CancellationToken` and returns `Result<(), E>`; the first error (or panic) cancels the
 /// token; [`wait`](Self::wait) returns the first error, [`wait_all`](Self::wait_all) all of
-/// them. Limits (a tokio `Semaphore`) and panics as for [`AsyncGroup`].
+/// them. Limits (a tokio `Semaphore`), panics and drop as for [`AsyncGroup`]. The group's
+/// token is a `child_token` of the one given to [`with_token`](Self::with_token): the group
+/// never cancels its parent. (tokio-util's token carries no cause; the first error is what
+/// [`wait`](Self::wait) returns.)
 ///
 /// # Examples
 ///
@@ -451,11 +675,11 @@ impl<E: Send + 'static> AsyncErrGroup<E> {
     /// # });
     /// ```
     pub fn new() -> Self {
-        AsyncErrGroup::with_token(CancellationToken::new())
+        AsyncErrGroup::with_own_token(CancellationToken::new())
     }
 
-    /// A group whose token is `token`: cancelling it from outside cancels the group's tasks.
-    /// (Pass `parent.child_token()` to be cancelled by a parent without cancelling it.)
+    /// A group whose token is `parent.child_token()`: cancelling `parent` cancels the group's
+    /// tasks; the group's errors and its `wait` cancel only its own token, never `parent`.
     ///
     /// # Examples
     ///
@@ -464,13 +688,22 @@ impl<E: Send + 'static> AsyncErrGroup<E> {
     ///
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// let shutdown = CancellationToken::new();
-    /// let group = headcount::AsyncErrGroup::<()>::with_token(shutdown.child_token());
+    /// let group = headcount::AsyncErrGroup::with_token(shutdown.clone());
+    /// group.spawn(|_| async { Err("one request failed") });
+    /// assert_eq!(group.wait().await, Err("one request failed"));
+    /// assert!(!shutdown.is_cancelled()); // the parent carries on
+    ///
+    /// let group = headcount::AsyncErrGroup::<()>::with_token(shutdown.clone());
     /// group.spawn(|token| async move { token.cancelled().await; Ok(()) });
     /// shutdown.cancel();
     /// assert_eq!(group.wait().await, Ok(()));
     /// # });
     /// ```
-    pub fn with_token(token: CancellationToken) -> Self {
+    pub fn with_token(parent: CancellationToken) -> Self {
+        AsyncErrGroup::with_own_token(parent.child_token())
+    }
+
+    fn with_own_token(token: CancellationToken) -> Self {
         AsyncErrGroup {
             group: AsyncGroup::with_cancel_on_panic(Some(token.clone())),
             token,
@@ -527,7 +760,8 @@ impl<E: Send + 'static> AsyncErrGroup<E> {
     }
 
     /// Calls `f` with a clone of the token and spawns the future it returns, as
-    /// [`AsyncGroup::spawn`].
+    /// [`AsyncGroup::spawn`]; the `JoinHandle` ends when the task does (its error goes to the
+    /// group).
     ///
     /// # Panics
     ///
@@ -543,13 +777,13 @@ impl<E: Send + 'static> AsyncErrGroup<E> {
     /// # });
     /// ```
     #[track_caller]
-    pub fn spawn<F, Fut>(&self, f: F)
+    pub fn spawn<F, Fut>(&self, f: F) -> JoinHandle<()>
     where
         F: FnOnce(CancellationToken) -> Fut,
         Fut: Future<Output = Result<(), E>> + Send + 'static,
     {
         let task = self.task(f(self.token.clone()));
-        self.group.spawn(task);
+        self.group.spawn(task)
     }
 
     /// Spawns as [`spawn`](Self::spawn) if a permit is free now; otherwise hands `f` back,
@@ -576,7 +810,7 @@ impl<E: Send + 'static> AsyncErrGroup<E> {
     /// # });
     /// ```
     #[track_caller]
-    pub fn try_spawn<F, Fut>(&self, f: F) -> Result<(), F>
+    pub fn try_spawn<F, Fut>(&self, f: F) -> Result<JoinHandle<()>, F>
     where
         F: FnOnce(CancellationToken) -> Fut,
         Fut: Future<Output = Result<(), E>> + Send + 'static,
@@ -586,8 +820,7 @@ impl<E: Send + 'static> AsyncErrGroup<E> {
             None => return Err(f),
         };
         let task = self.task(f(self.token.clone()));
-        self.group.supervise(task, permit);
-        Ok(())
+        Ok(self.group.supervise(task, permit, None))
     }
 
     fn task<Fut>(&self, future: Fut) -> impl Future<Output = ()> + Send + 'static
@@ -619,6 +852,28 @@ impl<E: Send + 'static> AsyncErrGroup<E> {
     /// ```
     pub fn in_flight(&self) -> usize {
         self.group.in_flight()
+    }
+
+    /// The most futures that ever ran at once, as [`AsyncGroup::max_in_flight`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(headcount::AsyncErrGroup::<()>::new().max_in_flight(), 0);
+    /// ```
+    pub fn max_in_flight(&self) -> usize {
+        self.group.max_in_flight()
+    }
+
+    /// The limit set by [`limit`](Self::limit), `None` for a group without one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(headcount::AsyncErrGroup::<()>::new().limit(5).concurrency_limit(), Some(5));
+    /// ```
+    pub fn concurrency_limit(&self) -> Option<usize> {
+        self.group.concurrency_limit()
     }
 
     /// Waits for every task, cancels the token, and returns the first error (in the order the
@@ -728,6 +983,32 @@ impl<E: Send + 'static> AsyncErrGroup<E> {
             Some(err) => Err(err),
             None => Ok(()),
         })
+    }
+}
+
+/// `handle.spawn(task)`, or `tokio::spawn(task)` without a handle.
+#[track_caller]
+fn spawn_task<F>(task: F, handle: Option<&Handle>) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match handle {
+        Some(handle) => handle.spawn(task),
+        None => tokio::spawn(task),
+    }
+}
+
+impl Drop for AsyncGroup {
+    /// Detaches the tasks (see the type's docs): they run on; panics caught so far, and those
+    /// of the tasks still running, are reported instead of re-raised.
+    fn drop(&mut self) {
+        let kept = {
+            let mut panics = self.shared.panics();
+            self.shared.detached.store(true, Ordering::Relaxed);
+            std::mem::take(&mut *panics)
+        };
+        panics_mod::report_unraised("an AsyncGroup dropped without `wait`", kept);
     }
 }
 

@@ -4,14 +4,18 @@ use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::cancel::CancelToken;
+use super::cancel::{CancelCause, CancelToken};
 use super::group::{self, Group};
-use super::panics::Panicked;
+use super::panics::{self, Panicked};
+use super::pool::Pool;
 
 /// A group of fallible `'static` tasks: Go's `errgroup.WithContext`, with conc's "all errors"
 /// mode and panics carried to the waiter.
 ///
 /// - Each task gets a clone of the group's [`CancelToken`] and returns `Result<(), E>`.
+///   The group's token is a [child](CancelToken::child_token) of the one given to
+///   [`with_token`](Self::with_token): cancelling that parent cancels the group; nothing the
+///   group does (an error, `wait`) cancels the parent.
 /// - The first error (or panic) **cancels the token**, so siblings that check
 ///   [`is_cancelled`](CancelToken::is_cancelled) or sleep on
 ///   [`wait_timeout`](CancelToken::wait_timeout) stop early. Tasks spawned after that still run
@@ -20,8 +24,11 @@ use super::panics::Panicked;
 /// - [`wait`](Self::wait) returns the first error (in the order the tasks failed);
 ///   [`wait_all`](Self::wait_all) returns every error. Either way, every task has ended first,
 ///   and the token is cancelled when `wait` returns (as errgroup's context).
+/// - The token's [`cause`](CancelToken::cause) tells why it fired: the first error's `Debug`
+///   text, the first panic's message, or a plain cancellation (by the parent, or by `wait`).
 /// - Limits, workers and panics work as for [`Group`]: a panic is re-raised by `wait` with its
 ///   original payload (it wins over errors); [`wait_recover`](Self::wait_recover) returns it.
+/// - Tasks add work with a [`spawner`](Self::spawner); `wait` waits for that work too.
 ///
 /// # Examples
 ///
@@ -42,6 +49,29 @@ use super::panics::Panicked;
 /// ```
 pub struct ErrGroup<E> {
     group: Group,
+    spawner: ErrGroupSpawner<E>,
+}
+
+/// A cloneable handle that spawns tasks into an [`ErrGroup`], for tasks that add work to their
+/// own group (as `g.Go` inside a goroutine does). Returned by [`ErrGroup::spawner`].
+///
+/// Tasks spawned through it before the group's `wait` returns are waited for (their errors
+/// count as the group's); afterwards [`spawn`](Self::spawn) panics and
+/// [`try_spawn`](Self::try_spawn) hands the task back.
+///
+/// # Examples
+///
+/// ```
+/// let group = headcount::ErrGroup::new();
+/// let spawner = group.spawner();
+/// group.spawn(move |_| {
+///     spawner.spawn(|_| Err("found in a subtask"));
+///     Ok(())
+/// });
+/// assert_eq!(group.wait(), Err("found in a subtask"));
+/// ```
+pub struct ErrGroupSpawner<E> {
+    pool: Arc<Pool>,
     shared: Arc<Shared<E>>,
     cancel_on_error: bool,
 }
@@ -52,7 +82,7 @@ struct Shared<E> {
     errors: Mutex<Vec<E>>,
 }
 
-impl<E: Send + 'static> ErrGroup<E> {
+impl<E: fmt::Debug + Send + 'static> ErrGroup<E> {
     /// A group without a limit, with a fresh token, cancelling on the first error.
     ///
     /// # Examples
@@ -63,11 +93,13 @@ impl<E: Send + 'static> ErrGroup<E> {
     /// assert!(group.wait().is_ok());
     /// ```
     pub fn new() -> Self {
-        ErrGroup::with_token(CancelToken::new())
+        ErrGroup::with_own_token(CancelToken::new())
     }
 
-    /// A group whose token is `token`: cancelling it from outside cancels the group's tasks
-    /// (a parent context, in Go's terms).
+    /// A group whose token is a [child](CancelToken::child_token) of `parent` (a parent
+    /// context, in Go's terms, as `errgroup.WithContext` derives one): cancelling `parent`
+    /// cancels the group's tasks; the group's first error and its `wait` cancel only the
+    /// group's own token, never `parent`.
     ///
     /// # Examples
     ///
@@ -75,20 +107,31 @@ impl<E: Send + 'static> ErrGroup<E> {
     /// use headcount::{CancelToken, ErrGroup};
     ///
     /// let shutdown = CancelToken::new();
+    /// let group = ErrGroup::<&str>::with_token(shutdown.clone());
+    /// group.spawn(|_| Err("one request failed"));
+    /// assert_eq!(group.wait(), Err("one request failed"));
+    /// assert!(!shutdown.is_cancelled()); // the parent carries on
+    ///
     /// let group = ErrGroup::<()>::with_token(shutdown.clone());
     /// group.spawn(|token| { token.wait(); Ok(()) }); // runs until shutdown
     /// shutdown.cancel();
     /// assert_eq!(group.wait(), Ok(()));
     /// ```
-    pub fn with_token(token: CancelToken) -> Self {
-        ErrGroup {
-            group: Group::new(),
+    pub fn with_token(parent: CancelToken) -> Self {
+        ErrGroup::with_own_token(parent.child_token())
+    }
+
+    fn with_own_token(token: CancelToken) -> Self {
+        let group = Group::new();
+        let spawner = ErrGroupSpawner {
+            pool: Arc::clone(group.pool()),
             shared: Arc::new(Shared {
                 token,
                 errors: Mutex::new(Vec::new()),
             }),
             cancel_on_error: true,
-        }
+        };
+        ErrGroup { group, spawner }
     }
 
     /// Sets the limit, as [`Group::limit`].
@@ -129,7 +172,7 @@ impl<E: Send + 'static> ErrGroup<E> {
     /// assert_eq!(errors, [0, 2]);
     /// ```
     pub fn cancel_on_error(mut self, cancel: bool) -> Self {
-        self.cancel_on_error = cancel;
+        self.spawner.cancel_on_error = cancel;
         self
     }
 
@@ -145,7 +188,7 @@ impl<E: Send + 'static> ErrGroup<E> {
     /// group.wait().unwrap();
     /// ```
     pub fn token(&self) -> CancelToken {
-        self.shared.token.clone()
+        self.spawner.shared.token.clone()
     }
 
     /// Runs `f` on a worker thread with a clone of the token. Blocks while the limit is reached.
@@ -163,7 +206,7 @@ impl<E: Send + 'static> ErrGroup<E> {
     where
         F: FnOnce(CancelToken) -> Result<(), E> + Send + 'static,
     {
-        group::spawn(self.group.pool(), "ErrGroup::spawn", Box::new(self.job(f)));
+        self.spawner.spawn_as("ErrGroup::spawn", f);
     }
 
     /// Runs `f` if the limit is not reached; otherwise hands it back at once.
@@ -187,34 +230,24 @@ impl<E: Send + 'static> ErrGroup<E> {
     where
         F: FnOnce(CancelToken) -> Result<(), E> + Send + 'static,
     {
-        group::try_spawn(self.group.pool(), f, |f| Box::new(self.job(f)))
+        self.spawner.try_spawn(f)
     }
 
-    /// Tasks in flight now, as [`Group::in_flight`].
+    /// A cloneable handle for spawning into this group from its tasks or other threads.
     ///
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(headcount::ErrGroup::<()>::new().in_flight(), 0);
+    /// let group = headcount::ErrGroup::<()>::new();
+    /// let spawner = group.spawner();
+    /// group.spawn(move |_| { spawner.spawn(|_| Ok(())); Ok(()) });
+    /// group.wait().unwrap(); // waits for both
     /// ```
-    pub fn in_flight(&self) -> usize {
-        self.group.in_flight()
+    pub fn spawner(&self) -> ErrGroupSpawner<E> {
+        self.spawner.clone()
     }
 
-    /// The most tasks ever in flight at once, as [`Group::max_in_flight`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let group = headcount::ErrGroup::<()>::new().limit(1);
-    /// group.spawn(|_| Ok(()));
-    /// group.spawn(|_| Ok(()));
-    /// assert_eq!(group.max_in_flight(), 1);
-    /// group.wait().unwrap();
-    /// ```
-    pub fn max_in_flight(&self) -> usize {
-        self.group.max_in_flight()
-    }
+    super::group::thread_group_accessors!("headcount::ErrGroup::<()>::new()", "|_| Ok(())");
 
     /// Waits for every task, joins the workers, cancels the token, and returns the first
     /// error (in the order the tasks failed). The other errors are dropped; see
@@ -304,18 +337,70 @@ impl<E: Send + 'static> ErrGroup<E> {
 
     fn finish(self) -> (Vec<super::pool::Payload>, Vec<E>) {
         let panics = self.group.finish();
-        self.shared.token.cancel();
-        let errors = std::mem::take(
-            &mut *self
-                .shared
-                .errors
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
+        let shared = &self.spawner.shared;
+        shared.token.cancel();
+        let errors =
+            std::mem::take(&mut *shared.errors.lock().unwrap_or_else(PoisonError::into_inner));
         (panics, errors)
     }
+}
 
-    /// Wraps `f`: keeps its error, cancels the token on error (if so configured) or panic.
+impl<E: fmt::Debug + Send + 'static> ErrGroupSpawner<E> {
+    /// [`ErrGroup::spawn`] through the handle.
+    ///
+    /// # Panics
+    ///
+    /// If the group has already been waited on (its `wait` returned or it was dropped).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let group = headcount::ErrGroup::<()>::new();
+    /// let spawner = group.spawner();
+    /// spawner.spawn(|_| Ok(()));
+    /// group.wait().unwrap();
+    /// assert!(std::panic::catch_unwind(|| spawner.spawn(|_| Ok(()))).is_err()); // closed
+    /// ```
+    #[track_caller]
+    pub fn spawn<F>(&self, f: F)
+    where
+        F: FnOnce(CancelToken) -> Result<(), E> + Send + 'static,
+    {
+        self.spawn_as("ErrGroupSpawner::spawn", f);
+    }
+
+    /// [`ErrGroup::try_spawn`] through the handle.
+    ///
+    /// # Errors
+    ///
+    /// `Err(f)`, not run, when the limit is reached or the group has already been waited on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let group = headcount::ErrGroup::<()>::new();
+    /// let spawner = group.spawner();
+    /// group.wait().unwrap();
+    /// assert!(spawner.try_spawn(|_| Ok(())).is_err());
+    /// ```
+    #[track_caller]
+    pub fn try_spawn<F>(&self, f: F) -> Result<(), F>
+    where
+        F: FnOnce(CancelToken) -> Result<(), E> + Send + 'static,
+    {
+        group::try_spawn(&self.pool, f, |f| Box::new(self.job(f)))
+    }
+
+    #[track_caller]
+    fn spawn_as<F>(&self, what: &str, f: F)
+    where
+        F: FnOnce(CancelToken) -> Result<(), E> + Send + 'static,
+    {
+        group::spawn(&self.pool, what, f, |f| Box::new(self.job(f)));
+    }
+
+    /// Wraps `f`: keeps its error, cancels the token on error (if so configured) or panic,
+    /// with the error or panic as the token's cause.
     fn job<F>(&self, f: F) -> impl FnOnce() + Send + 'static
     where
         F: FnOnce(CancelToken) -> Result<(), E> + Send + 'static,
@@ -327,6 +412,8 @@ impl<E: Send + 'static> ErrGroup<E> {
             match panic::catch_unwind(AssertUnwindSafe(move || f(token))) {
                 Ok(Ok(())) => {}
                 Ok(Err(err)) => {
+                    let cause = (cancel_on_error && !shared.token.is_cancelled())
+                        .then(|| CancelCause::Failed(format!("{err:?}")));
                     // Kept before the token is cancelled: a sibling that sees the cancellation
                     // and then fails itself comes after this error.
                     shared
@@ -334,12 +421,12 @@ impl<E: Send + 'static> ErrGroup<E> {
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
                         .push(err);
-                    if cancel_on_error {
-                        shared.token.cancel();
+                    if let Some(cause) = cause {
+                        shared.token.cancel_with(cause);
                     }
                 }
                 Err(payload) => {
-                    shared.token.cancel();
+                    shared.token.cancel_with(panics::cause_of(&*payload));
                     // Caught again, and kept, by the worker.
                     panic::resume_unwind(payload)
                 }
@@ -348,7 +435,26 @@ impl<E: Send + 'static> ErrGroup<E> {
     }
 }
 
-impl<E: Send + 'static> Default for ErrGroup<E> {
+impl<E> Clone for ErrGroupSpawner<E> {
+    fn clone(&self) -> Self {
+        ErrGroupSpawner {
+            pool: Arc::clone(&self.pool),
+            shared: Arc::clone(&self.shared),
+            cancel_on_error: self.cancel_on_error,
+        }
+    }
+}
+
+impl<E> fmt::Debug for ErrGroupSpawner<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ErrGroupSpawner")
+            .field("pool", &self.pool)
+            .field("token", &self.shared.token)
+            .finish()
+    }
+}
+
+impl<E: fmt::Debug + Send + 'static> Default for ErrGroup<E> {
     fn default() -> Self {
         ErrGroup::new()
     }
@@ -356,17 +462,17 @@ impl<E: Send + 'static> Default for ErrGroup<E> {
 
 impl<E> fmt::Debug for ErrGroup<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let errors = self
-            .shared
+        let shared = &self.spawner.shared;
+        let errors = shared
             .errors
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .len();
         f.debug_struct("ErrGroup")
             .field("group", &self.group)
-            .field("token", &self.shared.token)
+            .field("token", &shared.token)
             .field("errors", &errors)
-            .field("cancel_on_error", &self.cancel_on_error)
+            .field("cancel_on_error", &self.spawner.cancel_on_error)
             .finish()
     }
 }

@@ -29,8 +29,9 @@ use super::pool::{Job, Pool, Refused, Slot, UNLIMITED};
 ///   them as a [`Panicked`] instead.
 /// - **Borrowing.** Tasks of a `Group` are `'static`; for tasks that borrow from the stack, see
 ///   [`Group::scope`] and [`scope`](crate::scope()).
-/// - **Dropping** a group without waiting waits for its tasks, joins its workers and drops
-///   their panics.
+/// - **Dropping** a group without waiting waits for its tasks and joins its workers, then
+///   re-raises the first panic, as `std::thread::scope` does (reported on stderr or through
+///   `tracing` instead when the thread is already panicking). Never silent.
 ///
 /// # Examples
 ///
@@ -120,7 +121,7 @@ impl Group {
     ///
     /// ```
     /// let group = headcount::Group::new().limit(2);
-    /// assert_eq!(group.get_limit(), Some(2));
+    /// assert_eq!(group.concurrency_limit(), Some(2));
     ///
     /// assert!(std::panic::catch_unwind(|| headcount::Group::new().limit(0)).is_err());
     /// ```
@@ -130,14 +131,15 @@ impl Group {
         self
     }
 
-    /// The limit, `None` for a group without one.
+    /// The limit set by [`limit`](Self::limit), `None` for a group without one.
     ///
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(headcount::Group::new().get_limit(), None);
+    /// assert_eq!(headcount::Group::new().concurrency_limit(), None);
+    /// assert_eq!(headcount::Group::new().limit(8).concurrency_limit(), Some(8));
     /// ```
-    pub fn get_limit(&self) -> Option<usize> {
+    pub fn concurrency_limit(&self) -> Option<usize> {
         Some(self.pool.limit()).filter(|&n| n != UNLIMITED)
     }
 
@@ -163,7 +165,7 @@ impl Group {
     where
         F: FnOnce() + Send + 'static,
     {
-        spawn(&self.pool, "Group::spawn", Box::new(f));
+        spawn(&self.pool, "Group::spawn", f, |f| Box::new(f));
     }
 
     /// Runs `f` on a worker thread if fewer than `limit` tasks are in flight; otherwise hands
@@ -257,12 +259,12 @@ impl Group {
     /// worker threads, then re-raises the first panic of a task, if any, with its original
     /// payload (`resume_unwind`); the other panics are dropped.
     ///
-    /// A task must not wait for its own group (it would wait for itself forever).
-    ///
     /// # Panics
     ///
     /// With the first task panic's payload. Use [`wait_recover`](Self::wait_recover) to get
-    /// panics as a value.
+    /// panics as a value. Called from one of the group's own tasks (it would wait for itself
+    /// forever), it panics with a "self-deadlock" message instead, once: the task can catch
+    /// it, and the group then closes when its last task ends.
     ///
     /// # Examples
     ///
@@ -340,7 +342,7 @@ impl Spawner {
     where
         F: FnOnce() + Send + 'static,
     {
-        spawn(&self.pool, "Spawner::spawn", Box::new(f));
+        spawn(&self.pool, "Spawner::spawn", f, |f| Box::new(f));
     }
 
     /// [`Group::try_spawn`] through the handle.
@@ -381,11 +383,76 @@ impl Spawner {
     }
 }
 
-/// Blocks for a slot, then queues `job`.
+/// The accessors the wrapping thread groups share, delegated to their inner [`Group`] (the
+/// field `group`). `$new` builds the group and `$task` is a task of it, for the doc examples.
+macro_rules! thread_group_accessors {
+    ($new:literal, $task:literal) => {
+        /// The limit set by [`limit`](Self::limit), `None` for a group without one.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        #[doc = concat!("assert_eq!(", $new, ".concurrency_limit(), None);")]
+        #[doc = concat!("assert_eq!(", $new, ".limit(3).concurrency_limit(), Some(3));")]
+        /// ```
+        pub fn concurrency_limit(&self) -> Option<usize> {
+            self.group.concurrency_limit()
+        }
+
+        /// Tasks in flight now (spawned and not finished), as
+        /// [`Group::in_flight`](crate::Group::in_flight): a snapshot.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        #[doc = concat!("assert_eq!(", $new, ".in_flight(), 0);")]
+        /// ```
+        pub fn in_flight(&self) -> usize {
+            self.group.in_flight()
+        }
+
+        /// The most tasks that were ever in flight at once (never above the limit), as
+        /// [`Group::max_in_flight`](crate::Group::max_in_flight).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        #[doc = concat!("let group = ", $new, ".limit(1);")]
+        #[doc = concat!("group.spawn(", $task, ");")]
+        #[doc = concat!("group.spawn(", $task, ");")]
+        /// assert_eq!(group.max_in_flight(), 1);
+        /// let _ = group.wait();
+        /// ```
+        pub fn max_in_flight(&self) -> usize {
+            self.group.max_in_flight()
+        }
+
+        /// Worker threads started and not yet exited (never above the limit), as
+        /// [`Group::workers`](crate::Group::workers).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        #[doc = concat!("let group = ", $new, ".limit(2);")]
+        /// for _ in 0..10 {
+        #[doc = concat!("    group.spawn(", $task, ");")]
+        /// }
+        /// assert!(group.workers() <= 2);
+        /// let _ = group.wait();
+        /// ```
+        pub fn workers(&self) -> usize {
+            self.group.workers()
+        }
+    };
+}
+pub(crate) use thread_group_accessors;
+
+/// Blocks for a slot, then queues `f` made into a job by `job` (after the slot is taken: an
+/// ordered group reserves its result's position there, so a refused spawn reserves nothing).
 #[track_caller]
-pub(crate) fn spawn(pool: &Arc<Pool>, what: &str, job: Job) {
+pub(crate) fn spawn<F>(pool: &Arc<Pool>, what: &str, f: F, job: impl FnOnce(F) -> Job) {
     match pool.acquire(true) {
-        Ok(slot) => submit(pool, slot, job),
+        Ok(slot) => submit(pool, slot, job(f)),
         Err(Refused::Closed) => {
             panic!("{what}: the group has already been waited on; spawn before `wait`, or use a new group")
         }
@@ -418,9 +485,27 @@ impl Default for Group {
 }
 
 impl Drop for Group {
+    /// Waits for every task and joins the workers, as [`wait`](Group::wait), then re-raises
+    /// the first task panic with its original payload (as `std::thread::scope` does); when
+    /// this thread is already panicking, the panics are reported instead (through `tracing`
+    /// with feature `diagnostics`, else on stderr), since a second panic would abort.
+    ///
+    /// Dropped by one of its own tasks (for example while that task unwinds from the
+    /// self-deadlock panic of waiting on its own group), it cannot wait for itself: the group
+    /// closes when its last task ends, and the panics caught are reported then.
     fn drop(&mut self) {
-        if !self.pool.is_closed() {
-            drop(self.finish());
+        if self.pool.is_closed() {
+            return;
+        }
+        if self.pool.is_current_task() {
+            self.pool.close_when_idle();
+            return;
+        }
+        let panics = self.finish();
+        if std::thread::panicking() {
+            super::panics::report_unraised("a task group dropped during a panic", panics);
+        } else if let Some(panicked) = Panicked::from_payloads(panics) {
+            panicked.resume()
         }
     }
 }

@@ -2,14 +2,10 @@
 //! panics and errors to the waiter, cancel siblings, bound concurrency on reused worker
 //! threads, and return results in order.
 //!
-//! | type | tasks | `wait` returns | Go / conc / errgroup |
-//! |---|---|---|---|
-//! | [`Group`] | `FnOnce()`, `'static` | `()`, re-raises the first panic | `wg.Go` + `recover`, conc `Pool` |
-//! | [`scope`] / [`Group::scope`] | `FnOnce()`, borrowing | the closure's value | `std::thread::scope`, with payloads |
-//! | [`ErrGroup`] | `FnOnce(CancelToken) -> Result<(), E>` | first error ([`wait_all`](ErrGroup::wait_all): all) | `errgroup.WithContext`, conc `ErrorPool` |
-//! | [`ResultGroup`] | `FnOnce() -> T` | `Vec<T>` in spawn order | conc `ResultPool` |
-//! | [`TryResultGroup`] | `FnOnce(CancelToken) -> Result<T, E>` | `Result<Vec<T>, E>` | conc `ResultContextPool` |
-//! | `AsyncGroup`, `AsyncErrGroup` (feature `tokio`) | futures on tokio | as above, `.await` | `JoinSet` + semaphore |
+//! The contract, one row per group type (the crate docs show the same table, from the same
+//! file, `contract.md`):
+//!
+#![doc = include_str!("contract.md")]
 //!
 //! Every thread group shares one design (`pool.rs`): `limit(n)` bounds the tasks in flight,
 //! `spawn` blocks at the limit and `try_spawn` hands the task back; tasks run on worker threads
@@ -31,10 +27,10 @@ mod results;
 mod scope;
 
 #[cfg(feature = "tokio")]
-pub use async_group::{AsyncErrGroup, AsyncGroup};
-pub use cancel::CancelToken;
-pub use err_group::ErrGroup;
+pub use async_group::{AsyncErrGroup, AsyncGroup, TrackedFuture};
+pub use cancel::{CancelCause, CancelToken};
+pub use err_group::{ErrGroup, ErrGroupSpawner};
 pub use group::{Group, Spawner};
 pub use panics::Panicked;
-pub use results::{ResultGroup, TryResultGroup};
+pub use results::{ResultGroup, ResultGroupSpawner, TryResultGroup, TryResultGroupSpawner};
 pub use scope::{scope, Scope};

@@ -2,7 +2,9 @@
 
 use std::any::Any;
 use std::fmt;
+use std::ops::Deref;
 use std::panic;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::pool::Payload;
 
@@ -13,6 +15,11 @@ use super::pool::Payload;
 /// it to `panic!` / `panic_any` / `resume_unwind` (downcast it to the original type).
 /// [`Group::wait`](crate::Group::wait) and its siblings re-raise the [`first`](Self::first) with
 /// [`resume`](Self::resume) and drop the others.
+///
+/// It is `Send + Sync + 'static` and a [`std::error::Error`], so it converts into
+/// `Box<dyn Error + Send + Sync>` or `anyhow::Error` and crosses threads. (A payload is only
+/// `Send`; the payloads sit behind a lock that [`first`](Self::first) takes for as long as its
+/// guard lives, which is what makes sharing a `&Panicked` sound.)
 ///
 /// # Examples
 ///
@@ -27,9 +34,19 @@ use super::pool::Payload;
 /// assert_eq!(panicked.first().downcast_ref::<u32>(), Some(&7));
 /// ```
 pub struct Panicked {
-    /// Never empty.
-    payloads: Vec<Payload>,
+    /// Never empty. Behind a lock only to be `Sync` (payloads are `Send` only): `&self`
+    /// methods lock it, `self` methods take it out.
+    payloads: Mutex<Vec<Payload>>,
+    /// The first panic's message, when its payload is a string; read by `&self` without the
+    /// lock.
+    message: Option<String>,
 }
+
+// Sharing a `&Panicked` gives shared access to payloads only through the lock.
+const _: () = {
+    const fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<Panicked>();
+};
 
 impl Panicked {
     /// `None` when no task panicked.
@@ -37,7 +54,11 @@ impl Panicked {
         if payloads.is_empty() {
             None
         } else {
-            Some(Panicked { payloads })
+            let message = message(&*payloads[0]).map(str::to_owned);
+            Some(Panicked {
+                payloads: Mutex::new(payloads),
+                message,
+            })
         }
     }
 
@@ -54,10 +75,17 @@ impl Panicked {
     /// ```
     #[allow(clippy::len_without_is_empty)] // never empty
     pub fn len(&self) -> usize {
-        self.payloads.len()
+        self.lock().len()
     }
 
-    /// The payload of the first panic caught.
+    fn lock(&self) -> MutexGuard<'_, Vec<Payload>> {
+        // No code that can panic runs while it is held.
+        self.payloads.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The payload of the first panic caught, behind a guard that derefs to it (downcast it
+    /// to the original type). Other calls on the same `Panicked` wait while the guard lives;
+    /// drop it before calling them.
     ///
     /// # Examples
     ///
@@ -68,8 +96,8 @@ impl Panicked {
     /// let panicked = group.wait_recover().unwrap_err();
     /// assert_eq!(panicked.first().downcast_ref::<String>().unwrap(), "disk 3 full");
     /// ```
-    pub fn first(&self) -> &(dyn Any + Send) {
-        &*self.payloads[0]
+    pub fn first(&self) -> impl Deref<Target = dyn Any + Send> + '_ {
+        First(self.lock())
     }
 
     /// The panic message of the first panic, when its payload is a `&str` or a `String` (as
@@ -83,7 +111,7 @@ impl Panicked {
     /// assert_eq!(group.wait_recover().unwrap_err().message(), Some("boom"));
     /// ```
     pub fn message(&self) -> Option<&str> {
-        message(self.first())
+        self.message.as_deref()
     }
 
     /// Every payload, in the order the panics were caught.
@@ -100,6 +128,8 @@ impl Panicked {
     /// ```
     pub fn into_payloads(self) -> Vec<Box<dyn Any + Send + 'static>> {
         self.payloads
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Re-raises the first panic with its original payload (`std::panic::resume_unwind`); the
@@ -116,11 +146,43 @@ impl Panicked {
     /// ```
     pub fn resume(self) -> ! {
         let first = self
-            .payloads
+            .into_payloads()
             .into_iter()
             .next()
             .expect("Panicked is never empty");
         panic::resume_unwind(first)
+    }
+}
+
+/// Reports panics that no `wait` will re-raise (a group dropped while its thread was already
+/// panicking, or closed by its own last task): through `tracing::error!` (target `headcount`)
+/// when feature `diagnostics` is on and a subscriber wants it, else on stderr. Never silent.
+pub(crate) fn report_unraised(what: &str, payloads: Vec<Payload>) {
+    let Some(panicked) = Panicked::from_payloads(payloads) else {
+        return;
+    };
+    let report = format!("{what}: {panicked}; not re-raised, as no `wait` will");
+    #[cfg(feature = "diagnostics")]
+    if tracing::enabled!(target: "headcount", tracing::Level::ERROR) {
+        tracing::error!(target: "headcount", "{report}");
+        return;
+    }
+    eprintln!("headcount: {report}");
+}
+
+/// The cancellation cause a task's panic gives its group's token.
+pub(crate) fn cause_of(payload: &(dyn Any + Send)) -> super::cancel::CancelCause {
+    super::cancel::CancelCause::Panicked(message(payload).unwrap_or("<non-string payload>").into())
+}
+
+/// The guard [`Panicked::first`] returns.
+struct First<'a>(MutexGuard<'a, Vec<Payload>>);
+
+impl Deref for First<'_> {
+    type Target = dyn Any + Send;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.0[0]
     }
 }
 

@@ -11,7 +11,10 @@
 //! 2. [`Pool::submit`] queues the job and makes sure a worker will come for it (below).
 //! 3. A worker runs the job under `catch_unwind`, keeps the payload of a panic, then `done()`.
 //! 4. [`Pool::close`] (from `wait`, once the count is zero) refuses further jobs and lets the
-//!    workers exit; the owner then joins them ([`Pool::join_workers`]).
+//!    workers exit; the owner then joins them ([`Pool::join_workers`]). When the owner is
+//!    dropped by one of the pool's own jobs, which cannot wait for itself,
+//!    [`Pool::close_when_idle`] leaves the closing to the job that brings the count to zero;
+//!    the workers then exit unjoined.
 //!
 //! # Worker states
 //!
@@ -31,6 +34,7 @@
 //! the first to finish searches and finds the job.
 
 use std::any::Any;
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
@@ -57,6 +61,12 @@ const WORKER_SPINS: u32 = 16;
 /// How many times a blocked `acquire` re-checks for a free slot (yielding in between) before it
 /// sleeps on `slot`: short tasks free slots faster than a sleep-and-wake round trip.
 const ACQUIRE_SPINS: u32 = 16;
+
+thread_local! {
+    /// The pool whose job this thread is running (null outside jobs): only compared, never
+    /// dereferenced.
+    static RUNNING: Cell<*const Pool> = const { Cell::new(std::ptr::null()) };
+}
 
 /// Why [`Pool::acquire`] did not take a slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +111,8 @@ struct State {
     closed: bool,
     /// Panics caught in jobs, in the order they were caught.
     panics: Vec<Payload>,
+    /// Set by `close_when_idle`: the job that brings the count to zero closes the pool.
+    close_when_idle: bool,
     /// Join handles of the workers, joined by `join_workers`.
     handles: Vec<JoinHandle<()>>,
     /// Workers decided on whose handle is not in `handles` yet: `join_workers` waits for them
@@ -147,6 +159,7 @@ impl Pool {
                 blocked: 0,
                 closed: false,
                 panics: Vec::new(),
+                close_when_idle: false,
                 handles: Vec::new(),
                 unregistered: 0,
                 high_water: 0,
@@ -350,7 +363,11 @@ impl Pool {
     fn run(&self, job: Job) {
         // A job that waits on its own group could never see zero: the core panics instead.
         let own = crate::diagnostics::enter_own_group(&self.wg, "a task group");
+        let outer = RUNNING.try_with(|r| r.replace(self)).ok();
         let result = panic::catch_unwind(AssertUnwindSafe(job));
+        if let Some(outer) = outer {
+            let _ = RUNNING.try_with(|r| r.set(outer));
+        }
         drop(own);
         let mut state = self.lock();
         if let Err(payload) = result {
@@ -362,6 +379,45 @@ impl Pool {
         if state.blocked > 0 {
             self.slot.notify_one();
         }
+        if state.close_when_idle && !state.closed && self.wg.count() == 0 {
+            let panics = self.close_locked(&mut state);
+            drop(state);
+            super::panics::report_unraised("a task group closed by its own task", panics);
+        }
+    }
+
+    /// Whether the current thread is running one of this pool's jobs (which must not wait
+    /// for the pool: it would wait for itself).
+    pub(crate) fn is_current_task(&self) -> bool {
+        RUNNING
+            .try_with(|r| std::ptr::eq(r.get(), self))
+            .unwrap_or(false)
+    }
+
+    /// Closes the pool once no job is in flight, without waiting for that here: for a job of
+    /// this pool that drops the pool's owner. The job that brings the count to zero closes it
+    /// (the workers then exit unjoined) and reports the panics caught, as no `wait` will.
+    pub(crate) fn close_when_idle(&self) {
+        let mut state = self.lock();
+        if state.closed {
+            return;
+        }
+        if self.wg.count() == 0 {
+            let panics = self.close_locked(&mut state);
+            drop(state);
+            super::panics::report_unraised("a task group closed by its own task", panics);
+        } else {
+            state.close_when_idle = true;
+        }
+    }
+
+    /// Marks the pool closed (refusing every later `acquire`, letting the workers exit) and
+    /// takes the panics; `state` is this pool's, locked, with no job in flight.
+    fn close_locked(&self, state: &mut State) -> Vec<Payload> {
+        state.closed = true;
+        self.work.notify_all();
+        self.slot.notify_all();
+        std::mem::take(&mut state.panics)
     }
 
     /// Blocks until no job is in flight, then closes the pool: every later `acquire` is
@@ -375,10 +431,7 @@ impl Pool {
                 break state;
             }
         };
-        state.closed = true;
-        self.work.notify_all();
-        self.slot.notify_all();
-        std::mem::take(&mut state.panics)
+        self.close_locked(&mut state)
     }
 
     /// Whether [`close`](Self::close) has run.

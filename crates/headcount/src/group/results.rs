@@ -5,16 +5,17 @@ use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use super::cancel::CancelToken;
+use super::cancel::{CancelCause, CancelToken};
 use super::group::{self, Group};
-use super::panics::Panicked;
-use super::pool::Payload;
+use super::panics::{self, Panicked};
+use super::pool::{Payload, Pool};
 
 /// A group of tasks that produce values: [`wait`](Self::wait) returns them **in the order the
 /// tasks were spawned**, whatever order they finished in (conc's `ResultPool`).
 ///
-/// Limits, workers and panics work as for [`Group`]. For fallible tasks with cancellation, see
-/// [`TryResultGroup`].
+/// Limits, workers and panics work as for [`Group`]. Tasks add work through a
+/// [`spawner`](Self::spawner); its values take their places in the order of the spawn calls,
+/// as any other's. For fallible tasks with cancellation, see [`TryResultGroup`].
 ///
 /// # Examples
 ///
@@ -33,6 +34,26 @@ use super::pool::Payload;
 /// ```
 pub struct ResultGroup<T> {
     group: Group,
+    spawner: ResultGroupSpawner<T>,
+}
+
+/// A cloneable handle that spawns tasks into a [`ResultGroup`], for tasks that add work to
+/// their own group. Returned by [`ResultGroup::spawner`].
+///
+/// A value produced by a task spawned through it takes the next position at the time of the
+/// spawn call, as with [`ResultGroup::spawn`]; the group's `wait` waits for it.
+///
+/// # Examples
+///
+/// ```
+/// let group = headcount::ResultGroup::new();
+/// let spawner = group.spawner();
+/// // The child's spawn call comes after the parent's: its value comes after too.
+/// group.spawn(move || { spawner.spawn(|| "child"); "parent" });
+/// assert_eq!(group.wait(), ["parent", "child"]);
+/// ```
+pub struct ResultGroupSpawner<T> {
+    pool: Arc<Pool>,
     slots: Arc<Slots<T>>,
 }
 
@@ -43,6 +64,8 @@ pub struct ResultGroup<T> {
 /// error cancels the token (unless [`cancel_on_error(false)`](Self::cancel_on_error)).
 /// [`wait`](Self::wait) returns every value in spawn order or the first error (in the order the
 /// tasks failed); [`wait_all`](Self::wait_all) returns every task's outcome, in spawn order.
+/// As with [`ErrGroup`], the group's token is a child of the one given to
+/// [`with_token`](Self::with_token), and tells its [`cause`](CancelToken::cause) once fired.
 ///
 /// [`ErrGroup`]: crate::ErrGroup
 ///
@@ -59,6 +82,23 @@ pub struct ResultGroup<T> {
 /// ```
 pub struct TryResultGroup<T, E> {
     group: Group,
+    spawner: TryResultGroupSpawner<T, E>,
+}
+
+/// A cloneable handle that spawns tasks into a [`TryResultGroup`], for tasks that add work to
+/// their own group. Returned by [`TryResultGroup::spawner`]; outcomes keep the order of the
+/// spawn calls.
+///
+/// # Examples
+///
+/// ```
+/// let group = headcount::TryResultGroup::<u32, ()>::new();
+/// let spawner = group.spawner();
+/// group.spawn(move |_| { spawner.spawn(|_| Ok(2)); Ok(1) });
+/// assert_eq!(group.wait(), Ok(vec![1, 2]));
+/// ```
+pub struct TryResultGroupSpawner<T, E> {
+    pool: Arc<Pool>,
     slots: Arc<Slots<Result<T, E>>>,
     token: CancelToken,
     cancel_on_error: bool,
@@ -119,10 +159,12 @@ impl<T: Send + 'static> ResultGroup<T> {
     /// assert_eq!(group.wait(), ["done"]);
     /// ```
     pub fn new() -> Self {
-        ResultGroup {
-            group: Group::new(),
+        let group = Group::new();
+        let spawner = ResultGroupSpawner {
+            pool: Arc::clone(group.pool()),
             slots: Slots::new(),
-        }
+        };
+        ResultGroup { group, spawner }
     }
 
     /// Sets the limit, as [`Group::limit`].
@@ -162,11 +204,7 @@ impl<T: Send + 'static> ResultGroup<T> {
     where
         F: FnOnce() -> T + Send + 'static,
     {
-        group::spawn(
-            self.group.pool(),
-            "ResultGroup::spawn",
-            Box::new(self.job(f)),
-        );
+        self.spawner.spawn_as("ResultGroup::spawn", f);
     }
 
     /// Runs `f` if the limit is not reached; otherwise hands it back at once (and it takes no
@@ -193,8 +231,25 @@ impl<T: Send + 'static> ResultGroup<T> {
     where
         F: FnOnce() -> T + Send + 'static,
     {
-        group::try_spawn(self.group.pool(), f, |f| Box::new(self.job(f)))
+        self.spawner.try_spawn(f)
     }
+
+    /// A cloneable handle for spawning into this group from its tasks or other threads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let group = headcount::ResultGroup::new();
+    /// let spawner = group.spawner();
+    /// spawner.spawn(|| 1);
+    /// group.spawn(|| 2);
+    /// assert_eq!(group.wait(), [1, 2]);
+    /// ```
+    pub fn spawner(&self) -> ResultGroupSpawner<T> {
+        self.spawner.clone()
+    }
+
+    super::group::thread_group_accessors!("headcount::ResultGroup::<u8>::new()", "|| 1");
 
     /// Waits for every task, joins the workers, and returns the values in spawn order.
     ///
@@ -235,7 +290,7 @@ impl<T: Send + 'static> ResultGroup<T> {
     /// ```
     pub fn wait_recover(self) -> Result<Vec<T>, Panicked> {
         let panics = self.group.finish();
-        let values = self.slots.take().values;
+        let values = self.spawner.slots.take().values;
         match Panicked::from_payloads(panics) {
             Some(panicked) => Err(panicked),
             None => Ok(values
@@ -244,7 +299,63 @@ impl<T: Send + 'static> ResultGroup<T> {
                 .collect()),
         }
     }
+}
 
+impl<T: Send + 'static> ResultGroupSpawner<T> {
+    /// [`ResultGroup::spawn`] through the handle.
+    ///
+    /// # Panics
+    ///
+    /// If the group has already been waited on (its `wait` returned or it was dropped).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let group = headcount::ResultGroup::new();
+    /// let spawner = group.spawner();
+    /// spawner.spawn(|| 'a');
+    /// assert_eq!(group.wait(), ['a']);
+    /// assert!(std::panic::catch_unwind(|| spawner.spawn(|| 'b')).is_err()); // closed
+    /// ```
+    #[track_caller]
+    pub fn spawn<F>(&self, f: F)
+    where
+        F: FnOnce() -> T + Send + 'static,
+    {
+        self.spawn_as("ResultGroupSpawner::spawn", f);
+    }
+
+    /// [`ResultGroup::try_spawn`] through the handle.
+    ///
+    /// # Errors
+    ///
+    /// `Err(f)`, not run, when the limit is reached or the group has already been waited on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let group = headcount::ResultGroup::<u8>::new();
+    /// let spawner = group.spawner();
+    /// group.wait();
+    /// assert!(spawner.try_spawn(|| 1).is_err());
+    /// ```
+    #[track_caller]
+    pub fn try_spawn<F>(&self, f: F) -> Result<(), F>
+    where
+        F: FnOnce() -> T + Send + 'static,
+    {
+        group::try_spawn(&self.pool, f, |f| Box::new(self.job(f)))
+    }
+
+    #[track_caller]
+    fn spawn_as<F>(&self, what: &str, f: F)
+    where
+        F: FnOnce() -> T + Send + 'static,
+    {
+        group::spawn(&self.pool, what, f, |f| Box::new(self.job(f)));
+    }
+
+    /// Reserves the next position (the pool slot is taken already) and wraps `f` to fill it.
     fn job<F>(&self, f: F) -> impl FnOnce() + Send + 'static
     where
         F: FnOnce() -> T + Send + 'static,
@@ -258,7 +369,7 @@ impl<T: Send + 'static> ResultGroup<T> {
     }
 }
 
-impl<T: Send + 'static, E: Send + 'static> TryResultGroup<T, E> {
+impl<T: Send + 'static, E: fmt::Debug + Send + 'static> TryResultGroup<T, E> {
     /// A group without a limit, with a fresh token, cancelling on the first error.
     ///
     /// # Examples
@@ -269,29 +380,42 @@ impl<T: Send + 'static, E: Send + 'static> TryResultGroup<T, E> {
     /// assert_eq!(group.wait(), Ok(vec![7]));
     /// ```
     pub fn new() -> Self {
-        TryResultGroup::with_token(CancelToken::new())
+        TryResultGroup::with_own_token(CancelToken::new())
     }
 
-    /// A group whose token is `token` (cancel it from outside to cancel the tasks).
+    /// A group whose token is a [child](CancelToken::child_token) of `parent`: cancelling
+    /// `parent` cancels the tasks; the group's errors and its `wait` never cancel `parent`.
     ///
     /// # Examples
     ///
     /// ```
     /// use headcount::{CancelToken, TryResultGroup};
     ///
-    /// let token = CancelToken::new();
-    /// token.cancel();
-    /// let group = TryResultGroup::<bool, ()>::with_token(token);
+    /// let shutdown = CancelToken::new();
+    /// shutdown.cancel();
+    /// let group = TryResultGroup::<bool, ()>::with_token(shutdown.clone());
     /// group.spawn(|token| Ok(token.is_cancelled()));
     /// assert_eq!(group.wait(), Ok(vec![true]));
+    ///
+    /// let parent = CancelToken::new();
+    /// let group = TryResultGroup::<(), &str>::with_token(parent.clone());
+    /// group.spawn(|_| Err("bad row"));
+    /// assert_eq!(group.wait(), Err("bad row"));
+    /// assert!(!parent.is_cancelled());
     /// ```
-    pub fn with_token(token: CancelToken) -> Self {
-        TryResultGroup {
-            group: Group::new(),
+    pub fn with_token(parent: CancelToken) -> Self {
+        TryResultGroup::with_own_token(parent.child_token())
+    }
+
+    fn with_own_token(token: CancelToken) -> Self {
+        let group = Group::new();
+        let spawner = TryResultGroupSpawner {
+            pool: Arc::clone(group.pool()),
             slots: Slots::new(),
             token,
             cancel_on_error: true,
-        }
+        };
+        TryResultGroup { group, spawner }
     }
 
     /// Sets the limit, as [`Group::limit`].
@@ -327,7 +451,7 @@ impl<T: Send + 'static, E: Send + 'static> TryResultGroup<T, E> {
     /// assert_eq!(group.wait_all(), [Err("bad"), Ok(false)]);
     /// ```
     pub fn cancel_on_error(mut self, cancel: bool) -> Self {
-        self.cancel_on_error = cancel;
+        self.spawner.cancel_on_error = cancel;
         self
     }
 
@@ -340,7 +464,7 @@ impl<T: Send + 'static, E: Send + 'static> TryResultGroup<T, E> {
     /// assert!(!group.token().is_cancelled());
     /// ```
     pub fn token(&self) -> CancelToken {
-        self.token.clone()
+        self.spawner.token.clone()
     }
 
     /// Runs `f` on a worker thread with a clone of the token; its outcome takes the next
@@ -359,11 +483,7 @@ impl<T: Send + 'static, E: Send + 'static> TryResultGroup<T, E> {
     where
         F: FnOnce(CancelToken) -> Result<T, E> + Send + 'static,
     {
-        group::spawn(
-            self.group.pool(),
-            "TryResultGroup::spawn",
-            Box::new(self.job(f)),
-        );
+        self.spawner.spawn_as("TryResultGroup::spawn", f);
     }
 
     /// Runs `f` if the limit is not reached; otherwise hands it back at once.
@@ -387,8 +507,27 @@ impl<T: Send + 'static, E: Send + 'static> TryResultGroup<T, E> {
     where
         F: FnOnce(CancelToken) -> Result<T, E> + Send + 'static,
     {
-        group::try_spawn(self.group.pool(), f, |f| Box::new(self.job(f)))
+        self.spawner.try_spawn(f)
     }
+
+    /// A cloneable handle for spawning into this group from its tasks or other threads.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let group = headcount::TryResultGroup::<u8, ()>::new();
+    /// let spawner = group.spawner();
+    /// spawner.spawn(|_| Ok(1));
+    /// assert_eq!(group.wait(), Ok(vec![1]));
+    /// ```
+    pub fn spawner(&self) -> TryResultGroupSpawner<T, E> {
+        self.spawner.clone()
+    }
+
+    super::group::thread_group_accessors!(
+        "headcount::TryResultGroup::<u8, ()>::new()",
+        "|_| Ok(1)"
+    );
 
     /// Waits for every task, joins the workers, cancels the token; returns every value in
     /// spawn order, or the first error (in the order the tasks failed).
@@ -482,8 +621,63 @@ impl<T: Send + 'static, E: Send + 'static> TryResultGroup<T, E> {
 
     fn finish(self) -> (Vec<Payload>, SlotsInner<Result<T, E>>) {
         let panics = self.group.finish();
-        self.token.cancel();
-        (panics, self.slots.take())
+        self.spawner.token.cancel();
+        (panics, self.spawner.slots.take())
+    }
+}
+
+impl<T: Send + 'static, E: fmt::Debug + Send + 'static> TryResultGroupSpawner<T, E> {
+    /// [`TryResultGroup::spawn`] through the handle.
+    ///
+    /// # Panics
+    ///
+    /// If the group has already been waited on (its `wait` returned or it was dropped).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let group = headcount::TryResultGroup::<u8, ()>::new();
+    /// let spawner = group.spawner();
+    /// spawner.spawn(|_| Ok(1));
+    /// assert_eq!(group.wait(), Ok(vec![1]));
+    /// assert!(std::panic::catch_unwind(|| spawner.spawn(|_| Ok(2))).is_err()); // closed
+    /// ```
+    #[track_caller]
+    pub fn spawn<F>(&self, f: F)
+    where
+        F: FnOnce(CancelToken) -> Result<T, E> + Send + 'static,
+    {
+        self.spawn_as("TryResultGroupSpawner::spawn", f);
+    }
+
+    /// [`TryResultGroup::try_spawn`] through the handle.
+    ///
+    /// # Errors
+    ///
+    /// `Err(f)`, not run, when the limit is reached or the group has already been waited on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let group = headcount::TryResultGroup::<u8, ()>::new();
+    /// let spawner = group.spawner();
+    /// group.wait().unwrap();
+    /// assert!(spawner.try_spawn(|_| Ok(1)).is_err());
+    /// ```
+    #[track_caller]
+    pub fn try_spawn<F>(&self, f: F) -> Result<(), F>
+    where
+        F: FnOnce(CancelToken) -> Result<T, E> + Send + 'static,
+    {
+        group::try_spawn(&self.pool, f, |f| Box::new(self.job(f)))
+    }
+
+    #[track_caller]
+    fn spawn_as<F>(&self, what: &str, f: F)
+    where
+        F: FnOnce(CancelToken) -> Result<T, E> + Send + 'static,
+    {
+        group::spawn(&self.pool, what, f, |f| Box::new(self.job(f)));
     }
 
     fn job<F>(&self, f: F) -> impl FnOnce() + Send + 'static
@@ -499,11 +693,17 @@ impl<T: Send + 'static, E: Send + 'static> TryResultGroup<T, E> {
             let outcome = match panic::catch_unwind(AssertUnwindSafe(move || f(task_token))) {
                 Ok(outcome) => outcome,
                 Err(payload) => {
-                    token.cancel();
+                    token.cancel_with(panics::cause_of(&*payload));
                     panic::resume_unwind(payload)
                 }
             };
             let failed = outcome.is_err();
+            let cause = match &outcome {
+                Err(err) if cancel_on_error && !token.is_cancelled() => {
+                    Some(CancelCause::Failed(format!("{err:?}")))
+                }
+                _ => None,
+            };
             {
                 let mut inner = slots.lock();
                 inner.values[index] = Some(outcome);
@@ -511,8 +711,8 @@ impl<T: Send + 'static, E: Send + 'static> TryResultGroup<T, E> {
                     inner.failed.push(index);
                 }
             }
-            if failed && cancel_on_error {
-                token.cancel();
+            if let Some(cause) = cause {
+                token.cancel_with(cause);
             }
         }
     }
@@ -524,7 +724,7 @@ impl<T: Send + 'static> Default for ResultGroup<T> {
     }
 }
 
-impl<T: Send + 'static, E: Send + 'static> Default for TryResultGroup<T, E> {
+impl<T: Send + 'static, E: fmt::Debug + Send + 'static> Default for TryResultGroup<T, E> {
     fn default() -> Self {
         TryResultGroup::new()
     }
@@ -534,20 +734,57 @@ impl<T> fmt::Debug for ResultGroup<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResultGroup")
             .field("group", &self.group)
-            .field("spawned", &self.slots.lock().values.len())
+            .field("spawned", &self.spawner.slots.lock().values.len())
             .finish()
     }
 }
 
 impl<T, E> fmt::Debug for TryResultGroup<T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let inner = self.slots.lock();
+        let inner = self.spawner.slots.lock();
         f.debug_struct("TryResultGroup")
             .field("group", &self.group)
             .field("spawned", &inner.values.len())
             .field("failed", &inner.failed.len())
+            .field("token", &self.spawner.token)
+            .field("cancel_on_error", &self.spawner.cancel_on_error)
+            .finish()
+    }
+}
+
+impl<T> Clone for ResultGroupSpawner<T> {
+    fn clone(&self) -> Self {
+        ResultGroupSpawner {
+            pool: Arc::clone(&self.pool),
+            slots: Arc::clone(&self.slots),
+        }
+    }
+}
+
+impl<T, E> Clone for TryResultGroupSpawner<T, E> {
+    fn clone(&self) -> Self {
+        TryResultGroupSpawner {
+            pool: Arc::clone(&self.pool),
+            slots: Arc::clone(&self.slots),
+            token: self.token.clone(),
+            cancel_on_error: self.cancel_on_error,
+        }
+    }
+}
+
+impl<T> fmt::Debug for ResultGroupSpawner<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ResultGroupSpawner")
+            .field(&self.pool)
+            .finish()
+    }
+}
+
+impl<T, E> fmt::Debug for TryResultGroupSpawner<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TryResultGroupSpawner")
+            .field("pool", &self.pool)
             .field("token", &self.token)
-            .field("cancel_on_error", &self.cancel_on_error)
             .finish()
     }
 }

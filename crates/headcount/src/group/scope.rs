@@ -171,7 +171,7 @@ impl<'env> Scope<'env> {
     where
         F: FnOnce() + Send + 'env,
     {
-        group::spawn(&self.pool, "Scope::spawn", erase(Box::new(f)));
+        group::spawn(&self.pool, "Scope::spawn", f, |f| erase(Box::new(f)));
     }
 
     /// Runs `f` on a worker thread if the limit is not reached; otherwise hands it back.

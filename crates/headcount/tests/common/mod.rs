@@ -26,3 +26,13 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         String::from("<non-string panic payload>")
     }
 }
+
+/// A two-worker tokio runtime with timers, for the async group tests.
+#[cfg(feature = "tokio")]
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}

@@ -334,7 +334,7 @@ fn main() -> ExitCode {
     let missed: Vec<String> = cases
         .iter()
         .filter_map(|case| {
-            match report::verdict(case, report::subject_of(&cases, case), block_ns) {
+            match report::verdict(case, &cases, block_ns) {
                 report::Verdict::Missed(t) => {
                     Some(format!("{} vs {}: {}", case.workload.id, case.label, t))
                 }
@@ -346,7 +346,7 @@ fn main() -> ExitCode {
         .iter()
         .filter(|case| {
             matches!(
-                report::verdict(case, report::subject_of(&cases, case), block_ns),
+                report::verdict(case, &cases, block_ns),
                 report::Verdict::Unchecked(_)
             )
         })

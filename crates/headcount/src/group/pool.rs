@@ -13,9 +13,10 @@
 //!   job to decide whether a worker must be woken or started.
 //!
 //! The jobs wait in a [`Queue`] (crossbeam-deque's `Injector`). The group's [`WaitGroup`]
-//! counts the jobs in flight too: it is what [`Pool::close`] blocks on, what the diagnostics
-//! and the leak checker key on, and its `done` → `wait` pairing makes every write of a job
-//! visible to the waiter.
+//! is above zero while any job is in flight (with feature `diagnostics`, it counts each job,
+//! so that stall reports list every `spawn`): it is what [`Pool::close`] blocks on, what the
+//! self-deadlock check and the leak checker key on, and its `done` → `wait` pairing makes
+//! every write of a job visible to the waiter.
 //!
 //! # Life cycle
 //!
@@ -108,6 +109,17 @@ fn searching_of(crew: u64) -> u64 {
 fn sleeping_of(crew: u64) -> u64 {
     (crew >> 42) & FIELD
 }
+
+/// Whether the group's [`WaitGroup`] counts every job in flight (with feature `diagnostics`:
+/// each count records its `spawn` call for stall reports), or only whether any is (one count,
+/// taken by the job that makes the pool busy and released by the job that makes it idle): one
+/// contended read-modify-write less per job on either side.
+const COUNT_EACH_JOB: bool = cfg!(feature = "diagnostics");
+
+/// How many times an `acquire` at the limit yields its time slice, re-checking in between,
+/// before it parks: short jobs free a slot faster than a park and wake-up round trip. It
+/// yields rather than spins: the workers that will free the slot may be waiting for its core.
+const ACQUIRE_YIELDS: u32 = if cfg!(loom) { 0 } else { 64 };
 
 /// Why [`Pool::acquire`] did not take a slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,7 +216,7 @@ impl Pool {
             slots & CLOSED == 0,
             "{what}::limit: the group has already been waited on"
         );
-        let running = self.wg.count();
+        let running = slots & IN_FLIGHT;
         assert!(
             running == 0,
             "{what}::limit: cannot change the limit while {running} task(s) are in flight; set it before the first spawn, or once they have ended"
@@ -225,7 +237,7 @@ impl Pool {
 
     /// Jobs in flight now (accepted and not finished).
     pub(crate) fn in_flight(&self) -> usize {
-        self.wg.count()
+        (self.slots.load(SeqCst) & IN_FLIGHT) as usize
     }
 
     /// The most jobs that were in flight at once since the limit was last set.
@@ -243,7 +255,7 @@ impl Pool {
     #[track_caller]
     pub(crate) fn acquire(&self, block: bool) -> Result<Slot, Refused> {
         let limit = self.slot_limit();
-        let mut backoff = Backoff::new();
+        let mut yields = 0;
         let mut slots = self.slots.load(Relaxed);
         loop {
             if slots & CLOSED != 0 {
@@ -258,7 +270,9 @@ impl Pool {
                     .compare_exchange_weak(slots, slots + 1, SeqCst, Relaxed)
                 {
                     Ok(_) => {
-                        self.wg.add_from(1, crate::diagnostics::Origin::spawn());
+                        if COUNT_EACH_JOB || in_flight == 0 {
+                            self.wg.add_from(1, crate::diagnostics::Origin::spawn());
+                        }
                         let now = in_flight as usize + 1;
                         if now > self.high_water.load(Relaxed) {
                             self.high_water.fetch_max(now, Relaxed);
@@ -274,8 +288,11 @@ impl Pool {
             if !block {
                 return Err(Refused::Full);
             }
-            // Short jobs free a slot faster than a park and wake-up round trip.
-            if backoff.snooze() {
+            // Short jobs free a slot faster than a park and wake-up round trip. Yield rather
+            // than spin: the workers that will free the slot may be waiting for this core.
+            if yields < ACQUIRE_YIELDS {
+                yields += 1;
+                sync::yield_now();
                 slots = self.slots.load(Relaxed);
                 continue;
             }
@@ -292,7 +309,7 @@ impl Pool {
             };
             // Unparked: the waker took our `BLOCKED` away; invalid: we did.
             let _: Parked = self.full.park(self.full_key(), 0, None, validate, |_| {});
-            backoff = Backoff::new();
+            yields = 0;
             slots = self.slots.load(Relaxed);
         }
     }
@@ -513,9 +530,12 @@ impl Pool {
         if prev & BLOCKED_MASK != 0 {
             self.wake_blocked(1);
         }
-        // Release: everything the job did is visible to whoever `wait`s and sees the count
-        // this `done` lowers (the core's Release/Acquire pairing).
-        self.wg.done();
+        if COUNT_EACH_JOB || prev & IN_FLIGHT == 1 {
+            // Release: everything the job did (and, through the read-modify-write chain on
+            // `slots`, every job that finished before it) is visible to whoever `wait`s and
+            // sees the count this `done` lowers (the core's Release/Acquire pairing).
+            self.wg.done();
+        }
     }
 
     /// Blocks until no job is in flight, then closes the pool: every later `acquire` is
@@ -679,7 +699,7 @@ impl fmt::Debug for Pool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let limit = self.limit();
         let mut d = f.debug_struct("Pool");
-        d.field("in_flight", &self.wg.count());
+        d.field("in_flight", &self.in_flight());
         if limit == UNLIMITED {
             d.field("limit", &"none");
         } else {

@@ -121,6 +121,10 @@ const COUNT_EACH_JOB: bool = cfg!(feature = "diagnostics");
 /// yields rather than spins: the workers that will free the slot may be waiting for its core.
 const ACQUIRE_YIELDS: u32 = if cfg!(loom) { 0 } else { 64 };
 
+/// How many times a searching worker yields, looking at the queue in between, before it
+/// sleeps.
+const WORKER_YIELDS: u32 = if cfg!(loom) { 0 } else { 16 };
+
 /// Why [`Pool::acquire`] did not take a slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refused {
@@ -449,7 +453,7 @@ impl Pool {
     /// closed, or until the worker retires (above a lowered limit). `alive` (the leak
     /// checker's record) ends just before the worker leaves the crew.
     fn work(self: &Arc<Self>, alive: crate::leak::Alive) {
-        let mut backoff = Backoff::new();
+        let mut idle_spins = 0;
         loop {
             // Searching.
             if let Some(job) = self.queue.pop() {
@@ -462,17 +466,11 @@ impl Pool {
                     }
                 }
                 self.run(job);
-                // Back to back: the next queued job, still counted as running. Only an empty
-                // queue makes the worker search again, the announced way below (taking a job
-                // without announcing it removes work, never an obligation of a worker).
-                while let Some(job) = self.queue.pop() {
-                    self.run(job);
-                }
                 self.crew.fetch_add(SEARCHING, SeqCst);
                 // Pairs with `submit`'s fence: a job queued while we were running, by a
                 // `submit` that saw no searcher, is seen by the next `pop`.
                 fence(SeqCst);
-                backoff = Backoff::new();
+                idle_spins = 0;
                 continue;
             }
             let crew = self.crew.load(SeqCst);
@@ -491,7 +489,9 @@ impl Pool {
                 }
                 continue;
             }
-            if backoff.snooze() {
+            if idle_spins < WORKER_YIELDS {
+                idle_spins += 1;
+                sync::yield_now();
                 continue;
             }
             // Nothing to do: sleep until `find_worker`, `set_limit` or `close` wakes us.
@@ -511,7 +511,7 @@ impl Pool {
             };
             // Unparked: the waker moved us back to searching; invalid: we did.
             let _: Parked = self.idle.park(self.idle_key(), 0, None, validate, |_| {});
-            backoff = Backoff::new();
+            idle_spins = 0;
         }
     }
 

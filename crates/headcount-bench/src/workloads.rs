@@ -597,6 +597,7 @@ fn w6() -> Vec<Case> {
             .target(Target::RatioAtMost(1.0)),
     );
     cases.push(crate::groups::bounded_rayon_case(w));
+    cases.push(crate::groups::bounded_group_scope_case(w));
     cases.push(Case::rust(
         w,
         format!("a thread per item + semaphore({LIMIT}) + {}", name::SCOPE),

@@ -387,6 +387,19 @@ impl Pool {
         )
     }
 
+    /// Takes every sleeping worker off the crew and wakes it with [`EVICTED`]: it leaves at
+    /// once, touching nothing of the pool (for `close`, once `CLOSED` is set in `crew`).
+    fn evict_sleepers(&self) {
+        self.idle.unpark_filter(
+            self.idle_key(),
+            |_| {
+                self.crew.fetch_sub(SLEEPING + WORKER, SeqCst);
+                true
+            },
+            EVICTED,
+        );
+    }
+
     /// Wakes up to `n` `acquire`s parked at the limit; returns how many woke.
     fn wake_blocked(&self, n: usize) -> usize {
         let mut left = n;
@@ -509,8 +522,14 @@ impl Pool {
                     true
                 }
             };
-            // Unparked: the waker moved us back to searching; invalid: we did.
-            let _: Parked = self.idle.park(self.idle_key(), 0, None, validate, |_| {});
+            // Unparked: the waker moved us back to searching, or `close` took us off the crew;
+            // invalid: we moved ourselves back.
+            if self.idle.park(self.idle_key(), 0, None, validate, |_| {})
+                == Parked::Unparked(EVICTED)
+            {
+                drop(alive);
+                return;
+            }
             idle_spins = 0;
         }
     }
@@ -560,10 +579,12 @@ impl Pool {
             // An `acquire` took a slot and has not counted it in the group yet: a short window.
             sync::yield_now();
         }
-        // Workers exit; no new worker starts (a start decided before this is counted in
-        // `unregistered` and `crew`, which `join_workers` waits for).
+        // No new worker starts (a start decided before this is counted in `unregistered` and
+        // `crew`, which `join_workers` waits for); searching workers see `CLOSED` and leave;
+        // sleeping ones are taken off the crew here, so that `join_workers` does not wait for
+        // each to be scheduled only to leave.
         self.crew.fetch_or(CLOSED, SeqCst);
-        self.wake_workers(usize::MAX);
+        self.evict_sleepers();
         // `acquire`s parked at the limit are refused.
         self.wake_blocked(usize::MAX);
         std::mem::take(&mut *sync::lock(&self.panics))
@@ -604,6 +625,9 @@ impl Pool {
         }
     }
 }
+
+/// The unpark token of a sleeping worker that `close` took off the crew.
+const EVICTED: usize = 1;
 
 /// Whether worker threads are joined when their pool closes (Miri and loom, which want every
 /// thread joined) rather than kept warm in the process-wide cache ([`warm`]).

@@ -294,6 +294,29 @@ mod pool {
         });
     }
 
+    /// The limit lowered once the first jobs have ended: workers above it retire (a sleeping
+    /// one is woken to do so), and the next job runs within the new limit.
+    #[test]
+    fn pool_limit_lowered_retires_workers() {
+        model(|| {
+            let group = Group::new().limit(2);
+            for _ in 0..2 {
+                group.spawn(|| {});
+            }
+            while group.in_flight() > 0 {
+                thread::yield_now();
+            }
+            let group = group.limit(1);
+            assert!(group.workers() <= 1, "{} workers after limit(1)", group.workers());
+            let ran = Arc::new(AtomicBool::new(false));
+            let flag = ran.clone();
+            group.spawn(move || flag.store(true, Relaxed));
+            assert!(group.workers() <= 1);
+            group.wait();
+            assert!(ran.load(Relaxed));
+        });
+    }
+
     /// A task adds work through a spawner while `wait` runs: the added job is waited for.
     #[test]
     fn pool_job_added_by_a_job_is_waited_for() {

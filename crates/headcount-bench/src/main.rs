@@ -333,13 +333,11 @@ fn main() -> ExitCode {
 
     let missed: Vec<String> = cases
         .iter()
-        .filter_map(|case| {
-            match report::verdict(case, &cases, block_ns) {
-                report::Verdict::Missed(t) => {
-                    Some(format!("{} vs {}: {}", case.workload.id, case.label, t))
-                }
-                _ => None,
+        .filter_map(|case| match report::verdict(case, &cases, block_ns) {
+            report::Verdict::Missed(t) => {
+                Some(format!("{} vs {}: {}", case.workload.id, case.label, t))
             }
+            _ => None,
         })
         .collect();
     let unchecked = cases

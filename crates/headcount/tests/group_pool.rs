@@ -80,10 +80,17 @@ fn limit_lowered_after_tasks_have_ended_holds_from_then_on() {
     assert_eq!(group.max_in_flight(), 0, "the high-water mark restarts");
     let (high, threads) = batch(&group, n(24, 6));
     assert!(group.workers() <= 2, "{} workers", group.workers());
-    assert!(group.max_in_flight() <= 2, "{} in flight", group.max_in_flight());
+    assert!(
+        group.max_in_flight() <= 2,
+        "{} in flight",
+        group.max_in_flight()
+    );
     group.wait();
     let high = high.load(Ordering::SeqCst);
-    assert!((1..=2).contains(&high), "{high} tasks ran at once after limit(2)");
+    assert!(
+        (1..=2).contains(&high),
+        "{high} tasks ran at once after limit(2)"
+    );
     let distinct = threads.lock().unwrap().len();
     assert!(distinct <= 2, "the next tasks ran on {distinct} threads");
 }
@@ -126,7 +133,6 @@ fn limit_set_again_on_the_other_thread_groups_holds_too() {
     }
     group.wait().unwrap();
     assert_eq!(high.load(Ordering::SeqCst), 1);
-
 }
 
 #[test]
@@ -143,7 +149,10 @@ fn limit_while_tasks_are_in_flight_still_panics() {
         .downcast_ref::<String>()
         .cloned()
         .unwrap_or_default();
-    assert!(message.contains("while 1 task(s) are in flight"), "{message}");
+    assert!(
+        message.contains("while 1 task(s) are in flight"),
+        "{message}"
+    );
     releaser.join().unwrap();
 }
 
@@ -190,10 +199,11 @@ fn racing_spawners_lose_no_task() {
                             if i % 50 == 0 {
                                 // A task adding work may be refused at the limit; never lost.
                                 let again = Arc::clone(&ran);
-                                if child.try_spawn(move || {
-                                    again.fetch_add(1, Ordering::SeqCst);
-                                })
-                                .is_err()
+                                if child
+                                    .try_spawn(move || {
+                                        again.fetch_add(1, Ordering::SeqCst);
+                                    })
+                                    .is_err()
                                 {
                                     ran.fetch_add(1, Ordering::SeqCst);
                                 }
@@ -233,7 +243,10 @@ fn back_to_back_groups_share_workers() {
     if !cfg!(miri) {
         // Other tests of this binary run at the same time and take idle workers too; 50
         // groups that each started their own would be far above this.
-        assert!(distinct < 50, "{distinct} distinct worker threads for 50 groups");
+        assert!(
+            distinct < 50,
+            "{distinct} distinct worker threads for 50 groups"
+        );
     }
 }
 

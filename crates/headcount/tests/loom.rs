@@ -278,11 +278,7 @@ mod pool {
             let ran = Arc::new(AtomicBool::new(false));
             let other = {
                 let ran = ran.clone();
-                thread::spawn(move || {
-                    spawner
-                        .try_spawn(move || ran.store(true, Relaxed))
-                        .is_ok()
-                })
+                thread::spawn(move || spawner.try_spawn(move || ran.store(true, Relaxed)).is_ok())
             };
             group.wait();
             let seen_by_wait = ran.load(Relaxed);
@@ -307,7 +303,11 @@ mod pool {
                 thread::yield_now();
             }
             let group = group.limit(1);
-            assert!(group.workers() <= 1, "{} workers after limit(1)", group.workers());
+            assert!(
+                group.workers() <= 1,
+                "{} workers after limit(1)",
+                group.workers()
+            );
             let ran = Arc::new(AtomicBool::new(false));
             let flag = ran.clone();
             group.spawn(move || flag.store(true, Relaxed));

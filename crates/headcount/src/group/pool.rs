@@ -351,12 +351,10 @@ impl Pool {
             // Raised before the decision, so that `join_workers`, which runs after the crew
             // is closed, either sees it or makes this CAS fail.
             self.unregistered.fetch_add(1, SeqCst);
-            match self.crew.compare_exchange(
-                crew,
-                crew + WORKER + SEARCHING,
-                SeqCst,
-                SeqCst,
-            ) {
+            match self
+                .crew
+                .compare_exchange(crew, crew + WORKER + SEARCHING, SeqCst, SeqCst)
+            {
                 Ok(_) => {
                     self.start_worker();
                     return;

@@ -26,8 +26,10 @@
 //! 3. A worker runs the job under `catch_unwind`, keeps the payload of a panic, gives the slot
 //!    back, then `done()`.
 //! 4. [`Pool::close`] (from `wait`, once nothing is in flight) sets `CLOSED`: every later
-//!    `acquire` is refused, the workers exit; the owner then joins them
-//!    ([`Pool::join_workers`]).
+//!    `acquire` is refused, searching workers leave, sleeping ones are taken off the crew.
+//!    A worker that leaves goes back to the process-wide cache of idle workers ([`warm`]),
+//!    where the next pool that needs a worker hires it; under Miri and loom it exits instead,
+//!    and [`Pool::join_workers`] joins it.
 //!
 //! # Worker states
 //!
@@ -57,8 +59,8 @@
 //! # Changing the limit
 //!
 //! [`Pool::set_limit`] is refused while jobs are in flight. Between two batches it takes
-//! effect at once: workers above the new limit retire (their threads exit, and are joined by
-//! `join_workers`), and the high-water mark of jobs in flight starts again from zero.
+//! effect at once: workers above the new limit retire (back to the cache of idle workers), and
+//! the high-water mark of jobs in flight starts again from zero.
 
 use std::any::Any;
 use std::fmt;
@@ -496,7 +498,13 @@ impl Pool {
                     .compare_exchange(crew, crew - WORKER - SEARCHING, SeqCst, SeqCst)
                     .is_ok()
                 {
-                    return; // retired
+                    // Retired. A `submit` that counted on us while we searched must not be
+                    // left without a worker: look once more, as a worker going to sleep does.
+                    fence(SeqCst);
+                    if !self.queue.is_empty() {
+                        self.find_worker();
+                    }
+                    return;
                 }
                 continue;
             }

@@ -273,3 +273,17 @@ fn wait_covers_a_spawn_blocked_at_the_limit() {
     group.wait();
     assert_eq!(ran.load(Ordering::SeqCst), 1);
 }
+
+/// The groups can cross `catch_unwind` (`catch_unwind(move || group.wait())`), whatever the
+/// pool under them is built from.
+#[test]
+fn groups_are_unwind_safe() {
+    fn unwind_safe<T: std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
+    unwind_safe::<Group>();
+    unwind_safe::<headcount::Spawner>();
+    unwind_safe::<ErrGroup<String>>();
+    unwind_safe::<headcount::ResultGroup<u32>>();
+    let group = Group::new();
+    group.spawn(|| panic!("boom"));
+    assert!(quietly(|| panic::catch_unwind(move || group.wait())).is_err());
+}

@@ -725,6 +725,13 @@ mod warm {
     }
 }
 
+// A pool is consistent at every point a panic can cross it: no user code runs while one of
+// its invariants is broken (jobs run under `catch_unwind`, between two consistent states), as
+// with the `Mutex` it was once built on. Without these, the job queue's cells would make every
+// group lose `UnwindSafe` (`catch_unwind(move || group.wait())`).
+impl std::panic::UnwindSafe for Pool {}
+impl std::panic::RefUnwindSafe for Pool {}
+
 impl fmt::Debug for Pool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let limit = self.limit();

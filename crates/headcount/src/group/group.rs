@@ -259,8 +259,8 @@ impl Group {
     }
 
     /// Waits until every task has ended (also those spawned meanwhile by tasks) and every
-    /// worker has left the group, then re-raises the first panic of a task, if any, with its original
-    /// payload (`resume_unwind`); the other panics are dropped.
+    /// worker has left the group, then re-raises the first panic of a task, if any, with its
+    /// original payload (`resume_unwind`); the other panics are dropped.
     ///
     /// A task must not wait for its own group (it would wait for itself forever).
     ///

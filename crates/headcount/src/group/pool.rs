@@ -146,7 +146,8 @@ pub(crate) struct Pool {
     /// Workers, searching, sleeping, `CLOSED` (module docs).
     crew: CachePadded<AtomicU64>,
     queue: Queue<Job>,
-    /// Counts the jobs in flight, as `slots` does; `close` blocks on it.
+    /// Above zero while jobs are in flight (counts each job with feature `diagnostics`);
+    /// `close` blocks on it.
     wg: CachePadded<WaitGroup>,
     /// At most this many jobs in flight; `UNLIMITED` for none.
     limit: AtomicUsize,
@@ -158,7 +159,8 @@ pub(crate) struct Pool {
     full: Parker,
     /// Panics caught in jobs, in the order they were caught.
     panics: Mutex<Vec<Payload>>,
-    /// Join handles of the workers, joined by `join_workers`.
+    /// Join handles of the workers, joined by `join_workers` (under Miri and loom; otherwise
+    /// workers go back to the cache of idle workers and their handles are not kept).
     handles: Mutex<Vec<thread::JoinHandle<()>>>,
     /// Workers being started whose handle is not in `handles` yet: `join_workers` waits for
     /// them (a worker can run a job, and the count reach zero, before its starter registers

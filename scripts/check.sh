@@ -85,9 +85,14 @@ if [ -z "${QUICK:-}" ]; then
     rustup component add --toolchain nightly miri rust-src
   fi
   cargo +nightly miri --version
+  # Every test file of the core and of the thread groups runs here, except group_threads
+  # (it counts OS threads in /proc/self/task: Miri's threads are not OS threads) and the
+  # loom models. The tokio task groups need the feature, and take a few minutes.
   CARGO_TARGET_DIR=target/miri MIRIFLAGS="-Zmiri-disable-isolation -Zmiri-permissive-provenance" \
     cargo +nightly miri test -p headcount --lib --test wait_group --test async_wait --test alloc \
-      --test group --test err_group --test results
+      --test group --test group_pool --test err_group --test results
+  CARGO_TARGET_DIR=target/miri MIRIFLAGS="-Zmiri-disable-isolation -Zmiri-permissive-provenance" \
+    cargo +nightly miri test -p headcount --features tokio --test async_group
 fi
 
 if [ -f crates/headcount-bench/Cargo.toml ]; then

@@ -462,20 +462,18 @@ fn main() -> ExitCode {
 
     let missed: Vec<String> = cases
         .iter()
-        .filter_map(|case| {
-            match report::verdict(case, report::subject_of(&cases, case), block_ns) {
-                report::Verdict::Missed(t) => {
-                    Some(format!("{} vs {}: {}", case.workload.id, case.label, t))
-                }
-                _ => None,
+        .filter_map(|case| match report::verdict(case, &cases, block_ns) {
+            report::Verdict::Missed(t) => {
+                Some(format!("{} vs {}: {}", case.workload.id, case.label, t))
             }
+            _ => None,
         })
         .collect();
     let unchecked = cases
         .iter()
         .filter(|case| {
             matches!(
-                report::verdict(case, report::subject_of(&cases, case), block_ns),
+                report::verdict(case, &cases, block_ns),
                 report::Verdict::Unchecked(_)
             )
         })

@@ -44,6 +44,9 @@ pub(crate) enum Pace {
 pub(crate) enum Target {
     /// headcount's median divided by this row's median must be at most `max`.
     RatioAtMost(f64),
+    /// The median of the workload's row with this label (a headcount row other than the
+    /// workload's headcount row) divided by this row's median must be at most `max`.
+    RowRatioAtMost(&'static str, f64),
     /// This row's median must be below this fraction of the blocked time.
     BelowFractionOfBlock(f64),
 }

@@ -43,11 +43,12 @@ pub(crate) enum Verdict {
     Unchecked(String),
 }
 
-/// Checks a row's target against the workload's headcount row.
-pub(crate) fn verdict(case: &Case, subject: Option<&Case>, block_ns: f64) -> Verdict {
+/// Checks a row's target against the workload's headcount row (or the row it names).
+pub(crate) fn verdict(case: &Case, cases: &[Case], block_ns: f64) -> Verdict {
     let Some(target) = case.target else {
         return Verdict::None;
     };
+    let subject = subject_of(cases, case);
     match target {
         Target::RatioAtMost(max) => {
             let text = format!("≤ {max:.2}×");
@@ -56,6 +57,22 @@ pub(crate) fn verdict(case: &Case, subject: Option<&Case>, block_ns: f64) -> Ver
                     Verdict::Met(format!("{text}: met"))
                 }
                 (Some(_), Some(_)) => Verdict::Missed(format!("{text}: **missed**")),
+                _ => Verdict::Unchecked(format!("{text}: not checked")),
+            }
+        }
+        Target::RowRatioAtMost(row, max) => {
+            let text = format!("{row} ÷ this ≤ {max:.2}×");
+            let ours = cases
+                .iter()
+                .find(|c| std::ptr::eq(c.workload, case.workload) && c.label == row)
+                .and_then(Case::median);
+            match (ours, case.median()) {
+                (Some(ours), Some(theirs)) if ours / theirs <= max => {
+                    Verdict::Met(format!("{text}: met ({:.2}×)", ours / theirs))
+                }
+                (Some(ours), Some(theirs)) => {
+                    Verdict::Missed(format!("{text}: **missed** ({:.2}×)", ours / theirs))
+                }
                 _ => Verdict::Unchecked(format!("{text}: not checked")),
             }
         }
@@ -111,7 +128,7 @@ pub(crate) fn table(cases: &[Case], block_ns: f64) -> String {
             }
             _ => (missing_reason(case), String::new(), String::new()),
         };
-        let target = match verdict(case, subject, block_ns) {
+        let target = match verdict(case, cases, block_ns) {
             Verdict::None => String::new(),
             Verdict::Met(t) | Verdict::Missed(t) | Verdict::Unchecked(t) => t,
         };

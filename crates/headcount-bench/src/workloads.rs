@@ -416,7 +416,11 @@ fn w5() -> Vec<Case> {
             }),
         )
         .subject(),
-        Case::go(w, "W5FanOut").label("Go sync.WaitGroup (goroutines)"),
+        Case::go(w, "W5FanOut")
+            .label("Go sync.WaitGroup (goroutines)")
+            .target(Target::RowRatioAtMost(crate::groups::W5_GROUP, 1.0)),
+        crate::groups::fan_out_group_case(w),
+        crate::groups::fan_out_rayon_case(w),
         Case::rust(
             w,
             format!("{} (clone per thread)", name::CROSSBEAM),
@@ -499,6 +503,8 @@ fn w6() -> Vec<Case> {
             .label("Go goroutines + semaphore channel + WaitGroup")
             .target(Target::RatioAtMost(1.0)),
     );
+    cases.push(crate::groups::bounded_rayon_case(w));
+    cases.push(crate::groups::bounded_group_scope_case(w));
     cases.push(Case::rust(
         w,
         format!("a thread per item + semaphore({LIMIT}) + {}", name::SCOPE),

@@ -8,7 +8,10 @@
 //! - `std::thread::scope`, a thread per item, each acquiring the semaphore: Go's usual shape
 //!   (a goroutine per item) transcribed literally: 10,000 OS threads, the slow baseline.
 //! - rayon: `par_iter` over the items on a pool of 100 threads (a data-parallel fit, not a
-//!   task group).
+//!   task group), and `rayon::scope` on the global pool, a `spawn` per item (the task-group
+//!   shape; its pool of one thread per core bounds it).
+//!
+//! Also `fan_out`: 1,000 empty tasks on a `Group` and on `rayon::scope`.
 //!
 //! Go's version is `go/bounded` (`go test -bench .`). Run:
 //! `cargo bench -p headcount --bench groups` (it then runs `go test -bench` in `go/bounded` and
@@ -140,6 +143,48 @@ fn rayon_par_iter(pool: &rayon::ThreadPool, items: &[u64]) -> u64 {
     })
 }
 
+fn rayon_scope(items: &[u64]) -> u64 {
+    let sum = AtomicU64::new(0);
+    rayon::scope(|s| {
+        for item in items {
+            let sum = &sum;
+            s.spawn(move |_| {
+                sum.fetch_add(process(*item), Ordering::Relaxed);
+            });
+        }
+    });
+    sum.into_inner()
+}
+
+/// Fan-out: 1,000 empty tasks, then wait (`headcount-bench`'s W5), on the pooled `Group` and
+/// on `rayon::scope`'s warm global pool.
+fn fan_out(c: &mut Criterion) {
+    const TASKS: usize = 1000;
+    let mut g = c.benchmark_group("fan_out_1000_empty_tasks");
+    g.sample_size(50)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
+    g.bench_function("headcount_group", |b| {
+        b.iter(|| {
+            let group = headcount::Group::new();
+            for _ in 0..TASKS {
+                group.spawn(|| {});
+            }
+            group.wait();
+        })
+    });
+    g.bench_function("rayon_scope", |b| {
+        b.iter(|| {
+            rayon::scope(|s| {
+                for _ in 0..TASKS {
+                    s.spawn(|_| {});
+                }
+            })
+        })
+    });
+    g.finish();
+}
+
 fn bounded(c: &mut Criterion) {
     let want = expected();
     let items: Vec<u64> = (0..ITEMS as u64).collect();
@@ -153,6 +198,7 @@ fn bounded(c: &mut Criterion) {
     assert_eq!(std_scope_semaphore_workers(), want);
     assert_eq!(std_scope_thread_per_item(), want);
     assert_eq!(rayon_par_iter(&pool, &items), want);
+    assert_eq!(rayon_scope(&items), want);
 
     let mut g = c.benchmark_group("bounded_10000_items_limit_100");
     g.sample_size(20)
@@ -172,6 +218,9 @@ fn bounded(c: &mut Criterion) {
     });
     g.bench_function("rayon_par_iter_100_threads", |b| {
         b.iter(|| black_box(rayon_par_iter(&pool, &items)))
+    });
+    g.bench_function("rayon_scope_global_pool", |b| {
+        b.iter(|| black_box(rayon_scope(&items)))
     });
     g.finish();
 }
@@ -248,7 +297,7 @@ fn compare_with_go() {
     );
 }
 
-criterion_group!(benches, bounded);
+criterion_group!(benches, fan_out, bounded);
 
 fn main() {
     benches();

@@ -65,6 +65,18 @@ impl WaitGroup {
     /// For a group in a `static`, use [`go_static`](Self::go_static); for tasks that borrow
     /// from the stack, [`go_scoped`](Self::go_scoped).
     ///
+    /// # `go` or a [`Group`](crate::Group)?
+    ///
+    /// Unlike a goroutine, every `go` call starts an **OS thread** (and the thread ends with the
+    /// task): tens of microseconds and a stack each, so 1,000 short tasks cost hundreds of
+    /// times what Go's goroutines do. Use `go` for a few long-lived or blocking tasks that
+    /// each deserve a thread of their own. For many tasks, short tasks, or a bound on how many
+    /// run at once, use a [`Group`](crate::Group) (or [`ErrGroup`](crate::ErrGroup),
+    /// [`ResultGroup`](crate::ResultGroup), [`scope`](crate::scope())): it runs tasks on
+    /// reused worker threads, which wait warm between groups, and its
+    /// [`limit(n)`](crate::Group::limit) bounds both the tasks in flight and the threads.
+    /// `headcount-bench`'s W5 and W6 measure both against Go and `rayon::scope`.
+    ///
     /// # Panics
     ///
     /// If the operating system cannot create a thread (as `std::thread::spawn`); the counter is

@@ -58,10 +58,11 @@ mod imp {
             validate: impl FnOnce() -> bool,
             timed_out: impl FnOnce(bool),
         ) -> Parked {
-            // SAFETY: `key` is the address of a WaitGroup's state word, on which nothing but
-            // that group parks (no two live objects share an address). The callers' `validate`
-            // and `timed_out` closures only perform atomic operations on that word: they do not
-            // panic and do not call into parking_lot, as `park` requires. `before_sleep` is empty.
+            // SAFETY: `key` is the address of a WaitGroup's state word, or of one of a task
+            // group pool's own atomic words, on which nothing but that group or pool parks (no
+            // two live objects share an address). The callers' `validate` and `timed_out`
+            // closures only perform atomic operations: they do not panic and do not call into
+            // parking_lot, as `park` requires. `before_sleep` is empty.
             let result = unsafe {
                 parking_lot_core::park(
                     key,
@@ -88,8 +89,9 @@ mod imp {
             mut filter: impl FnMut(usize) -> bool,
             token: usize,
         ) -> usize {
-            // SAFETY: as in `park`: `key` belongs to the calling group, `filter` only loads an
-            // atomic, and the callback only builds a token; neither panics nor calls parking_lot.
+            // SAFETY: as in `park`: `key` belongs to the calling group or pool, `filter` only
+            // performs atomic operations, and the callback only builds a token; neither panics
+            // nor calls parking_lot.
             let result = unsafe {
                 parking_lot_core::unpark_filter(
                     key,

@@ -1,6 +1,8 @@
-//! No thread of a group is left running after its `wait` returns: counted through
-//! `/proc/self/task` (Linux). One test in its own binary, so no other test's threads come and
-//! go while it counts.
+//! No thread of a group is left running for long after its `wait` returns: counted through
+//! `/proc/self/task` (Linux). A group's workers go back to the process-wide cache of idle
+//! workers when it closes, and an idle worker that no group hires within a second exits, so
+//! the count settles back to where it was. One test in its own binary, so no other test's
+//! threads come and go while it counts.
 #![cfg(all(not(loom), not(miri), target_os = "linux"))]
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -242,3 +242,116 @@ fn overshoot_undo_does_not_refuse_a_legal_add() {
         assert_eq!(wg.count(), WaitGroup::MAX_COUNT);
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// The task groups' worker pool (`src/group/pool.rs`): acquire, submit, worker sleep, close.
+// Under loom the pool's workers are model threads, its job queue is a model stand-in, and
+// its counters, fences and parking are explored as they ship.
+
+mod pool {
+    use super::model;
+    use headcount::Group;
+    use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// A job submitted while the only worker goes to sleep: the worker is woken (or never
+    /// sleeps), both jobs run, and `wait` returns after both.
+    #[test]
+    fn pool_submit_races_worker_sleep() {
+        model(|| {
+            let group = Group::new().limit(1);
+            let ran = Arc::new(AtomicUsize::new(0));
+            for _ in 0..2 {
+                let ran = ran.clone();
+                group.spawn(move || {
+                    ran.fetch_add(1, Relaxed);
+                });
+            }
+            group.wait();
+            assert_eq!(ran.load(Relaxed), 2, "wait returned before both jobs ran");
+        });
+    }
+
+    /// `spawn` at the limit parks until the running job gives its slot back: never a lost
+    /// wake-up, never two jobs in flight at once.
+    #[test]
+    fn pool_acquire_at_the_limit_is_woken() {
+        model(|| {
+            let group = Group::new().limit(1);
+            let running = Arc::new(AtomicBool::new(false));
+            for _ in 0..2 {
+                let running = running.clone();
+                group.spawn(move || {
+                    assert!(!running.swap(true, SeqCst), "two jobs in flight at limit 1");
+                    running.store(false, SeqCst);
+                });
+            }
+            assert!(group.max_in_flight() <= 1);
+            group.wait();
+        });
+    }
+
+    /// A spawn from another thread races `wait`'s close: it is either accepted and waited
+    /// for, or refused (handed back); never accepted and lost.
+    #[test]
+    fn pool_spawn_races_close() {
+        model(|| {
+            let group = Group::new().limit(1);
+            let spawner = group.spawner();
+            let ran = Arc::new(AtomicBool::new(false));
+            let other = {
+                let ran = ran.clone();
+                thread::spawn(move || spawner.try_spawn(move || ran.store(true, Relaxed)).is_ok())
+            };
+            group.wait();
+            let seen_by_wait = ran.load(Relaxed);
+            let accepted = other.join().unwrap();
+            assert_eq!(
+                accepted, seen_by_wait,
+                "accepted: {accepted}, ran before wait returned: {seen_by_wait}"
+            );
+        });
+    }
+
+    /// The limit lowered once the first jobs have ended: workers above it retire (a sleeping
+    /// one is woken to do so), and the next job runs within the new limit.
+    #[test]
+    fn pool_limit_lowered_retires_workers() {
+        model(|| {
+            let group = Group::new().limit(2);
+            for _ in 0..2 {
+                group.spawn(|| {});
+            }
+            while group.in_flight() > 0 {
+                thread::yield_now();
+            }
+            let group = group.limit(1);
+            assert!(
+                group.workers() <= 1,
+                "{} workers after limit(1)",
+                group.workers()
+            );
+            let ran = Arc::new(AtomicBool::new(false));
+            let flag = ran.clone();
+            group.spawn(move || flag.store(true, Relaxed));
+            assert!(group.workers() <= 1);
+            group.wait();
+            assert!(ran.load(Relaxed));
+        });
+    }
+
+    /// A task adds work through a spawner while `wait` runs: the added job is waited for.
+    #[test]
+    fn pool_job_added_by_a_job_is_waited_for() {
+        model(|| {
+            let group = Group::new();
+            let spawner = group.spawner();
+            let ran = Arc::new(AtomicBool::new(false));
+            let child = ran.clone();
+            group.spawn(move || spawner.spawn(move || child.store(true, Relaxed)));
+            group.wait();
+            assert!(ran.load(Relaxed), "wait returned before the added job ran");
+        });
+    }
+}

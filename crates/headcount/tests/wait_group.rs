@@ -341,7 +341,7 @@ fn many_concurrent_timeouts_then_reuse() {
 /// A zero transition releases exactly the waiters of that round, even when the group is
 /// reused before they wake (Go panics: "WaitGroup is reused before previous Wait has returned").
 ///
-/// The waiters are given 30 ms to block before the round ends (a waiter that only starts
+/// Once every waiter thread runs, it is given 30 ms to block before the round ends (a waiter that only starts
 /// waiting after the reuse would rightly wait for the next round; the loom model `reuse`
 /// checks the same property over every interleaving without sleeps).
 #[test]
@@ -350,10 +350,13 @@ fn reuse_before_waiters_wake_releases_them() {
         let wg = Arc::new(WaitGroup::new());
         wg.add(1);
         let second_round_ended = Arc::new(AtomicBool::new(false));
+        let started = Arc::new(AtomicUsize::new(0));
         let waiters: Vec<_> = (0..3)
             .map(|i| {
                 let (wg, ended) = (wg.clone(), second_round_ended.clone());
+                let started = started.clone();
                 thread::spawn(move || {
+                    started.fetch_add(1, Ordering::SeqCst);
                     if i == 2 {
                         futures::executor::block_on(wg.wait_async());
                     } else {
@@ -363,6 +366,11 @@ fn reuse_before_waiters_wake_releases_them() {
                 })
             })
             .collect();
+        // Every waiter thread has started (on a loaded machine that alone can take longer
+        // than any fixed sleep), then a margin for it to block.
+        while started.load(Ordering::SeqCst) < 3 {
+            thread::sleep(Duration::from_millis(1));
+        }
         thread::sleep(Duration::from_millis(if cfg!(miri) { 500 } else { 30 }));
         wg.done();
         wg.add(1); // the next round starts at once

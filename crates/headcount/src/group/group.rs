@@ -18,7 +18,9 @@ use super::pool::{Job, Pool, Refused, Slot, UNLIMITED};
 ///   are never more than `n` of them, however many tasks are spawned: 10,000 tasks at a limit
 ///   of 100 start at most 100 threads (short tasks, far fewer). Every task that is spawned
 ///   gets a worker while fewer than `n` run, so tasks that wait for each other do not starve.
-///   [`wait`](Self::wait) joins every worker before it returns.
+///   When [`wait`](Self::wait) returns, every worker has left the group; the threads wait,
+///   idle, in a process-wide cache for the next group that needs a worker (as rayon's global
+///   pool does), and one that no group hires within a second exits.
 /// - **Limit.** With [`limit(n)`](Self::limit), at most `n` tasks are *in flight* (spawned and
 ///   not finished); [`spawn`](Self::spawn) blocks while `n` are, and
 ///   [`try_spawn`](Self::try_spawn) hands the task back instead (errgroup's `SetLimit` and
@@ -107,7 +109,9 @@ impl Group {
     }
 
     /// Sets the limit: at most `limit` tasks in flight, on at most `limit` worker threads.
-    /// A builder method; call it before the first spawn.
+    /// A builder method; call it before the first spawn, or again once every task has ended:
+    /// the new limit holds from then on (workers above it retire, and
+    /// [`max_in_flight`](Self::max_in_flight) starts again).
     ///
     /// A task that [`spawn`](Self::spawn)s into its own limited group blocks while the group
     /// is full; if every running task does that, they wait for each other forever (as with
@@ -223,7 +227,8 @@ impl Group {
         self.pool.in_flight()
     }
 
-    /// The most tasks that were ever in flight at once (never above the limit).
+    /// The most tasks that were in flight at once since the limit was last set (never above
+    /// the limit).
     ///
     /// # Examples
     ///
@@ -239,7 +244,7 @@ impl Group {
         self.pool.high_water()
     }
 
-    /// Worker threads started and not yet exited (never above the limit).
+    /// Worker threads serving the group now (never above the limit).
     ///
     /// # Examples
     ///
@@ -255,9 +260,9 @@ impl Group {
         self.pool.workers()
     }
 
-    /// Waits until every task has ended (also those spawned meanwhile by tasks), joins the
-    /// worker threads, then re-raises the first panic of a task, if any, with its original
-    /// payload (`resume_unwind`); the other panics are dropped.
+    /// Waits until every task has ended (also those spawned meanwhile by tasks) and every
+    /// worker has left the group, then re-raises the first panic of a task, if any, with its
+    /// original payload (`resume_unwind`); the other panics are dropped.
     ///
     /// # Panics
     ///

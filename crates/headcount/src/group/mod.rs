@@ -9,10 +9,11 @@
 //!
 //! Every thread group shares one design (`pool.rs`): `limit(n)` bounds the tasks in flight,
 //! `spawn` blocks at the limit and `try_spawn` hands the task back; tasks run on worker threads
-//! started lazily up to the limit and reused; `wait` waits for every task through the group's
-//! `WaitGroup`, then joins the workers, so no thread of the group outlives it; panics are caught
-//! per task and re-raised by `wait` with their original payload (or returned by
-//! `wait_recover` as a [`Panicked`]).
+//! taken lazily up to the limit (from a process-wide cache of idle workers, or started) and
+//! reused; `wait` waits for every task through the group's `WaitGroup` and for every worker to
+//! leave the group, so nothing of the group runs after it; the workers then wait, idle, for the
+//! next group (one not hired within a second exits); panics are caught per task and re-raised
+//! by `wait` with their original payload (or returned by `wait_recover` as a [`Panicked`]).
 
 #[allow(clippy::module_inception)] // the `Group` type, in the `group` module
 mod group;

@@ -1,26 +1,41 @@
-//! The worker pool under every thread group: a queue of jobs, at most `limit` of them in
-//! flight, run by worker threads that are started lazily (up to the limit) and reused.
+//! The worker pool under every thread group: a lock-free queue of jobs, at most `limit` of them
+//! in flight, run by worker threads that are started lazily (up to the limit), reused, and
+//! parked one by one when there is nothing to do.
 //!
-//! One lock guards the whole state. The [`WaitGroup`] counts the jobs in flight (accepted and
-//! not yet finished): it is changed only while the lock is held, so under the lock its count is
-//! exact, and it is what [`Pool::close`] blocks on.
+//! No lock is taken on the path of a job. Two atomic words carry the whole protocol:
+//!
+//! - `slots`: the jobs in flight (accepted and not yet finished), the number of `acquire`s
+//!   parked at the limit, and the `CLOSED` bit. [`Pool::acquire`] takes a slot with a CAS that
+//!   checks the limit and the bit together; a finishing job gives it back with one
+//!   `fetch_sub`, whose result says whether an `acquire` is parked and must be woken.
+//! - `crew`: how many workers there are, how many are *searching* the queue, and how many are
+//!   *sleeping*, plus the crew's own `CLOSED` bit. [`Pool::submit`] reads it after queueing a
+//!   job to decide whether a worker must be woken or started.
+//!
+//! The jobs wait in a [`Queue`] (crossbeam-deque's `Injector`). The group's [`WaitGroup`]
+//! is above zero while any job is in flight (with feature `diagnostics`, it counts each job,
+//! so that stall reports list every `spawn`): it is what [`Pool::close`] blocks on, what the
+//! self-deadlock check and the leak checker key on, and its `done` → `wait` pairing makes
+//! every write of a job visible to the waiter.
 //!
 //! # Life cycle
 //!
-//! 1. [`Pool::acquire`] takes a slot (`add(1)`), blocking or refusing at the limit.
+//! 1. [`Pool::acquire`] takes a slot (and `add(1)`s the group), blocking or refusing at the
+//!    limit.
 //! 2. [`Pool::submit`] queues the job and makes sure a worker will come for it (below).
-//! 3. A worker runs the job under `catch_unwind`, keeps the payload of a panic, then `done()`.
-//! 4. [`Pool::close`] (from `wait`, once the count is zero) refuses further jobs and lets the
-//!    workers exit; the owner then joins them ([`Pool::join_workers`]). When the owner is
-//!    dropped by one of the pool's own jobs, which cannot wait for itself,
-//!    [`Pool::close_when_idle`] leaves the closing to the job that brings the count to zero;
-//!    the workers then exit unjoined.
+//! 3. A worker runs the job under `catch_unwind`, keeps the payload of a panic, gives the slot
+//!    back, then `done()`.
+//! 4. [`Pool::close`] (from `wait`, once nothing is in flight) sets `CLOSED`: every later
+//!    `acquire` is refused, searching workers leave, sleeping ones are taken off the crew.
+//!    A worker that leaves goes back to the process-wide cache of idle workers ([`warm`]),
+//!    where the next pool that needs a worker hires it; under Miri and loom it exits instead,
+//!    and [`Pool::join_workers`] joins it.
 //!
 //! # Worker states
 //!
 //! A worker is *running* a job, *searching* (just started, just woken, between two jobs, or
-//! checking the queue a few times before sleeping), or *sleeping* on `work`. The rule that
-//! keeps every queued job served, and starts threads only when they are needed:
+//! spinning briefly before it sleeps), or *sleeping* (parked on the `crew` word's address). The
+//! rule that keeps every queued job served, and starts threads only when they are needed:
 //!
 //! - `submit` does nothing more when a worker is searching: that worker will take the job.
 //!   Otherwise it wakes a sleeping worker, or else starts a new one (below the limit).
@@ -29,19 +44,44 @@
 //!   gets a worker each, up to the limit; short jobs end the chain early, because the workers
 //!   free themselves faster than threads start: 10,000 short tasks may need only a few threads.
 //!
+//! No wake-up is lost: `submit` pushes, then (after a `SeqCst` fence) reads `crew`; a worker
+//! leaves the searching state by a `SeqCst` read-modify-write of `crew`, then (after a fence)
+//! looks at the queue once more. Of two such sequences at least one sees the other's write, so
+//! either `submit` sees the worker searching or sleeping (and relies on it or wakes it), or the
+//! worker sees the job. A worker becomes *sleeping* inside the parking lot's `validate`, under
+//! the queue lock that the waker's unpark takes too: a worker counted as sleeping is parked or
+//! about to find out it must not park, never in between.
+//!
 //! There is always a worker for a queued job: the queue holds jobs in flight, and fewer than
 //! `limit` jobs in flight means fewer than `limit` workers are running; if all workers run,
 //! the first to finish searches and finds the job.
+//!
+//! # Changing the limit
+//!
+//! [`Pool::set_limit`] is refused while jobs are in flight. Between two batches it takes
+//! effect at once: workers above the new limit retire (back to the cache of idle workers), and
+//! the high-water mark of jobs in flight starts again from zero.
 
 use std::any::Any;
 use std::cell::Cell;
-use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::{self, JoinHandle};
+use std::sync::Arc;
 
+use crate::park::{Backoff, Parked, Parker};
+use crate::sync::{
+    self, fence, thread, AtomicBool, AtomicU64, AtomicUsize, CachePadded, Mutex,
+    Ordering::{Acquire, Relaxed, SeqCst},
+    Queue,
+};
 use crate::WaitGroup;
+
+std::thread_local! {
+    /// The pool whose job this thread is running (null outside jobs): only compared, never
+    /// dereferenced. Set and restored around each job, so a warm worker that moves on to
+    /// another pool does not carry it along.
+    static RUNNING: Cell<*const Pool> = const { Cell::new(std::ptr::null()) };
+}
 
 /// A job: a boxed task with its lifetime erased to `'static` by the scoped form (see
 /// `scope.rs` for why that is sound).
@@ -53,20 +93,47 @@ pub(crate) type Payload = Box<dyn Any + Send + 'static>;
 /// The limit of a group built without [`limit`](crate::Group::limit): no limit.
 pub(crate) const UNLIMITED: usize = usize::MAX;
 
-/// How many times a searching worker checks the queue (yielding in between) before it sleeps.
-/// Short tasks arrive faster than a sleep-and-wake round trip; this turns most hand-offs into a
-/// queue pop instead of a futex wake.
-const WORKER_SPINS: u32 = 16;
+// The `slots` word.
+/// Jobs in flight: the low 32 bits.
+const IN_FLIGHT: u64 = (1 << 32) - 1;
+/// One `acquire` parked at the limit (bits 32..63).
+const BLOCKED: u64 = 1 << 32;
+const BLOCKED_MASK: u64 = ((1 << 31) - 1) << 32;
+/// Set by `close`: no more jobs (also in `crew`).
+const CLOSED: u64 = 1 << 63;
 
-/// How many times a blocked `acquire` re-checks for a free slot (yielding in between) before it
-/// sleeps on `slot`: short tasks free slots faster than a sleep-and-wake round trip.
-const ACQUIRE_SPINS: u32 = 16;
+// The `crew` word: three 21-bit counts, then `CLOSED`.
+const FIELD: u64 = (1 << 21) - 1;
+const WORKER: u64 = 1;
+const SEARCHING: u64 = 1 << 21;
+const SLEEPING: u64 = 1 << 42;
+/// The most workers a pool starts, whatever its limit.
+const MAX_WORKERS: u64 = FIELD;
 
-thread_local! {
-    /// The pool whose job this thread is running (null outside jobs): only compared, never
-    /// dereferenced.
-    static RUNNING: Cell<*const Pool> = const { Cell::new(std::ptr::null()) };
+fn workers_of(crew: u64) -> u64 {
+    crew & FIELD
 }
+fn searching_of(crew: u64) -> u64 {
+    (crew >> 21) & FIELD
+}
+fn sleeping_of(crew: u64) -> u64 {
+    (crew >> 42) & FIELD
+}
+
+/// Whether the group's [`WaitGroup`] counts every job in flight (with feature `diagnostics`:
+/// each count records its `spawn` call for stall reports), or only whether any is (one count,
+/// taken by the job that makes the pool busy and released by the job that makes it idle): one
+/// contended read-modify-write less per job on either side.
+const COUNT_EACH_JOB: bool = cfg!(feature = "diagnostics");
+
+/// How many times an `acquire` at the limit yields its time slice, re-checking in between,
+/// before it parks: short jobs free a slot faster than a park and wake-up round trip. It
+/// yields rather than spins: the workers that will free the slot may be waiting for its core.
+const ACQUIRE_YIELDS: u32 = if cfg!(loom) { 0 } else { 64 };
+
+/// How many times a searching worker yields, looking at the queue in between, before it
+/// sleeps.
+const WORKER_YIELDS: u32 = if cfg!(loom) { 0 } else { 16 };
 
 /// Why [`Pool::acquire`] did not take a slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,280 +149,408 @@ pub(crate) enum Refused {
 pub(crate) struct Slot(());
 
 pub(crate) struct Pool {
-    /// Jobs in flight; changed only with `state` locked (see the module docs).
-    wg: WaitGroup,
-    state: Mutex<State>,
-    /// Sleeping workers wait here; signalled once per wake-up decided under the lock, and by
-    /// `close` (all).
-    work: Condvar,
-    /// Blocked `acquire`s sleep here; signalled when a job finishes.
-    slot: Condvar,
-}
-
-struct State {
+    /// In flight, parked `acquire`s, `CLOSED` (module docs).
+    slots: CachePadded<AtomicU64>,
+    /// Workers, searching, sleeping, `CLOSED` (module docs).
+    crew: CachePadded<AtomicU64>,
+    queue: Queue<Job>,
+    /// Above zero while jobs are in flight (counts each job with feature `diagnostics`);
+    /// `close` blocks on it.
+    wg: CachePadded<WaitGroup>,
     /// At most this many jobs in flight; `UNLIMITED` for none.
-    limit: usize,
-    queue: VecDeque<Job>,
-    /// Workers started and not yet exited.
-    workers: usize,
-    /// Workers searching for a job (module docs): started or woken and not yet running a job.
-    searching: usize,
-    /// Workers asleep on `work` that no one has decided to wake.
-    sleeping: usize,
-    /// Wake-ups decided and not yet taken by a worker (a worker woken spuriously may take one;
-    /// any worker serves as well as another).
-    wakeups: usize,
-    /// `acquire`s asleep at the limit.
-    blocked: usize,
-    /// Set by `close`: no more jobs; workers exit.
-    closed: bool,
+    limit: AtomicUsize,
+    /// The most jobs in flight at once since the limit was last set.
+    high_water: AtomicUsize,
+    /// Sleeping workers park here, on the address of `crew`.
+    idle: Parker,
+    /// `acquire`s at the limit park here, on the address of `slots`.
+    full: Parker,
     /// Panics caught in jobs, in the order they were caught.
-    panics: Vec<Payload>,
-    /// Set by `close_when_idle`: the job that brings the count to zero closes the pool.
-    close_when_idle: bool,
-    /// Join handles of the workers, joined by `join_workers`.
-    handles: Vec<JoinHandle<()>>,
-    /// Workers decided on whose handle is not in `handles` yet: `join_workers` waits for them
-    /// (a worker started for a job can run it, and the count reach zero, before its starter
-    /// registers the handle).
-    unregistered: usize,
-    /// The most jobs ever in flight at once.
-    high_water: usize,
-}
-
-impl State {
-    /// Makes sure one more worker will search: wakes a sleeper, or returns `true` when the
-    /// caller must start a new worker (with [`Pool::start_worker`], after unlocking).
-    fn add_searcher(&mut self, work: &Condvar) -> bool {
-        if self.sleeping > 0 {
-            self.sleeping -= 1;
-            self.wakeups += 1;
-            self.searching += 1;
-            work.notify_one();
-            false
-        } else if self.workers < self.limit {
-            self.workers += 1;
-            self.searching += 1;
-            self.unregistered += 1;
-            true
-        } else {
-            // Every worker is running a job; the first to finish searches.
-            false
-        }
-    }
+    panics: Mutex<Vec<Payload>>,
+    /// Join handles of the workers, joined by `join_workers` (under Miri and loom; otherwise
+    /// workers go back to the cache of idle workers and their handles are not kept).
+    handles: Mutex<Vec<thread::JoinHandle<()>>>,
+    /// Workers being started whose handle is not in `handles` yet: `join_workers` waits for
+    /// them (a worker can run a job, and the count reach zero, before its starter registers
+    /// the handle). Raised before the `crew` CAS that decides the start.
+    unregistered: AtomicUsize,
+    /// Set by [`close_when_idle`](Pool::close_when_idle): the job that ends the last busy
+    /// period closes the pool.
+    close_when_idle: AtomicBool,
 }
 
 impl Pool {
     pub(crate) fn new(limit: usize) -> Self {
         Pool {
-            wg: WaitGroup::new(),
-            state: Mutex::new(State {
-                limit,
-                queue: VecDeque::new(),
-                workers: 0,
-                searching: 0,
-                sleeping: 0,
-                wakeups: 0,
-                blocked: 0,
-                closed: false,
-                panics: Vec::new(),
-                close_when_idle: false,
-                handles: Vec::new(),
-                unregistered: 0,
-                high_water: 0,
-            }),
-            work: Condvar::new(),
-            slot: Condvar::new(),
+            slots: CachePadded::new(AtomicU64::new(0)),
+            crew: CachePadded::new(AtomicU64::new(0)),
+            queue: Queue::new(),
+            wg: CachePadded::new(WaitGroup::new()),
+            limit: AtomicUsize::new(limit),
+            high_water: AtomicUsize::new(0),
+            idle: Parker::new(),
+            full: Parker::new(),
+            panics: Mutex::new(Vec::new()),
+            handles: Mutex::new(Vec::new()),
+            unregistered: AtomicUsize::new(0),
+            close_when_idle: AtomicBool::new(false),
         }
     }
 
-    /// Locks the state, ignoring poisoning: no user code runs while it is held.
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The key the workers park on.
+    fn idle_key(&self) -> usize {
+        (&*self.crew as *const AtomicU64) as usize
+    }
+
+    /// The key blocked `acquire`s park on.
+    fn full_key(&self) -> usize {
+        (&*self.slots as *const AtomicU64) as usize
+    }
+
+    /// The limit on jobs in flight, as a count of the `slots` word.
+    fn slot_limit(&self) -> u64 {
+        (self.limit.load(Relaxed) as u64).min(IN_FLIGHT)
+    }
+
+    /// The limit on workers.
+    fn worker_limit(&self) -> u64 {
+        (self.limit.load(SeqCst) as u64).min(MAX_WORKERS)
     }
 
     /// The current limit (`UNLIMITED` for none).
     pub(crate) fn limit(&self) -> usize {
-        self.lock().limit
+        self.limit.load(Relaxed)
     }
 
-    /// Changes the limit.
+    /// Changes the limit. Between two batches of jobs, the new limit holds from then on:
+    /// workers above it retire, and the high-water mark starts again.
     ///
     /// # Panics
     ///
-    /// If `limit` is 0, or if jobs are in flight.
+    /// If `limit` is 0, if jobs are in flight, or if the pool is closed.
     #[track_caller]
     pub(crate) fn set_limit(&self, what: &str, limit: usize) {
         assert!(limit > 0, "{what}::limit: the limit must be at least 1 (a limit of 0 would block every spawn forever)");
-        let mut state = self.lock();
-        let running = self.wg.count();
+        let slots = self.slots.load(SeqCst);
         assert!(
-            running == 0,
-            "{what}::limit: cannot change the limit while {running} task(s) are in flight; set it before the first spawn"
-        );
-        assert!(
-            !state.closed,
+            slots & CLOSED == 0,
             "{what}::limit: the group has already been waited on"
         );
-        state.limit = limit;
+        let running = slots & IN_FLIGHT;
+        assert!(
+            running == 0,
+            "{what}::limit: cannot change the limit while {running} task(s) are in flight; set it before the first spawn, or once they have ended"
+        );
+        self.limit.store(limit, SeqCst);
+        self.high_water.store(0, Relaxed);
+        let cap = self.worker_limit();
+        if workers_of(self.crew.load(SeqCst)) > cap {
+            // Idle workers above the new limit retire: the searching ones see it in their
+            // loop, the sleeping ones once woken (and a worker about to sleep sees it in
+            // `validate`, which runs under the lock that this wake-up takes).
+            self.wake_workers(usize::MAX);
+            while workers_of(self.crew.load(SeqCst)) > cap {
+                sync::yield_now();
+            }
+        }
     }
 
     /// Jobs in flight now (accepted and not finished).
     pub(crate) fn in_flight(&self) -> usize {
-        let _state = self.lock();
-        self.wg.count()
+        (self.slots.load(SeqCst) & IN_FLIGHT) as usize
     }
 
-    /// The most jobs that were ever in flight at once.
+    /// The most jobs that were in flight at once since the limit was last set.
     pub(crate) fn high_water(&self) -> usize {
-        self.lock().high_water
+        self.high_water.load(Relaxed)
     }
 
-    /// Worker threads started and not yet exited.
+    /// Worker threads serving the pool now (started, not retired, not exited).
     pub(crate) fn workers(&self) -> usize {
-        self.lock().workers
+        workers_of(self.crew.load(SeqCst)) as usize
     }
 
     /// Takes a slot for one job: blocks while `limit` jobs are in flight (`block`) or refuses.
     /// With feature `diagnostics`, the count is recorded at the user's `spawn` call.
     #[track_caller]
     pub(crate) fn acquire(&self, block: bool) -> Result<Slot, Refused> {
-        let mut state = self.lock();
-        let mut spins = 0;
+        let limit = self.slot_limit();
+        let mut yields = 0;
+        let mut slots = self.slots.load(Relaxed);
         loop {
-            if state.closed {
+            if slots & CLOSED != 0 {
                 return Err(Refused::Closed);
             }
-            let in_flight = self.wg.count();
-            if in_flight < state.limit {
-                // Under the lock, like every change of the count (module docs).
-                self.wg.add_from(1, crate::diagnostics::Origin::spawn());
-                state.high_water = state.high_water.max(in_flight + 1);
-                return Ok(Slot(()));
+            let in_flight = slots & IN_FLIGHT;
+            if in_flight < limit {
+                // SeqCst: ordered with `close`'s CAS (a slot taken before it makes it retry;
+                // after it, this CAS fails on `CLOSED`).
+                match self
+                    .slots
+                    .compare_exchange_weak(slots, slots + 1, SeqCst, Relaxed)
+                {
+                    Ok(_) => {
+                        if COUNT_EACH_JOB || in_flight == 0 {
+                            self.wg.add_from(1, crate::diagnostics::Origin::spawn());
+                        }
+                        let now = in_flight as usize + 1;
+                        if now > self.high_water.load(Relaxed) {
+                            self.high_water.fetch_max(now, Relaxed);
+                        }
+                        return Ok(Slot(()));
+                    }
+                    Err(actual) => {
+                        slots = actual;
+                        continue;
+                    }
+                }
             }
             if !block {
                 return Err(Refused::Full);
             }
-            if spins < ACQUIRE_SPINS {
-                spins += 1;
-                drop(state);
-                thread::yield_now();
-                state = self.lock();
+            // Short jobs free a slot faster than a park and wake-up round trip. Yield rather
+            // than spin: the workers that will free the slot may be waiting for this core.
+            if yields < ACQUIRE_YIELDS {
+                yields += 1;
+                sync::yield_now();
+                slots = self.slots.load(Relaxed);
                 continue;
             }
-            state.blocked += 1;
-            // In a loop: condition variables wake spuriously, and another `acquire` may take
-            // the slot first.
-            state = self
-                .slot
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
-            state.blocked -= 1;
+            let validate = || {
+                // Under the parking lot's lock. One word, one read-modify-write: a job that
+                // finishes after this sees `BLOCKED` and wakes us; before it, we see its slot.
+                let prev = self.slots.fetch_add(BLOCKED, SeqCst);
+                if prev & CLOSED != 0 || (prev & IN_FLIGHT) < limit {
+                    self.slots.fetch_sub(BLOCKED, SeqCst);
+                    false
+                } else {
+                    true
+                }
+            };
+            // Unparked: the waker took our `BLOCKED` away; invalid: we did.
+            let _: Parked = self.full.park(self.full_key(), 0, None, validate, |_| {});
+            yields = 0;
+            slots = self.slots.load(Relaxed);
         }
     }
 
     /// Queues `job` in the slot taken by `acquire`, and makes sure a worker will take it.
     pub(crate) fn submit(self: &Arc<Self>, _slot: Slot, job: Job) {
-        let mut state = self.lock();
-        state.queue.push_back(job);
-        let start = state.searching == 0 && state.add_searcher(&self.work);
-        drop(state);
-        if start {
-            self.start_worker();
+        self.queue.push(job);
+        // Pairs with the fence of a worker that stops searching (module docs).
+        fence(SeqCst);
+        self.find_worker();
+    }
+
+    /// Makes sure a worker will look at the queue: unless one is searching, wakes a sleeping
+    /// worker, or else starts one (below the limit). Call after a `SeqCst` fence that follows
+    /// the push.
+    fn find_worker(self: &Arc<Self>) {
+        let mut crew = self.crew.load(SeqCst);
+        loop {
+            if crew & CLOSED != 0 || searching_of(crew) > 0 {
+                return;
+            }
+            if sleeping_of(crew) > 0 {
+                if self.wake_workers(1) > 0 {
+                    return;
+                }
+                // That worker did not stay asleep (it saw work, or was woken by another
+                // thread): look again.
+                crew = self.crew.load(SeqCst);
+                continue;
+            }
+            if workers_of(crew) >= self.worker_limit() {
+                // Every worker is running a job; the first to finish searches.
+                return;
+            }
+            // Raised before the decision, so that `join_workers`, which runs after the crew
+            // is closed, either sees it or makes this CAS fail.
+            self.unregistered.fetch_add(1, SeqCst);
+            match self
+                .crew
+                .compare_exchange(crew, crew + WORKER + SEARCHING, SeqCst, SeqCst)
+            {
+                Ok(_) => {
+                    self.start_worker();
+                    return;
+                }
+                Err(actual) => {
+                    self.unregistered.fetch_sub(1, SeqCst);
+                    crew = actual;
+                }
+            }
         }
     }
 
-    /// Starts a worker thread, already counted in `workers` and `searching`.
+    /// Wakes up to `n` sleeping workers, each moved to searching before it wakes (under the
+    /// parking lot's lock, where sleepers are counted); returns how many woke.
+    fn wake_workers(&self, n: usize) -> usize {
+        let mut left = n;
+        self.idle.unpark_filter(
+            self.idle_key(),
+            |_| {
+                if left == 0 {
+                    return false;
+                }
+                left -= 1;
+                self.crew.fetch_sub(SLEEPING - SEARCHING, SeqCst);
+                true
+            },
+            0,
+        )
+    }
+
+    /// Takes every sleeping worker off the crew and wakes it with [`EVICTED`]: it leaves at
+    /// once, touching nothing of the pool (for `close`, once `CLOSED` is set in `crew`).
+    fn evict_sleepers(&self) {
+        self.idle.unpark_filter(
+            self.idle_key(),
+            |_| {
+                self.crew.fetch_sub(SLEEPING + WORKER, SeqCst);
+                true
+            },
+            EVICTED,
+        );
+    }
+
+    /// Wakes up to `n` `acquire`s parked at the limit; returns how many woke.
+    fn wake_blocked(&self, n: usize) -> usize {
+        let mut left = n;
+        self.full.unpark_filter(
+            self.full_key(),
+            |_| {
+                if left == 0 {
+                    return false;
+                }
+                left -= 1;
+                self.slots.fetch_sub(BLOCKED, SeqCst);
+                true
+            },
+            0,
+        )
+    }
+
+    /// Starts a worker, already counted in `crew` (working and searching) and in
+    /// `unregistered`: hires an idle thread from the process-wide cache ([`warm`]), or spawns
+    /// one.
     fn start_worker(self: &Arc<Self>) {
-        let pool = Arc::clone(self);
-        // The leak checker (`crate::leak`) lists this thread while it runs.
+        // The leak checker (`crate::leak`) lists the thread while it serves this pool.
         let life = crate::leak::Life::register(&self.wg, "task group worker");
+        #[cfg(not(any(loom, miri)))]
+        let life = match warm::hire(self, life) {
+            Ok(()) => {
+                self.unregistered.fetch_sub(1, SeqCst);
+                return;
+            }
+            Err(life) => life,
+        };
+        let pool = Arc::clone(self);
         let spawned = thread::Builder::new()
             .name("headcount-worker".into())
             .spawn(move || {
-                let _alive = life.start();
-                pool.work()
+                pool.work(life.start());
+                drop(pool);
+                #[cfg(not(any(loom, miri)))]
+                warm::serve_while_hired();
             });
         match spawned {
             Ok(handle) => {
-                let mut state = self.lock();
-                state.handles.push(handle);
-                state.unregistered -= 1;
+                if JOINED {
+                    sync::lock(&self.handles).push(handle);
+                }
+                // Otherwise dropped: the thread outlives the pool, idle in the cache.
+                self.unregistered.fetch_sub(1, SeqCst);
             }
             Err(_) => {
                 // The jobs stay queued for the running workers; if there are none, run them
                 // here rather than never.
-                let mut state = self.lock();
-                state.unregistered -= 1;
-                state.workers -= 1;
-                state.searching -= 1;
-                if state.workers == 0 {
-                    while let Some(job) = state.queue.pop_front() {
-                        drop(state);
+                let prev = self.crew.fetch_sub(WORKER + SEARCHING, SeqCst);
+                self.unregistered.fetch_sub(1, SeqCst);
+                if workers_of(prev) == 1 {
+                    while let Some(job) = self.queue.pop() {
                         self.run(job);
-                        state = self.lock();
                     }
                 }
             }
         }
     }
 
-    /// The body of a worker thread, which starts out searching: run jobs until the pool is
-    /// closed.
-    fn work(self: &Arc<Self>) {
-        let mut state = self.lock();
-        let mut spins = 0;
+    /// A worker's stint in this pool, which starts out searching: run jobs until the pool is
+    /// closed, or until the worker retires (above a lowered limit). `alive` (the leak
+    /// checker's record) ends just before the worker leaves the crew.
+    fn work(self: &Arc<Self>, alive: crate::leak::Alive) {
+        let mut idle_spins = 0;
         loop {
             // Searching.
-            if let Some(job) = state.queue.pop_front() {
-                state.searching -= 1;
+            if let Some(job) = self.queue.pop() {
+                let prev = self.crew.fetch_sub(SEARCHING, SeqCst);
                 // The chain (module docs): more jobs queued and no one else looking for them.
-                let start = !state.queue.is_empty()
-                    && state.searching == 0
-                    && state.add_searcher(&self.work);
-                drop(state);
-                if start {
-                    self.start_worker();
+                if searching_of(prev) == 1 {
+                    fence(SeqCst);
+                    if !self.queue.is_empty() {
+                        self.find_worker();
+                    }
                 }
                 self.run(job);
-                state = self.lock();
-                state.searching += 1;
-                spins = 0;
+                self.crew.fetch_add(SEARCHING, SeqCst);
+                // Pairs with `submit`'s fence: a job queued while we were running, by a
+                // `submit` that saw no searcher, is seen by the next `pop`.
+                fence(SeqCst);
+                idle_spins = 0;
                 continue;
             }
-            if state.closed {
-                state.searching -= 1;
-                state.workers -= 1;
+            let crew = self.crew.load(SeqCst);
+            if crew & CLOSED != 0 {
+                drop(alive);
+                self.crew.fetch_sub(WORKER + SEARCHING, SeqCst);
                 return;
             }
-            if spins < WORKER_SPINS {
-                spins += 1;
-                drop(state);
-                thread::yield_now();
-                state = self.lock();
+            if workers_of(crew) > self.worker_limit() {
+                if self
+                    .crew
+                    .compare_exchange(crew, crew - WORKER - SEARCHING, SeqCst, SeqCst)
+                    .is_ok()
+                {
+                    // Retired. A `submit` that counted on us while we searched must not be
+                    // left without a worker: look once more, as a worker going to sleep does.
+                    fence(SeqCst);
+                    if !self.queue.is_empty() {
+                        self.find_worker();
+                    }
+                    return;
+                }
                 continue;
             }
-            // Nothing to do: sleep until woken by `add_searcher` or `close`.
-            state.searching -= 1;
-            state.sleeping += 1;
-            loop {
-                // In a loop: wake-ups can be spurious.
-                state = self
-                    .work
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner);
-                if state.wakeups > 0 {
-                    // `add_searcher` counted us as searching already.
-                    state.wakeups -= 1;
-                    break;
-                }
-                if state.closed {
-                    state.sleeping -= 1;
-                    state.searching += 1;
-                    break;
-                }
+            if idle_spins < WORKER_YIELDS {
+                idle_spins += 1;
+                sync::yield_now();
+                continue;
             }
-            spins = 0;
+            // Nothing to do: sleep until `find_worker`, `set_limit` or `close` wakes us.
+            let validate = || {
+                // Under the parking lot's lock (module docs).
+                let prev = self.crew.fetch_add(SLEEPING - SEARCHING, SeqCst);
+                fence(SeqCst);
+                if prev & CLOSED != 0
+                    || workers_of(prev) > self.worker_limit()
+                    || !self.queue.is_empty()
+                {
+                    self.crew.fetch_sub(SLEEPING - SEARCHING, SeqCst);
+                    false
+                } else {
+                    true
+                }
+            };
+            // Unparked: the waker moved us back to searching, or `close` took us off the crew;
+            // invalid: we moved ourselves back.
+            if self.idle.park(self.idle_key(), 0, None, validate, |_| {})
+                == Parked::Unparked(EVICTED)
+            {
+                drop(alive);
+                return;
+            }
+            idle_spins = 0;
         }
     }
 
@@ -369,20 +564,26 @@ impl Pool {
             let _ = RUNNING.try_with(|r| r.set(outer));
         }
         drop(own);
-        let mut state = self.lock();
         if let Err(payload) = result {
-            state.panics.push(payload);
+            sync::lock(&self.panics).push(payload);
         }
-        // Under the lock (module docs). Release: everything the job did is visible to whoever
-        // `wait`s and sees the count this `done` lowers (the core's Release/Acquire pairing).
-        self.wg.done();
-        if state.blocked > 0 {
-            self.slot.notify_one();
+        // The slot first, then the count: when `close`'s wait sees zero, every finished job
+        // has given its slot back.
+        let prev = self.slots.fetch_sub(1, SeqCst);
+        if prev & BLOCKED_MASK != 0 {
+            self.wake_blocked(1);
         }
-        if state.close_when_idle && !state.closed && self.wg.count() == 0 {
-            let panics = self.close_locked(&mut state);
-            drop(state);
-            super::panics::report_unraised("a task group closed by its own task", panics);
+        if COUNT_EACH_JOB || prev & IN_FLIGHT == 1 {
+            // Release: everything the job did (and, through the read-modify-write chain on
+            // `slots`, every job that finished before it) is visible to whoever `wait`s and
+            // sees the count this `done` lowers (the core's Release/Acquire pairing).
+            self.wg.done();
+        }
+        // SeqCst, with the store in `close_when_idle` and the `fetch_sub` above: either this
+        // job sees the flag, or `close_when_idle` sees no job in flight (or both; the CAS in
+        // `close_if_idle` lets one of them close).
+        if prev & IN_FLIGHT == 1 && self.close_when_idle.load(SeqCst) {
+            self.close_if_idle();
         }
     }
 
@@ -396,86 +597,217 @@ impl Pool {
 
     /// Closes the pool once no job is in flight, without waiting for that here: for a job of
     /// this pool that drops the pool's owner. The job that brings the count to zero closes it
-    /// (the workers then exit unjoined) and reports the panics caught, as no `wait` will.
+    /// (its workers go on to other pools unjoined) and reports the panics caught, as no `wait`
+    /// will.
     pub(crate) fn close_when_idle(&self) {
-        let mut state = self.lock();
-        if state.closed {
-            return;
-        }
-        if self.wg.count() == 0 {
-            let panics = self.close_locked(&mut state);
-            drop(state);
-            super::panics::report_unraised("a task group closed by its own task", panics);
-        } else {
-            state.close_when_idle = true;
-        }
+        self.close_when_idle.store(true, SeqCst);
+        self.close_if_idle();
     }
 
-    /// Marks the pool closed (refusing every later `acquire`, letting the workers exit) and
-    /// takes the panics; `state` is this pool's, locked, with no job in flight.
-    fn close_locked(&self, state: &mut State) -> Vec<Payload> {
-        state.closed = true;
-        self.work.notify_all();
-        self.slot.notify_all();
-        std::mem::take(&mut state.panics)
+    /// Closes the pool if no job is in flight and it is not closed yet (never blocks), and
+    /// reports the panics caught.
+    fn close_if_idle(&self) {
+        let slots = self.slots.load(SeqCst);
+        if slots & (CLOSED | IN_FLIGHT) == 0
+            && self
+                .slots
+                .compare_exchange(slots, slots | CLOSED, SeqCst, SeqCst)
+                .is_ok()
+        {
+            let panics = self.shut();
+            super::panics::report_unraised("a task group closed by its own task", panics);
+        }
     }
 
     /// Blocks until no job is in flight, then closes the pool: every later `acquire` is
-    /// refused, workers exit once the queue is empty. Returns the panics caught so far. Idempotent.
+    /// refused, workers exit. Returns the panics caught so far. Idempotent.
     pub(crate) fn close(&self) -> Vec<Payload> {
-        let mut state = loop {
+        loop {
             self.wg.wait();
-            let state = self.lock();
-            // Another handle may have taken a slot between `wait` and `lock`: wait again.
-            if self.wg.count() == 0 {
-                break state;
+            let slots = self.slots.load(SeqCst);
+            if slots & CLOSED != 0 {
+                break;
             }
-        };
-        self.close_locked(&mut state)
+            if slots & IN_FLIGHT == 0 {
+                if self
+                    .slots
+                    .compare_exchange(slots, slots | CLOSED, SeqCst, SeqCst)
+                    .is_ok()
+                {
+                    break;
+                }
+                continue;
+            }
+            // An `acquire` took a slot and has not counted it in the group yet: a short window.
+            sync::yield_now();
+        }
+        self.shut()
+    }
+
+    /// The rest of closing, once `CLOSED` is set in `slots`: the crew is closed, sleepers
+    /// evicted, parked `acquire`s refused. Returns the panics caught so far.
+    fn shut(&self) -> Vec<Payload> {
+        // No new worker starts (a start decided before this is counted in `unregistered` and
+        // `crew`, which `join_workers` waits for); searching workers see `CLOSED` and leave;
+        // sleeping ones are taken off the crew here, so that `join_workers` does not wait for
+        // each to be scheduled only to leave.
+        self.crew.fetch_or(CLOSED, SeqCst);
+        self.evict_sleepers();
+        // `acquire`s parked at the limit are refused.
+        self.wake_blocked(usize::MAX);
+        std::mem::take(&mut *sync::lock(&self.panics))
     }
 
     /// Whether [`close`](Self::close) has run.
     pub(crate) fn is_closed(&self) -> bool {
-        self.lock().closed
+        self.slots.load(Acquire) & CLOSED != 0
     }
 
-    /// Joins every worker started so far (call after [`close`](Self::close)): when it returns,
-    /// none of the pool's threads is running.
+    /// Waits until every worker has left the pool (call after [`close`](Self::close)): when
+    /// it returns, no thread runs anything of the pool. Under Miri and loom, where threads are
+    /// not kept warm, it joins them: none of the pool's threads is running.
     pub(crate) fn join_workers(&self) {
+        let mut backoff = Backoff::new();
         loop {
-            let (handles, unregistered) = {
-                let mut state = self.lock();
-                (std::mem::take(&mut state.handles), state.unregistered)
-            };
-            if handles.is_empty() && unregistered == 0 {
-                return;
-            }
-            if handles.is_empty() {
-                // A starter is between `spawn` and registering the handle: a short window.
-                thread::yield_now();
-            }
+            let handles = std::mem::take(&mut *sync::lock(&self.handles));
+            let joined = !handles.is_empty();
             for handle in handles {
                 // Workers catch every job's panic; a worker itself does not panic.
                 let _ = handle.join();
+            }
+            if joined {
+                continue;
+            }
+            // A worker leaves the crew as its last step in the pool; a worker being started
+            // is counted in `unregistered` until its handle is registered.
+            if self.unregistered.load(SeqCst) == 0 && workers_of(self.crew.load(SeqCst)) == 0 {
+                if sync::lock(&self.handles).is_empty() {
+                    return;
+                }
+                continue;
+            }
+            // Workers woken by `close` are on their way out: a short window.
+            if !backoff.snooze() {
+                sync::yield_now();
             }
         }
     }
 }
 
+/// The unpark token of a sleeping worker that `close` took off the crew.
+const EVICTED: usize = 1;
+
+/// Whether worker threads are joined when their pool closes (Miri and loom, which want every
+/// thread joined) rather than kept warm in the process-wide cache ([`warm`]).
+const JOINED: bool = cfg!(any(loom, miri));
+
+/// The process-wide cache of idle worker threads, as rayon's global pool and Go's idle
+/// threads are: a pool's worker leaves it when the pool closes (or retires) and waits here,
+/// parked, to be hired by the next pool that needs a worker, instead of exiting. Creating and
+/// joining a thread costs far more than a short task; a group's first task should not pay it.
+///
+/// Idle threads hold nothing of the pools they served. One that is not hired again within
+/// [`KEEP`](warm::KEEP) exits; at most [`MAX_IDLE`](warm::MAX_IDLE) wait at once.
+#[cfg(not(any(loom, miri)))]
+mod warm {
+    use std::sync::{Arc, Mutex};
+    use std::thread::{self, Thread};
+    use std::time::{Duration, Instant};
+
+    use super::Pool;
+    use crate::leak::Life;
+
+    /// How long an idle thread waits to be hired before it exits.
+    pub(super) const KEEP: Duration = Duration::from_secs(1);
+    /// The most idle threads kept at once.
+    pub(super) const MAX_IDLE: usize = 256;
+
+    /// An idle thread: where its next stint is handed over, and how to wake it.
+    struct Idle {
+        hire: Mutex<Option<(Arc<Pool>, Life)>>,
+        thread: Thread,
+    }
+
+    /// The idle threads, the most recently idle last (hired first: its caches are warmest).
+    static IDLE: Mutex<Vec<Arc<Idle>>> = Mutex::new(Vec::new());
+
+    /// Hands a stint in `pool` to an idle thread; gives `life` back when none is idle.
+    pub(super) fn hire(pool: &Arc<Pool>, life: Life) -> Result<(), Life> {
+        let Some(idle) = crate::sync::lock(&IDLE).pop() else {
+            return Err(life);
+        };
+        *crate::sync::lock(&idle.hire) = Some((Arc::clone(pool), life));
+        idle.thread.unpark();
+        Ok(())
+    }
+
+    /// The rest of a worker thread's life once its first stint has ended: wait in the cache,
+    /// serve the pool that hires it, again, until no pool hires it for [`KEEP`].
+    pub(super) fn serve_while_hired() {
+        while let Some((pool, life)) = wait_for_hire() {
+            pool.work(life.start());
+        }
+    }
+
+    fn wait_for_hire() -> Option<(Arc<Pool>, Life)> {
+        let me = Arc::new(Idle {
+            hire: Mutex::new(None),
+            thread: thread::current(),
+        });
+        {
+            let mut idle = crate::sync::lock(&IDLE);
+            if idle.len() >= MAX_IDLE {
+                return None;
+            }
+            idle.push(Arc::clone(&me));
+        }
+        let deadline = Instant::now() + KEEP;
+        let mut left_the_cache = false;
+        loop {
+            if let Some(stint) = crate::sync::lock(&me.hire).take() {
+                return Some(stint);
+            }
+            let now = Instant::now();
+            if now < deadline || left_the_cache {
+                // Unpark tokens make a hire between the check and the park wake us at once;
+                // spurious wake-ups loop.
+                thread::park_timeout(deadline.saturating_duration_since(now).max(KEEP / 10));
+                continue;
+            }
+            let mut idle = crate::sync::lock(&IDLE);
+            match idle.iter().position(|i| Arc::ptr_eq(i, &me)) {
+                Some(at) => {
+                    idle.swap_remove(at);
+                    return None;
+                }
+                // A hirer took us out of the cache: its hand-over is on its way.
+                None => left_the_cache = true,
+            }
+        }
+    }
+}
+
+// A pool is consistent at every point a panic can cross it: no user code runs while one of
+// its invariants is broken (jobs run under `catch_unwind`, between two consistent states), as
+// with the `Mutex` it was once built on. Without these, the job queue's cells would make every
+// group lose `UnwindSafe` (`catch_unwind(move || group.wait())`).
+impl std::panic::UnwindSafe for Pool {}
+impl std::panic::RefUnwindSafe for Pool {}
+
 impl fmt::Debug for Pool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.lock();
+        let limit = self.limit();
         let mut d = f.debug_struct("Pool");
-        d.field("in_flight", &self.wg.count());
-        if state.limit == UNLIMITED {
+        d.field("in_flight", &self.in_flight());
+        if limit == UNLIMITED {
             d.field("limit", &"none");
         } else {
-            d.field("limit", &state.limit);
+            d.field("limit", &limit);
         }
-        d.field("workers", &state.workers)
-            .field("queued", &state.queue.len())
-            .field("panicked", &state.panics.len())
-            .field("closed", &state.closed)
+        d.field("workers", &self.workers())
+            .field("queued", &self.queue.len())
+            .field("panicked", &sync::lock(&self.panics).len())
+            .field("closed", &self.is_closed())
             .finish()
     }
 }

@@ -44,7 +44,16 @@ pub struct Options {
     pub(crate) connect_timeout: Duration,
     pub(crate) io_timeout: Duration,
     pub(crate) retry_window: Duration,
+    /// Replicas that must confirm each mutation (`WAIT`); 0: none.
+    pub(crate) min_replicas: usize,
+    /// How long `WAIT` may take.
+    pub(crate) replica_timeout: Duration,
+    /// Idle period after which every key of the group expires.
+    pub(crate) expire_after: Duration,
 }
+
+/// The default [`Options::expire_after`]: 7 days.
+pub const DEFAULT_EXPIRE_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
 
 impl Default for Options {
     fn default() -> Self {
@@ -52,6 +61,9 @@ impl Default for Options {
             connect_timeout: Duration::from_secs(2),
             io_timeout: Duration::from_secs(5),
             retry_window: Duration::from_secs(10),
+            min_replicas: 0,
+            replica_timeout: Duration::from_secs(1),
+            expire_after: DEFAULT_EXPIRE_AFTER,
         }
     }
 }
@@ -117,6 +129,58 @@ impl Options {
         self.retry_window = d.min(MAX_RETRY_WINDOW);
         self
     }
+
+    /// Durable acknowledgements: every mutation (`add`, `done`, a lease's `join`,
+    /// `done` and `fail`) is acknowledged only once `n` replicas confirm they have
+    /// it (Redis `WAIT n`, sent in the same round trip as the script), so an
+    /// acknowledged write survives the failover to any of them. When fewer confirm
+    /// within [`replica_timeout`](Self::replica_timeout) the call fails with
+    /// [`Error::NotReplicated`]: the write was applied on the primary and may or may
+    /// not survive a failover. 0 (the default) waits for no replica.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let opts = headcount_redis::Options::new().min_replicas(1);
+    /// # let _ = opts;
+    /// ```
+    pub fn min_replicas(mut self, n: usize) -> Options {
+        self.min_replicas = n;
+        self
+    }
+
+    /// How long a mutation waits for [`min_replicas`](Self::min_replicas) to
+    /// confirm it (default 1 s; at least 1 ms).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let opts = headcount_redis::Options::new().min_replicas(2).replica_timeout(Duration::from_secs(3));
+    /// # let _ = opts;
+    /// ```
+    pub fn replica_timeout(mut self, d: Duration) -> Options {
+        self.replica_timeout = d.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Every key of the group expires after it has been idle this long (no
+    /// operation, no heartbeat, no waiter's check): default
+    /// [`DEFAULT_EXPIRE_AFTER`] (7 days), at least 1 s. Every operation refreshes
+    /// the expiry (to within 1% of the period); the period of the latest caller
+    /// applies. A waiter of an expired group gets [`Error::StateLost`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let opts = headcount_redis::Options::new().expire_after(Duration::from_secs(24 * 3600));
+    /// # let _ = opts;
+    /// ```
+    pub fn expire_after(mut self, d: Duration) -> Options {
+        self.expire_after = d.clamp(Duration::from_secs(1), Duration::from_secs(100 * 365 * 86400));
+        self
+    }
 }
 
 /// A failure worth retrying on a new connection.
@@ -164,6 +228,10 @@ pub(crate) struct Inner {
     inst: Mutex<Option<String>>,
     /// Set by the first `statelost`; sticky.
     lost: AtomicBool,
+    /// The highest `ver` of the group any reply carried: a server that answers with
+    /// an older state (a promoted replica that missed writes, a restart from an
+    /// older snapshot) is refused by the script as `statelost`.
+    seen: AtomicU64,
     /// Set once any connection succeeded: only then are failures retried.
     reached: AtomicBool,
     /// Idle blocking connections; `true`: its reply timeout was changed by a
@@ -198,6 +266,7 @@ impl Inner {
             opts,
             inst: Mutex::new(None),
             lost: AtomicBool::new(false),
+            seen: AtomicU64::new(0),
             reached: AtomicBool::new(false),
             pool: Mutex::new(Vec::new()),
             sessions: Mutex::new(Vec::new()),
@@ -226,7 +295,32 @@ impl Inner {
             });
         }
         let expect = self.inst.lock().unwrap().clone().unwrap_or_default();
-        Ok(Call::new(op, remember, expect, extra))
+        Ok(self.call_expecting(op, remember, expect, extra))
+    }
+
+    /// Builds a call with an explicit expected instance, whatever the handle saw.
+    pub(crate) fn call_expecting(
+        &self,
+        op: &'static str,
+        remember: bool,
+        expect: String,
+        extra: Vec<String>,
+    ) -> Call {
+        let idle_ms = u64::try_from(self.opts.expire_after.as_millis()).unwrap_or(u64::MAX);
+        Call::new(
+            op,
+            remember,
+            expect,
+            self.seen.load(Ordering::Relaxed),
+            idle_ms,
+            extra,
+        )
+    }
+
+    /// Marks the handle's group as lost (after `delete`): every later call is
+    /// [`Error::StateLost`].
+    pub(crate) fn set_lost(&self) {
+        self.lost.store(true, Ordering::Relaxed);
     }
 
     /// A session for one remembered call: a free one, or a new one.
@@ -239,15 +333,19 @@ impl Inner {
                 .unwrap_or_else(|| Session {
                     id: random_id(),
                     seq: 1,
+                    clean: true,
                 })
         })
     }
 
     /// Frees the session of a finished call (applied, refused or given up on): its
-    /// next call takes the next number.
-    fn give_session(&self, session: Option<Session>) {
+    /// next call takes the next number. `resent`: the call was sent more than once
+    /// or given up on, so a straggler of it may still arrive and the session may
+    /// not be forgotten before the server collects it.
+    fn give_session(&self, session: Option<Session>, resent: bool) {
         if let Some(mut s) = session {
             s.seq += 1;
+            s.clean &= !resent;
             let mut free = self.sessions.lock().unwrap();
             if free.len() < 64 {
                 free.push(s);
@@ -255,10 +353,16 @@ impl Inner {
         }
     }
 
-    /// Reads a reply; records the instance id or the loss of state.
+    /// Reads a reply; records the instance id and version, or the loss of state.
+    /// Returns the items after `ok` without the version (the instance id first).
     pub(crate) fn reply(&self, v: Value) -> Result<Vec<Value>> {
         match interpret(&self.name, v) {
-            Ok(items) => {
+            Ok(mut items) => {
+                if items.len() < 2 {
+                    return Err(Error::Protocol("short reply".into()));
+                }
+                let ver = crate::script::number(&items.remove(1))?;
+                self.seen.fetch_max(ver, Ordering::Relaxed);
                 if let Some(first) = items.first() {
                     let inst = crate::script::text(first)?;
                     let mut known = self.inst.lock().unwrap();
@@ -302,6 +406,35 @@ impl Inner {
         Ok(p)
     }
 
+    /// Extra reply time a durable mutation's `WAIT` may take.
+    fn replica_slack(&self) -> Duration {
+        if self.opts.min_replicas > 0 {
+            self.opts.replica_timeout
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    /// A warning when the server's `maxmemory-policy` may evict the group's keys
+    /// (every policy but `noeviction` may: the keys carry the idle expiry, so the
+    /// `volatile-*` policies can pick them too). `None` when the policy is
+    /// `noeviction` or cannot be read.
+    pub(crate) fn eviction_warning(&self) -> Option<String> {
+        let mut c = self.take().ok()?;
+        let info: String = redis::cmd("INFO").arg("memory").query(&mut c).ok()?;
+        self.give(c);
+        let policy = info
+            .lines()
+            .find_map(|l| l.strip_prefix("maxmemory_policy:"))?
+            .trim()
+            .to_owned();
+        (policy != "noeviction").then(|| {
+            format!(
+                "maxmemory-policy is `{policy}`: Redis may evict this group's keys under memory pressure (the group would then be reported lost); use `noeviction`"
+            )
+        })
+    }
+
     // ---- blocking ----
 
     /// A new blocking connection with the configured timeouts.
@@ -309,7 +442,7 @@ impl Inner {
         let c = self
             .client
             .get_connection_with_timeout(self.opts.connect_timeout)?;
-        c.set_read_timeout(Some(self.opts.io_timeout))?;
+        c.set_read_timeout(Some(self.opts.io_timeout + self.replica_slack()))?;
         c.set_write_timeout(Some(self.opts.io_timeout))?;
         self.reached.store(true, Ordering::Relaxed);
         Ok(c)
@@ -322,7 +455,8 @@ impl Inner {
             match pooled {
                 Some((c, false)) => return Ok(c),
                 Some((c, true)) => {
-                    if c.set_read_timeout(Some(self.opts.io_timeout)).is_ok() {
+                    let timeout = self.opts.io_timeout + self.replica_slack();
+                    if c.set_read_timeout(Some(timeout)).is_ok() {
                         return Ok(c);
                     }
                 }
@@ -354,25 +488,59 @@ impl Inner {
     /// same number.
     pub(crate) fn run(&self, call: &Call) -> Result<Vec<Value>> {
         let session = self.take_session(call);
-        let r = self.run_in(call, session.as_ref());
-        self.give_session(session);
+        let mut resent = false;
+        let r = self.run_in(call, session.as_ref(), &mut resent);
+        self.give_session(session, resent || matches!(r, Err(Error::Unreachable { .. })));
         r
     }
 
-    fn run_in(&self, call: &Call, session: Option<&Session>) -> Result<Vec<Value>> {
+    /// The `WAIT` of a durable mutation (see [`Options::min_replicas`]), if any.
+    fn wait_replicas(&self, call: &Call) -> Option<redis::Cmd> {
+        (call.remember && self.opts.min_replicas > 0).then(|| {
+            let mut cmd = redis::cmd("WAIT");
+            cmd.arg(self.opts.min_replicas)
+                .arg(self.opts.replica_timeout.as_millis().max(1) as u64);
+            cmd
+        })
+    }
+
+    /// The script's reply and, for a durable mutation, how many replicas confirmed.
+    fn judge(&self, call: &Call, reply: Value, acked: Option<usize>) -> Result<Vec<Value>> {
+        let items = self.reply(reply)?;
+        match acked {
+            Some(acked) if acked < self.opts.min_replicas => Err(Error::NotReplicated {
+                group: self.name.clone(),
+                acked,
+                wanted: self.opts.min_replicas,
+                op: call.op(),
+            }),
+            _ => Ok(items),
+        }
+    }
+
+    fn run_in(&self, call: &Call, session: Option<&Session>, resent: &mut bool) -> Result<Vec<Value>> {
         let inv = call.invocation(&self.keys, session);
+        let durable = self
+            .wait_replicas(call)
+            .map(|wait| (call.eval_cmd(&self.keys, session), wait));
         let start = Instant::now();
         let mut pause = Duration::from_millis(20);
+        let mut attempts = 0;
         loop {
+            attempts += 1;
+            *resent = attempts > 1;
             let attempt = self.take().and_then(|mut c| {
-                let r = inv.invoke::<Value>(&mut c);
+                let r = match &durable {
+                    None => inv.invoke::<Value>(&mut c).map(|v| (v, None)),
+                    Some((eval, wait)) => durable_blocking(&mut c, eval, wait),
+                };
                 if !matches!(&r, Err(e) if is_transient(e)) {
                     self.give(c);
                 }
                 r
             });
             match attempt {
-                Ok(v) => return self.reply(v),
+                Ok((v, acked)) => return self.judge(call, v, acked),
                 Err(e) => std::thread::sleep(self.retry_pause(e, start, &mut pause)?),
             }
         }
@@ -426,29 +594,42 @@ impl Inner {
     /// is unknown, and a new session keeps the numbers of the next calls in order.
     pub(crate) async fn run_async(&self, call: &Call) -> Result<Vec<Value>> {
         let session = self.take_session(call);
-        let r = self.run_async_in(call, session.as_ref()).await;
-        self.give_session(session);
+        let mut resent = false;
+        let r = self.run_async_in(call, session.as_ref(), &mut resent).await;
+        self.give_session(session, resent || matches!(r, Err(Error::Unreachable { .. })));
         r
     }
 
-    async fn run_async_in(&self, call: &Call, session: Option<&Session>) -> Result<Vec<Value>> {
+    async fn run_async_in(
+        &self,
+        call: &Call,
+        session: Option<&Session>,
+        resent: &mut bool,
+    ) -> Result<Vec<Value>> {
         let inv = call.invocation(&self.keys, session);
+        let durable = self
+            .wait_replicas(call)
+            .map(|wait| (call.eval_cmd(&self.keys, session), wait));
         let start = Instant::now();
         let mut pause = Duration::from_millis(20);
+        let mut attempts = 0;
         loop {
+            attempts += 1;
+            *resent = attempts > 1;
             let shared = self.aconn.lock().unwrap().clone();
             let conn = match shared {
                 Some(c) => Ok(c),
-                None => self.connect_async(Duration::ZERO).await.inspect(|c| {
+                None => self.connect_async(self.replica_slack()).await.inspect(|c| {
                     *self.aconn.lock().unwrap() = Some(c.clone());
                 }),
             };
-            let attempt = match conn {
-                Ok(mut c) => inv.invoke_async::<Value>(&mut c).await,
-                Err(e) => Err(e),
+            let attempt = match (conn, &durable) {
+                (Ok(mut c), None) => inv.invoke_async::<Value>(&mut c).await.map(|v| (v, None)),
+                (Ok(mut c), Some((eval, wait))) => durable_async(&mut c, eval, wait).await,
+                (Err(e), _) => Err(e),
             };
             match attempt {
-                Ok(v) => return self.reply(v),
+                Ok((v, acked)) => return self.judge(call, v, acked),
                 Err(e) => {
                     if is_transient(&e) {
                         *self.aconn.lock().unwrap() = None;
@@ -456,6 +637,62 @@ impl Inner {
                     tokio::time::sleep(self.retry_pause(e, start, &mut pause)?).await;
                 }
             }
+        }
+    }
+}
+
+/// A durable mutation: the script and `WAIT` in one round trip (`WAIT` cannot run
+/// inside a script). Loads the script on `NOSCRIPT` and sends both again.
+fn durable_blocking(
+    c: &mut Connection,
+    eval: &redis::Cmd,
+    wait: &redis::Cmd,
+) -> redis::RedisResult<(Value, Option<usize>)> {
+    let mut p = redis::pipe();
+    p.add_command(eval.clone()).add_command(wait.clone());
+    let r = match p.query::<(Value, usize)>(c) {
+        Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+            crate::script::SCRIPT.prepare_invoke().load(c)?;
+            p.query::<(Value, usize)>(c)
+        }
+        r => r,
+    };
+    r.map(|(v, n)| (v, Some(n)))
+}
+
+/// [`durable_blocking`], async.
+async fn durable_async(
+    c: &mut MultiplexedConnection,
+    eval: &redis::Cmd,
+    wait: &redis::Cmd,
+) -> redis::RedisResult<(Value, Option<usize>)> {
+    let mut p = redis::pipe();
+    p.add_command(eval.clone()).add_command(wait.clone());
+    let r = match p.query_async::<(Value, usize)>(c).await {
+        Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+            crate::script::SCRIPT.prepare_invoke().load_async(c).await?;
+            p.query_async::<(Value, usize)>(c).await
+        }
+        r => r,
+    };
+    r.map(|(v, n)| (v, Some(n)))
+}
+
+impl Drop for Inner {
+    /// Ends the handle's sessions whose calls all got their reply at the first
+    /// attempt (no straggler of theirs can arrive), on a pooled connection if one
+    /// is idle; the others are collected by the server an hour after their last
+    /// call. Best effort: errors are ignored.
+    fn drop(&mut self) {
+        let sessions = std::mem::take(self.sessions.get_mut().unwrap_or_else(|p| p.into_inner()));
+        let ids: Vec<String> = sessions.into_iter().filter(|s| s.clean).map(|s| s.id).collect();
+        if ids.is_empty() {
+            return;
+        }
+        let pooled = self.pool.get_mut().map(|p| p.pop()).unwrap_or(None);
+        if let Some((mut c, _)) = pooled {
+            let call = self.call_expecting("forget", false, String::new(), ids);
+            let _ = call.invocation(&self.keys, None).invoke::<Value>(&mut c);
         }
     }
 }

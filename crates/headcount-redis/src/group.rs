@@ -283,7 +283,39 @@ impl RedisWaitGroup {
     /// ```
     pub fn status(&self) -> Result<Status> {
         let items = self.inner.run(&self.inner.call("status", false, vec![])?)?;
-        Status::from_check(&self.inner.name, Check::parse(items)?)
+        let mut status = Status::from_check(&self.inner.name, Check::parse(items)?)?;
+        status.warnings = self.inner.eviction_warning().into_iter().collect();
+        Ok(status)
+    }
+
+    /// Deletes every key of the group. Its waiters (and every other handle that
+    /// saw it) get [`Error::StateLost`] at their next step; a later `add` on a new
+    /// handle starts a new group of the same name. Also removes what is left of a
+    /// group whose state was partly lost. This handle reports
+    /// [`Error::StateLost`] afterwards.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoSuchGroup`] when no key of the group exists, [`Error::Unreachable`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let wg = headcount_redis::RedisWaitGroup::open_url("redis://127.0.0.1:6379", "job")?;
+    /// wg.add(1)?;
+    /// wg.delete()?;
+    /// assert!(wg.count().is_err());
+    /// # Ok::<(), headcount_redis::Error>(())
+    /// ```
+    pub fn delete(&self) -> Result<()> {
+        let r = self.inner.run(&self.delete_call());
+        self.inner.set_lost();
+        r.map(drop)
+    }
+
+    fn delete_call(&self) -> crate::script::Call {
+        self.inner
+            .call_expecting("delete", false, String::new(), vec![])
     }
 
     /// Joins as a participant owing one `done`, with a lease of `ttl` kept alive by a
@@ -431,6 +463,26 @@ impl RedisWaitGroup {
     /// ```
     pub async fn wait_deadline_async(&self, deadline: Instant) -> Result<()> {
         wait::wait_async(&self.inner, Some(deadline)).await
+    }
+
+    /// Async [`delete`](Self::delete) (tokio).
+    ///
+    /// # Errors
+    ///
+    /// As [`delete`](Self::delete).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), headcount_redis::Error> {
+    /// let wg = headcount_redis::RedisWaitGroup::open_url("redis://127.0.0.1:6379", "job")?;
+    /// wg.delete_async().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn delete_async(&self) -> Result<()> {
+        let r = self.inner.run_async(&self.delete_call()).await;
+        self.inner.set_lost();
+        r.map(drop)
     }
 
     /// Async [`count`](Self::count) (tokio).

@@ -70,7 +70,7 @@ mod script;
 mod status;
 mod wait;
 
-pub use conn::{Options, MAX_RETRY_WINDOW};
+pub use conn::{Options, DEFAULT_EXPIRE_AFTER, MAX_RETRY_WINDOW};
 pub use error::{Error, Result};
 pub use group::{RedisWaitGroup, MAX_COUNT};
 pub use lease::Lease;

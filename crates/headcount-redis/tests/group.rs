@@ -321,9 +321,9 @@ fn all_keys_share_the_group_hash_tag() {
     failing.fail("boom").unwrap();
     let mut keys = server.keys("*");
     keys.sort();
-    // `idle` exists only once sessions were collected.
-    keys.retain(|k| k != "headcount:{tagged}:idle");
-    let expected: Vec<String> = ["events", "failures", "fenced", "leases", "members", "state"]
+    let expected: Vec<String> = [
+        "events", "failures", "fenced", "leases", "members", "sessions", "state",
+    ]
         .iter()
         .map(|k| format!("headcount:{{tagged}}:{k}"))
         .collect();

@@ -11,7 +11,7 @@ use redis::{Script, Value};
 use support::RedisServer;
 
 const KEYS: [&str; 7] = [
-    "state", "events", "leases", "members", "fenced", "failures", "idle",
+    "state", "events", "leases", "members", "fenced", "failures", "sessions",
 ];
 
 /// One call of the script as the client sends it.
@@ -29,7 +29,8 @@ fn call(
     for k in KEYS {
         inv.key(format!("headcount:{{{group}}}:{k}"));
     }
-    inv.arg(op).arg(session).arg(seq).arg(expect);
+    // No version seen; the default idle expiry (7 days).
+    inv.arg(op).arg(session).arg(seq).arg(expect).arg(0).arg(604_800_000u64);
     for a in args {
         inv.arg(*a);
     }
@@ -37,9 +38,14 @@ fn call(
     let Value::Array(items) = v else {
         panic!("not an array: {v:?}")
     };
+    let ok = items.first() == Some(&Value::BulkString(b"ok".to_vec()));
     items
         .into_iter()
-        .map(|i| match i {
+        .enumerate()
+        // The version after the instance id is left out: these tests are about
+        // sessions.
+        .filter(|(i, _)| !(*i == 2 && ok))
+        .map(|(_, i)| match i {
             Value::BulkString(b) => String::from_utf8(b).unwrap(),
             other => panic!("not a string: {other:?}"),
         })
@@ -129,10 +135,11 @@ fn resend_and_straggler(with_lease: bool) {
     };
     assert_eq!(zero, ["ok", &inst]);
     assert_eq!(server.raw_count("g"), Some(0));
-    assert_eq!(events(), 1);
+    // The group's `created` event and the zero event.
+    assert_eq!(events(), 2);
     let resent = call(&mut c, "g", "done", "sessA", seq_a + 2, &inst, &[""]);
     assert_eq!(resent, zero);
-    assert_eq!(events(), 1, "a resent last done wrote a second zero event");
+    assert_eq!(events(), 2, "a resent last done wrote a second zero event");
     assert_eq!(server.raw_count("g"), Some(0));
 }
 
@@ -185,60 +192,68 @@ fn many_operations_keep_the_number_of_keys_and_fields_constant() {
     wg.wait().unwrap();
 }
 
-fn set_field(c: &mut redis::Connection, key: &str, field: &str, value: &str) {
-    let _: () = redis::cmd("HSET")
+fn zset(c: &mut redis::Connection, key: &str) -> Vec<String> {
+    redis::cmd("ZRANGE")
         .arg(format!("headcount:{{g}}:{key}"))
-        .arg(field)
-        .arg(value)
+        .arg(0)
+        .arg(-1)
         .query(c)
-        .unwrap();
+        .unwrap()
 }
 
 #[test]
-fn idle_sessions_are_collected_and_live_ones_kept() {
+fn idle_sessions_are_collected_a_few_per_call_and_live_ones_kept() {
     let server = RedisServer::start();
     let mut c = server.conn();
     let inst = call(&mut c, "g", "add", "old1", 1, "", &["100"])[1].clone();
     call(&mut c, "g", "done", "old2", 1, &inst, &[""]);
     call(&mut c, "g", "done", "busy", 1, &inst, &[""]);
-    // Pretend the last collection was long ago and saw old1, old2 and busy as
-    // they are now.
-    set_field(&mut c, "state", "mark", "0");
-    for (f, v) in [("s:old1", "1"), ("s:old2", "1"), ("s:busy", "1")] {
-        set_field(&mut c, "idle", f, v);
+    assert_eq!(sessions(&server, "g"), ["s:busy", "s:old1", "s:old2"]);
+    // Pretend old1 and old2 made their last call long ago (scores are the Redis
+    // clock of each session's last call).
+    for s in ["old1", "old2"] {
+        let _: () = redis::cmd("ZADD")
+            .arg("headcount:{g}:sessions")
+            .arg(0)
+            .arg(s)
+            .query(&mut c)
+            .unwrap();
     }
-    // Since then `busy` ran another call, and `new` started.
+    // Any call collects them, even a plain done on the fast path.
     call(&mut c, "g", "done", "busy", 2, &inst, &[""]);
-    call(&mut c, "g", "done", "new", 1, &inst, &[""]);
-    // Plain dones do not read the clock, so nothing is collected yet.
-    assert_eq!(
-        sessions(&server, "g"),
-        ["s:busy", "s:new", "s:old1", "s:old2"]
-    );
-    // A call that reads the clock (a waiter's check) collects the unchanged ones.
-    let chk = call(&mut c, "g", "check", "", 0, &inst, &[]);
-    assert_eq!(chk[0], "ok");
-    assert_eq!(sessions(&server, "g"), ["s:busy", "s:new"]);
-    let idle: HashMap<String, String> = redis::cmd("HGETALL")
-        .arg("headcount:{g}:idle")
-        .query(&mut c)
-        .unwrap();
-    let expect: HashMap<String, String> = [("s:busy", "2"), ("s:new", "1")]
-        .map(|(f, v)| (f.to_owned(), v.to_owned()))
-        .into();
-    assert_eq!(idle, expect, "the copy for the next collection");
-    let mark: u64 = state(&server, "g")["mark"].parse().unwrap();
-    assert!(
-        mark > 1_600_000_000_000,
-        "mark not moved to the Redis clock: {mark}"
-    );
-    // Within the hour, another clock read collects nothing.
-    call(&mut c, "g", "check", "", 0, &inst, &[]);
-    assert_eq!(sessions(&server, "g"), ["s:busy", "s:new"]);
+    assert_eq!(sessions(&server, "g"), ["s:busy"]);
+    // The sentinel '' stays, so the key exists while the group does.
+    assert_eq!(zset(&mut c, "sessions"), ["busy", ""]);
     // A collected session that comes back starts over: its call is applied.
     let back = call(&mut c, "g", "done", "old1", 2, &inst, &[""]);
     assert_eq!(back, ["ok", &inst]);
-    assert_eq!(server.raw_count("g"), Some(95));
+    assert_eq!(server.raw_count("g"), Some(96));
+}
+
+#[test]
+fn a_dropped_handle_forgets_its_sessions_unless_a_call_was_resent() {
+    let server = RedisServer::start();
+    {
+        let wg = RedisWaitGroup::open(server.client(), "g").unwrap();
+        wg.add(10).unwrap();
+        wg.done().unwrap();
+        assert_eq!(sessions(&server, "g").len(), 1);
+    }
+    assert_eq!(sessions(&server, "g"), Vec::<String>::new());
+    assert_eq!(zset(&mut server.conn(), "sessions"), [""]);
+    // A call resent after a dropped reply may still have a straggler in flight:
+    // its session stays until the server collects it.
+    let proxy = support::Proxy::start(server.port);
+    {
+        let client = redis::Client::open(proxy.url()).unwrap();
+        let wg = RedisWaitGroup::open(client, "g").unwrap();
+        wg.done().unwrap();
+        proxy.drop_next_reply();
+        wg.done().unwrap();
+        assert!(!proxy.armed());
+    }
+    assert_eq!(sessions(&server, "g").len(), 1);
+    assert_eq!(server.raw_count("g"), Some(7));
 }
 
 #[test]

@@ -317,6 +317,11 @@ impl Inner {
         )
     }
 
+    /// The instance id of the group this handle has seen, if any.
+    pub(crate) fn instance(&self) -> Option<String> {
+        self.inst.lock().unwrap().clone()
+    }
+
     /// Marks the handle's group as lost (after `delete`): every later call is
     /// [`Error::StateLost`].
     pub(crate) fn set_lost(&self) {
@@ -330,12 +335,28 @@ impl Inner {
                 .lock()
                 .unwrap()
                 .pop()
-                .unwrap_or_else(|| Session {
-                    id: random_id(),
-                    seq: 1,
-                    clean: true,
-                })
+                .unwrap_or_else(Session::new)
         })
+    }
+
+    /// Runs the remembered `call` in `session`, a session of a lease's own (the
+    /// server drops its record when it reaps the lease). Takes the session's next
+    /// number afterwards.
+    pub(crate) fn run_in_session(&self, call: &Call, session: &mut Session) -> Result<Vec<Value>> {
+        let mut resent = false;
+        let r = self.run_in(call, Some(session), &mut resent);
+        session.seq += 1;
+        session.clean &= !(resent || matches!(r, Err(Error::Unreachable { .. })));
+        r
+    }
+
+    /// Takes a lease's session into the handle's pool once the lease has ended (so
+    /// that it is forgotten with the handle's, see `Drop`).
+    pub(crate) fn adopt_session(&self, session: Session) {
+        let mut free = self.sessions.lock().unwrap();
+        if free.len() < 64 {
+            free.push(session);
+        }
     }
 
     /// Frees the session of a finished call (applied, refused or given up on): its

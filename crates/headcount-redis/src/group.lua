@@ -3,7 +3,8 @@
 --
 -- KEYS (all share the hash tag `{NAME}`, so they live in one Redis Cluster slot):
 --   1 state    hash   inst, ver, count, gen, claimed, bgen, bkind, bwho, bowed,
---                     bdetail, exp, idle, and one field `s:<session>` per session
+--                     bdetail, exp, idle, one field `s:<session>` per session,
+--                     and `p:<participant>` = the session of each live lease
 --   2 events   stream zero / broken events, read by waiters from a saved id
 --   3 leases   zset   participant -> lease expiry (ms, Redis clock)
 --   4 members  hash   participant -> dones it still owes
@@ -48,13 +49,15 @@
 -- as `stale`. (Raft's client sessions do the same.) A client ends a session whose
 -- calls all got their reply at the first attempt (no straggler can exist) with
 -- `forget`; any other session is collected an hour after its last call, a few
--- per run (see collect).
+-- per run (see collect). A lease runs in a session of its own, dropped when the
+-- lease is reaped: its process is dead or fenced, and a late call of it is
+-- refused as fenced or not joined whatever its number.
 local S, EV, LE, ME, FE, FA, SE = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local op, sid, seq, expect = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local seen, idle = tonumber(ARGV[5]) or 0, tonumber(ARGV[6]) or 604800000
 local MAXC = 9007199254740991
 local SESSION_IDLE_MS = 3600000
-local STREAM_LEN = 1000
+local STREAM_LEN = 100
 local sfield = false
 if sid ~= '' then sfield = 's:' .. sid end
 
@@ -209,6 +212,15 @@ local function lose(m, kind, detail)
   local owed = tonumber(redis.call('HGET', ME, m) or '0')
   redis.call('HDEL', ME, m)
   redis.call('ZREM', LE, m)
+  local psid = redis.call('HGET', S, 'p:' .. m)
+  if psid then
+    redis.call('HDEL', S, 'p:' .. m)
+    -- A failing participant's `fail` runs in that session: its record stays.
+    if kind == 'lost' then
+      redis.call('HDEL', S, 's:' .. psid)
+      redis.call('ZREM', SE, psid)
+    end
+  end
   redis.call('HSET', FE, m, kind)
   st.claimed = math.max(0, st.claimed - owed)
   put.claimed = d(st.claimed)
@@ -361,6 +373,7 @@ local function main()
       if owed <= 0 then
         redis.call('HDEL', ME, m)
         redis.call('ZREM', LE, m)
+        redis.call('HDEL', S, 'p:' .. m)
       else
         redis.call('HSET', ME, m, d(owed))
       end
@@ -381,6 +394,7 @@ local function main()
     end
     redis.call('HSET', ME, m, d(owed))
     redis.call('ZADD', LE, d(now + ttl), m)
+    if sfield then put['p:' .. m] = sid end
     st.claimed = st.claimed + owed
     put.claimed = d(st.claimed)
     changed()

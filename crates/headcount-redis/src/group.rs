@@ -314,8 +314,8 @@ impl RedisWaitGroup {
     }
 
     fn delete_call(&self) -> crate::script::Call {
-        self.inner
-            .call_expecting("delete", false, String::new(), vec![])
+        let known = self.inner.instance().unwrap_or_default();
+        self.inner.call_expecting("delete", false, known, vec![])
     }
 
     /// Joins as a participant owing one `done`, with a lease of `ttl` kept alive by a

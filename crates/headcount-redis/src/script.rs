@@ -40,6 +40,17 @@ pub(crate) struct Session {
     pub(crate) clean: bool,
 }
 
+impl Session {
+    /// A new session: a random id, first call number 1.
+    pub(crate) fn new() -> Session {
+        Session {
+            id: crate::conn::random_id(),
+            seq: 1,
+            clean: true,
+        }
+    }
+}
+
 impl Call {
     pub(crate) fn new(
         op: &'static str,

@@ -89,6 +89,27 @@ impl RedisWaitGroup {
         RedisWaitGroup::open(client, name)
     }
 
+    /// [`open_url`](Self::open_url) with explicit [`Options`].
+    ///
+    /// # Errors
+    ///
+    /// As [`open_url`](Self::open_url).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headcount_redis::{Options, RedisWaitGroup};
+    /// let opts = Options::new().min_replicas(1);
+    /// let wg = RedisWaitGroup::open_url_with("redis://127.0.0.1:6379", "job", opts)?;
+    /// assert_eq!(wg.name(), "job");
+    /// # Ok::<(), headcount_redis::Error>(())
+    /// ```
+    pub fn open_url_with(url: &str, name: &str, options: Options) -> Result<RedisWaitGroup> {
+        // `open_url` is the one place a URL is parsed (and its errors written).
+        let parsed = RedisWaitGroup::open_url(url, name)?;
+        RedisWaitGroup::open_with(parsed.inner.client.clone(), name, options)
+    }
+
     /// [`open`](Self::open) with explicit [`Options`].
     ///
     /// # Errors

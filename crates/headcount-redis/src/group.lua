@@ -3,14 +3,16 @@
 --
 -- KEYS (all share the hash tag `{NAME}`, so they live in one Redis Cluster slot):
 --   1 state    hash   inst, ver, count, gen, claimed, bgen, bkind, bwho, bowed,
---                     bdetail, exp, idle, one field `s:<session>` per session,
+--                     bdetail, exp, idle, one field `s:<session>` per session
+--                     (`<number of its last applied call>:<minute of it>`),
 --                     and `p:<participant>` = the session of each live lease
 --   2 events   stream zero / broken events, read by waiters from a saved id
 --   3 leases   zset   participant -> lease expiry (ms, Redis clock)
 --   4 members  hash   participant -> dones it still owes
 --   5 fenced   hash   participant -> why it was fenced (lost / failed), this round
 --   6 failures list   human-readable failures of the current round (for `status`)
---   7 sessions zset   session -> time of its last call (ms, Redis clock)
+--   7 sessions zset   session -> time of its last call (ms, Redis clock), moved
+--                     at most once a minute (when the record's minute changes)
 -- ARGV: 1 op, 2 session id ('' = not remembered), 3 sequence number in the session,
 --       4 expected instance ('' = unknown), 5 highest `ver` the client has seen,
 --       6 idle expiry (ms), then the op's arguments.
@@ -57,6 +59,8 @@ local op, sid, seq, expect = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local seen, idle = tonumber(ARGV[5]) or 0, tonumber(ARGV[6]) or 604800000
 local MAXC = 9007199254740991
 local SESSION_IDLE_MS = 3600000
+-- A session's score in `sessions` may lag its last call by up to a minute.
+local COLLECT_AFTER_MS = SESSION_IDLE_MS + 60000
 local STREAM_LEN = 100
 local sfield = false
 if sid ~= '' then sfield = 's:' .. sid end
@@ -82,14 +86,18 @@ if seq and sfield and (op == 'add' or (op == 'done' and ARGV[7] == '')) then
     local count, ver = tonumber(v[2]), tonumber(v[7])
     if v[1] and (expect == '' or v[1] == expect) and v[3] == '0' and count > 0 and ver and ver >= seen
         and redis.call('EXISTS', EV, LE, ME, FE, FA, SE) == 6 then
-      local last = tonumber(v[4])
+      local last, lmin
+      if v[4] then
+        last, lmin = string.match(v[4], '^(%d+):(%d+)$')
+        last = tonumber(last)
+      end
       if last == seq then
         -- Rewritten so that a `WAIT` after the resend covers the original write.
-        redis.call('HSET', S, sfield, ARGV[3])
+        redis.call('HSET', S, sfield, v[4])
         return { 'ok', v[1], v[7] }
       end
       if last and last > seq then
-        return { 'err', 'stale', ARGV[3], v[4] }
+        return { 'err', 'stale', ARGV[3], string.format('%d', last) }
       end
       local t = redis.call('TIME')
       local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -109,12 +117,18 @@ if seq and sfield and (op == 'add' or (op == 'done' and ARGV[7] == '')) then
           -- round's first `add` trims the stream.
           redis.call('XADD', EV, '*', 'inst', v[1], 'type', 'zero', 'gen', v[5], 'broken', broken)
         end
-        redis.call('HSET', S, 'count', string.format('%d', new), sfield, ARGV[3], 'ver', ver)
-        redis.call('ZADD', SE, now, sid)
-        local old = redis.call('ZRANGEBYSCORE', SE, '-inf', now - SESSION_IDLE_MS, 'LIMIT', 0, 8)
-        for _, o in ipairs(old) do
-          redis.call('HDEL', S, 's:' .. o)
-          redis.call('ZREM', SE, o)
+        local minute = string.format('%d', math.floor(now / 60000))
+        redis.call('HSET', S, 'count', string.format('%d', new), sfield, ARGV[3] .. ':' .. minute, 'ver', ver)
+        if lmin ~= minute then
+          redis.call('ZADD', SE, now, sid)
+          -- A new record: collect up to 8 idle ones (see collect below).
+          if not last then
+            local old = redis.call('ZRANGEBYSCORE', SE, '-inf', now - COLLECT_AFTER_MS, 'LIMIT', 0, 8)
+            for _, o in ipairs(old) do
+              redis.call('HDEL', S, 's:' .. o)
+              redis.call('ZREM', SE, o)
+            end
+          end
         end
         return { 'ok', v[1], ver }
       end
@@ -143,9 +157,14 @@ local function load()
     v = redis.call('HMGET', S, 'inst', 'count', 'gen', 'claimed', 'bgen', 'ver', 'exp', 'idle')
   end
   if not v[1] then return nil end
+  local last, lmin
+  if v[9] then
+    last, lmin = string.match(v[9], '^(%d+):(%d+)$')
+    last = tonumber(last)
+  end
   return { inst = v[1], count = tonumber(v[2]), gen = tonumber(v[3]), claimed = tonumber(v[4]),
            bgen = tonumber(v[5]), ver = tonumber(v[6]) or 0, exp = tonumber(v[7]),
-           idle = tonumber(v[8]), last = tonumber(v[9]),
+           idle = tonumber(v[8]), last = last, lmin = lmin, rec = v[9],
            bkind = '', bwho = '', bowed = 0, bdetail = '' }
 end
 
@@ -244,23 +263,30 @@ local function reap()
   for _, m in ipairs(expired) do lose(m, 'lost', '') end
 end
 
--- Records an applied call in its session (see the header).
-local function remember()
-  if sfield then
-    put[sfield] = ARGV[3]
-    redis.call('ZADD', SE, now, sid)
+-- Collects up to 8 sessions idle for SESSION_IDLE_MS: O(log n) whatever their
+-- number. Run by each call that creates a record, so records cannot pile up.
+local function collect()
+  local old = redis.call('ZRANGEBYSCORE', SE, '-inf', now - COLLECT_AFTER_MS, 'LIMIT', 0, 8)
+  for _, o in ipairs(old) do
+    if o ~= sid then
+      redis.call('HDEL', S, 's:' .. o)
+      redis.call('ZREM', SE, o)
+    end
   end
-  return ok()
 end
 
--- Collects up to 8 sessions idle for SESSION_IDLE_MS: O(log n) whatever their
--- number, and each run adds at most one session.
-local function collect()
-  local old = redis.call('ZRANGEBYSCORE', SE, '-inf', now - SESSION_IDLE_MS, 'LIMIT', 0, 8)
-  for _, o in ipairs(old) do
-    if put['s:' .. o] == nil then redis.call('HDEL', S, 's:' .. o) end
-    redis.call('ZREM', SE, o)
+-- Records an applied call in its session (see the header); the session's score
+-- moves when the record's minute changes.
+local function remember()
+  if sfield then
+    local minute = d(math.floor(now / 60000))
+    put[sfield] = ARGV[3] .. ':' .. minute
+    if st.lmin ~= minute then
+      redis.call('ZADD', SE, now, sid)
+      if not st.last then collect() end
+    end
   end
+  return ok()
 end
 
 -- Every key expires at `exp`; refreshed when over 1% of the idle period passed
@@ -274,7 +300,6 @@ local function refresh()
 end
 
 local function flush()
-  collect()
   local args = {}
   for f, v in pairs(put) do
     args[#args + 1] = f
@@ -347,7 +372,7 @@ end
 -- A resent call: answer it again, change nothing (see the header); the field is
 -- rewritten so that a `WAIT` after the resend covers the original write.
 if st.last and st.last == seq then
-  redis.call('HSET', S, sfield, ARGV[3])
+  redis.call('HSET', S, sfield, st.rec)
   return ok()
 end
 if st.last and st.last > seq then return { 'err', 'stale', ARGV[3], d(st.last) } end

@@ -73,8 +73,16 @@ fn delete_removes_the_group_and_its_waiters_exit_7() {
     assert_eq!(server.dbsize(), 0);
     assert_fails(finish(waiter), 7, "lost");
     assert_fails(run(hc(&server).args(["wait", "gone"])), 7, "does not exist");
-    assert_fails(run(hc(&server).args(["delete", "gone"])), 7, "does not exist");
-    assert_fails(run(hc(&server).args(["count", "gone"])), 7, "does not exist");
+    assert_fails(
+        run(hc(&server).args(["delete", "gone"])),
+        7,
+        "does not exist",
+    );
+    assert_fails(
+        run(hc(&server).args(["count", "gone"])),
+        7,
+        "does not exist",
+    );
 }
 
 #[test]
@@ -87,7 +95,10 @@ fn a_wait_across_a_failover_to_a_replica_that_missed_the_add_exits_7() {
     assert_eq!(run(hc_at(&url).args(["done", "fo"])).0, 0);
     let t = Instant::now();
     while replica.raw_count("fo") != Some(0) {
-        assert!(t.elapsed() < Duration::from_secs(20), "replica never synced");
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "replica never synced"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     let _: () = redis::cmd("REPLICAOF")
@@ -154,7 +165,9 @@ fn a_lost_leases_or_members_key_is_exit_7_not_a_hang_or_a_false_loss() {
             .spawn()
             .unwrap();
         let t = Instant::now();
-        while server.keys(&format!("headcount:{{{name}}}:members")).is_empty()
+        while server
+            .keys(&format!("headcount:{{{name}}}:members"))
+            .is_empty()
             || redis::cmd("HLEN")
                 .arg(format!("headcount:{{{name}}}:members"))
                 .query::<i64>(&mut server.conn())
@@ -191,7 +204,12 @@ fn status_warns_when_the_eviction_policy_can_evict_the_group() {
     let (code, out, _) = run(hc(&server).args(["status", "ev"]));
     assert_eq!(code, 0);
     assert!(!out.contains("warning"), "{out}");
-    for policy in ["allkeys-lru", "volatile-lru", "volatile-ttl", "allkeys-random"] {
+    for policy in [
+        "allkeys-lru",
+        "volatile-lru",
+        "volatile-ttl",
+        "allkeys-random",
+    ] {
         let _: () = redis::cmd("CONFIG")
             .arg("SET")
             .arg("maxmemory-policy")
@@ -213,7 +231,10 @@ fn expire_after_sets_the_idle_expiry_of_every_key() {
     let r = run(hc(&server).args(["--expire-after", "1h", "add", "exp", "1"]));
     assert_eq!(r.0, 0, "{}", r.2);
     for key in server.keys("headcount:{exp}:*") {
-        let ttl: i64 = redis::cmd("PTTL").arg(&key).query(&mut server.conn()).unwrap();
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(&key)
+            .query(&mut server.conn())
+            .unwrap();
         assert!(ttl > 3_500_000 && ttl <= 3_600_000, "{key}: {ttl}");
     }
     assert_eq!(server.keys("headcount:{exp}:*").len(), 7);

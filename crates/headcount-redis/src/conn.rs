@@ -178,7 +178,10 @@ impl Options {
     /// # let _ = opts;
     /// ```
     pub fn expire_after(mut self, d: Duration) -> Options {
-        self.expire_after = d.clamp(Duration::from_secs(1), Duration::from_secs(100 * 365 * 86400));
+        self.expire_after = d.clamp(
+            Duration::from_secs(1),
+            Duration::from_secs(100 * 365 * 86400),
+        );
         self
     }
 }
@@ -511,7 +514,10 @@ impl Inner {
         let session = self.take_session(call);
         let mut resent = false;
         let r = self.run_in(call, session.as_ref(), &mut resent);
-        self.give_session(session, resent || matches!(r, Err(Error::Unreachable { .. })));
+        self.give_session(
+            session,
+            resent || matches!(r, Err(Error::Unreachable { .. })),
+        );
         r
     }
 
@@ -539,7 +545,12 @@ impl Inner {
         }
     }
 
-    fn run_in(&self, call: &Call, session: Option<&Session>, resent: &mut bool) -> Result<Vec<Value>> {
+    fn run_in(
+        &self,
+        call: &Call,
+        session: Option<&Session>,
+        resent: &mut bool,
+    ) -> Result<Vec<Value>> {
         let inv = call.invocation(&self.keys, session);
         let durable = self
             .wait_replicas(call)
@@ -617,7 +628,10 @@ impl Inner {
         let session = self.take_session(call);
         let mut resent = false;
         let r = self.run_async_in(call, session.as_ref(), &mut resent).await;
-        self.give_session(session, resent || matches!(r, Err(Error::Unreachable { .. })));
+        self.give_session(
+            session,
+            resent || matches!(r, Err(Error::Unreachable { .. })),
+        );
         r
     }
 
@@ -706,7 +720,11 @@ impl Drop for Inner {
     /// call. Best effort: errors are ignored.
     fn drop(&mut self) {
         let sessions = std::mem::take(self.sessions.get_mut().unwrap_or_else(|p| p.into_inner()));
-        let ids: Vec<String> = sessions.into_iter().filter(|s| s.clean).map(|s| s.id).collect();
+        let ids: Vec<String> = sessions
+            .into_iter()
+            .filter(|s| s.clean)
+            .map(|s| s.id)
+            .collect();
         if ids.is_empty() {
             return;
         }

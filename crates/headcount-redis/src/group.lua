@@ -292,21 +292,22 @@ end
 -- Every key expires at `exp`; refreshed when over 1% of the idle period passed
 -- since the last refresh (or the caller's idle period differs, or a key was
 -- recreated without one).
-local function refresh()
-  if st.exp and st.idle == idle and st.exp - now >= idle - math.floor(idle / 100) then return end
-  local exp = now + idle
-  for _, k in ipairs(all_keys) do redis.call('PEXPIREAT', k, exp) end
-  put.exp, put.idle = d(exp), d(idle)
-end
-
 local function flush()
+  local exp
+  if not (st.exp and st.idle == idle and st.exp - now >= idle - math.floor(idle / 100)) then
+    exp = now + idle
+    put.exp, put.idle = d(exp), d(idle)
+  end
   local args = {}
   for f, v in pairs(put) do
     args[#args + 1] = f
     args[#args + 1] = v
   end
   if #args > 0 then redis.call('HSET', S, unpack(args)) end
-  refresh()
+  -- After the HSET: a new group's state hash exists only from there on.
+  if exp then
+    for _, k in ipairs(all_keys) do redis.call('PEXPIREAT', k, exp) end
+  end
 end
 
 local function check_reply()

@@ -324,9 +324,9 @@ fn all_keys_share_the_group_hash_tag() {
     let expected: Vec<String> = [
         "events", "failures", "fenced", "leases", "members", "sessions", "state",
     ]
-        .iter()
-        .map(|k| format!("headcount:{{tagged}}:{k}"))
-        .collect();
+    .iter()
+    .map(|k| format!("headcount:{{tagged}}:{k}"))
+    .collect();
     assert_eq!(keys, expected);
 }
 

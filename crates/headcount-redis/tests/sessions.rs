@@ -30,7 +30,12 @@ fn call(
         inv.key(format!("headcount:{{{group}}}:{k}"));
     }
     // No version seen; the default idle expiry (7 days).
-    inv.arg(op).arg(session).arg(seq).arg(expect).arg(0).arg(604_800_000u64);
+    inv.arg(op)
+        .arg(session)
+        .arg(seq)
+        .arg(expect)
+        .arg(0)
+        .arg(604_800_000u64);
     for a in args {
         inv.arg(*a);
     }

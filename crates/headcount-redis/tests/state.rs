@@ -104,12 +104,24 @@ fn durable_acknowledgements_wait_for_replicas() {
     );
     let r = lone.add(1);
     assert!(
-        matches!(&r, Err(Error::NotReplicated { acked: 0, wanted: 1, op: "add", .. })),
+        matches!(
+            &r,
+            Err(Error::NotReplicated {
+                acked: 0,
+                wanted: 1,
+                op: "add",
+                ..
+            })
+        ),
         "{r:?}"
     );
     let line = r.unwrap_err().to_string();
     assert!(line.contains("may or may not survive"), "{line}");
-    assert_eq!(primary.raw_count("durable"), Some(1), "applied on the primary");
+    assert_eq!(
+        primary.raw_count("durable"),
+        Some(1),
+        "applied on the primary"
+    );
 
     let replica = RedisServer::replica_of(&primary);
     let wg = open(
@@ -137,7 +149,14 @@ fn durable_acknowledgements_wait_for_replicas() {
     let r = hurried.done();
     signal(replica.pid(), "CONT");
     assert!(
-        matches!(&r, Err(Error::NotReplicated { acked: 0, op: "add", .. })),
+        matches!(
+            &r,
+            Err(Error::NotReplicated {
+                acked: 0,
+                op: "add",
+                ..
+            })
+        ),
         "{r:?}"
     );
     assert_eq!(primary.raw_count("durable"), Some(0));
@@ -279,7 +298,12 @@ fn raw_join(c: &mut redis::Connection, group: &str, session: &str, participant: 
     for k in KEYS {
         inv.key(format!("headcount:{{{group}}}:{k}"));
     }
-    inv.arg("join").arg(session).arg(1).arg("").arg(0).arg(604_800_000u64);
+    inv.arg("join")
+        .arg(session)
+        .arg(1)
+        .arg("")
+        .arg(0)
+        .arg(604_800_000u64);
     inv.arg(participant).arg(1).arg(1);
     let v: Vec<redis::Value> = inv.invoke(c).unwrap();
     match &v[0] {
@@ -329,7 +353,10 @@ fn memory_is_bounded_by_live_participants_not_by_calls_or_rounds() {
     assert_eq!(server.raw_count("mem"), Some(0));
     let (keys, after_calls) = memory(&server, "mem");
     assert_eq!(keys, 7);
-    assert!(after_calls < 8_000, "{after_calls} bytes after 10,000 calls");
+    assert!(
+        after_calls < 8_000,
+        "{after_calls} bytes after 10,000 calls"
+    );
 
     let mut c = server.conn();
     let mut round = 0;

@@ -49,7 +49,10 @@ impl RedisServer {
             if info.contains("master_link_status:up") {
                 return replica;
             }
-            assert!(t.elapsed() < Duration::from_secs(20), "replica never synced");
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "replica never synced"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }

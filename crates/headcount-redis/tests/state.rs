@@ -267,6 +267,20 @@ fn every_key_expires_when_idle_and_operations_refresh_it() {
     for t in pttls(&server, "default") {
         assert!(t > week - 60_000 && t <= week, "{t}");
     }
+    // The state records the deadline it set, so that the next calls need not
+    // set it again (and can take the fast path).
+    let exp: Option<i64> = redis::cmd("HGET")
+        .arg("headcount:{default}:state")
+        .arg("exp")
+        .query(&mut server.conn())
+        .unwrap();
+    for k in KEYS {
+        let at: i64 = redis::cmd("PEXPIRETIME")
+            .arg(format!("headcount:{{default}}:{k}"))
+            .query(&mut server.conn())
+            .unwrap();
+        assert_eq!(Some(at), exp, "{k}");
+    }
 
     let idle = Duration::from_secs(2);
     let wg = open(&server.url(), "idle", Options::new().expire_after(idle));

@@ -135,8 +135,11 @@ impl Options {
     /// it (Redis `WAIT n`, sent in the same round trip as the script), so an
     /// acknowledged write survives the failover to any of them. When fewer confirm
     /// within [`replica_timeout`](Self::replica_timeout) the call fails with
-    /// [`Error::NotReplicated`]: the write was applied on the primary and may or may
-    /// not survive a failover. 0 (the default) waits for no replica.
+    /// [`Error::NotReplicated`]: the write was applied on the primary (do not repeat
+    /// it) and may or may not survive a failover. A lease's `done` that fails so
+    /// counts as paid; a `join` that fails so fails its lease at once (waiters get
+    /// [`Error::ParticipantFailed`], detail "its join was not confirmed by N
+    /// replica(s)"). 0 (the default) waits for no replica.
     ///
     /// # Examples
     ///

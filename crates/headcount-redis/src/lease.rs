@@ -95,6 +95,15 @@ impl Lease {
         )?;
         let mut session = Session::new();
         if let Err(e) = inner.run_in_session(&call, &mut session) {
+            if let Error::NotReplicated { wanted, .. } = &e {
+                // The lease exists on the primary, but this participant will not
+                // work under it: fail it now rather than leave it to expire as a
+                // lost participant. Best effort: the error returned is the join's.
+                let detail = format!("its join was not confirmed by {wanted} replica(s)");
+                if let Ok(fail) = inner.call("fail", true, vec![participant.to_owned(), detail]) {
+                    let _ = inner.run_in_session(&fail, &mut session);
+                }
+            }
             inner.adopt_session(session);
             return Err(e);
         }
@@ -197,9 +206,13 @@ impl Lease {
         let call = self
             .inner
             .call("done", true, vec![self.participant.clone()])?;
-        self.run(&call)?;
-        self.owed -= 1;
-        Ok(())
+        let r = self.run(&call);
+        // Applied on the primary, only not confirmed by enough replicas: paid (it
+        // must not be paid again).
+        if r.is_ok() || matches!(r, Err(Error::NotReplicated { .. })) {
+            self.owed -= 1;
+        }
+        r
     }
 
     /// Pays one of the `done`s this lease owes (applied exactly once). When it was

@@ -138,7 +138,6 @@ fn durable_acknowledgements_wait_for_replicas() {
     assert_eq!(replica.raw_count("durable"), Some(1));
 
     // A frozen replica confirms nothing.
-    signal(replica.pid(), "STOP");
     let hurried = open(
         &primary.url(),
         "durable",
@@ -146,8 +145,10 @@ fn durable_acknowledgements_wait_for_replicas() {
             .min_replicas(1)
             .replica_timeout(Duration::from_millis(300)),
     );
+    hurried.add(2).unwrap();
+    let mut lease = hurried.join_as("two", LONG, 2).unwrap();
+    signal(replica.pid(), "STOP");
     let r = hurried.done();
-    signal(replica.pid(), "CONT");
     assert!(
         matches!(
             &r,
@@ -158,6 +159,33 @@ fn durable_acknowledgements_wait_for_replicas() {
             })
         ),
         "{r:?}"
+    );
+    // A lease's done that was applied but not confirmed counts as paid: it is not
+    // paid again.
+    let r = lease.done_one();
+    assert!(
+        matches!(&r, Err(Error::NotReplicated { op: "done", .. })),
+        "{r:?}"
+    );
+    assert_eq!(lease.owed(), 1);
+    let r = lease.done();
+    assert!(matches!(&r, Err(Error::NotReplicated { .. })), "{r:?}");
+    assert_eq!(primary.raw_count("durable"), Some(0));
+    // A join that is not confirmed fails its lease at once (rather than leaving it
+    // to expire as a lost participant).
+    assert!(matches!(hurried.add(1), Err(Error::NotReplicated { .. })));
+    let r = hurried.join_as("unconfirmed", LONG, 1);
+    assert!(
+        matches!(&r, Err(Error::NotReplicated { op: "join", .. })),
+        "{r:?}"
+    );
+    signal(replica.pid(), "CONT");
+    let plain = RedisWaitGroup::open(primary.client(), "durable").unwrap();
+    let broken = plain.status().unwrap().broken;
+    assert!(
+        matches!(&broken, Some(Error::ParticipantFailed { participant, detail, .. })
+            if participant == "unconfirmed" && detail.contains("not confirmed")),
+        "{broken:?}"
     );
     assert_eq!(primary.raw_count("durable"), Some(0));
     // The async twin waits too.

@@ -720,7 +720,8 @@ impl Drop for Inner {
     /// Ends the handle's sessions whose calls all got their reply at the first
     /// attempt (no straggler of theirs can arrive), on a pooled connection if one
     /// is idle; the others are collected by the server an hour after their last
-    /// call. Best effort: errors are ignored.
+    /// call. Best effort: errors are ignored, and the reply is awaited at most
+    /// 250 ms.
     fn drop(&mut self) {
         let sessions = std::mem::take(self.sessions.get_mut().unwrap_or_else(|p| p.into_inner()));
         let ids: Vec<String> = sessions
@@ -733,6 +734,12 @@ impl Drop for Inner {
         }
         let pooled = self.pool.get_mut().map(|p| p.pop()).unwrap_or(None);
         if let Some((mut c, _)) = pooled {
+            // A frozen or slow server must not hold up the drop for long.
+            let brief = self.opts.io_timeout.min(Duration::from_millis(250));
+            if c.set_read_timeout(Some(brief)).is_err() || c.set_write_timeout(Some(brief)).is_err()
+            {
+                return;
+            }
             let call = self.call_expecting("forget", false, String::new(), ids);
             let _ = call.invocation(&self.keys, None).invoke::<Value>(&mut c);
         }

@@ -719,7 +719,8 @@ async fn durable_async(
 impl Drop for Inner {
     /// Ends the handle's sessions whose calls all got their reply at the first
     /// attempt (no straggler of theirs can arrive), on a pooled connection if one
-    /// is idle; the others are collected by the server an hour after their last
+    /// is idle, else (an async handle) from a task on the current tokio runtime;
+    /// the others are collected by the server an hour after their last
     /// call. Best effort: errors are ignored, and the reply is awaited at most
     /// 250 ms.
     fn drop(&mut self) {
@@ -733,7 +734,20 @@ impl Drop for Inner {
             return;
         }
         let pooled = self.pool.get_mut().map(|p| p.pop()).unwrap_or(None);
-        if let Some((mut c, _)) = pooled {
+        let Some((mut c, _)) = pooled else {
+            // An async handle: sent from a task on the current runtime, if any.
+            let shared = self.aconn.get_mut().ok().and_then(Option::take);
+            if let (Some(mut conn), Ok(rt)) = (shared, tokio::runtime::Handle::try_current()) {
+                let call = self.call_expecting("forget", false, String::new(), ids);
+                let inv = call.invocation(&self.keys, None);
+                rt.spawn(async move {
+                    let brief = Duration::from_millis(250);
+                    let _ = tokio::time::timeout(brief, inv.invoke_async::<Value>(&mut conn)).await;
+                });
+            }
+            return;
+        };
+        {
             // A frozen or slow server must not hold up the drop for long.
             let brief = self.opts.io_timeout.min(Duration::from_millis(250));
             if c.set_read_timeout(Some(brief)).is_err() || c.set_write_timeout(Some(brief)).is_err()

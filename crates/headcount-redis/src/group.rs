@@ -173,8 +173,10 @@ impl RedisWaitGroup {
     ///
     /// [`Error::NegativeCounter`] if the counter would go below zero (nothing is
     /// written), [`Error::Overflow`] past [`MAX_COUNT`], [`Error::NoSuchGroup`] for a
-    /// non-positive delta on a missing group, [`Error::StateLost`],
-    /// [`Error::Unreachable`].
+    /// non-positive delta on a missing group, [`Error::StateLost`] (also when the
+    /// server holds an older state than this handle saw, or only some of the
+    /// group's keys), [`Error::Unreachable`], [`Error::NotReplicated`] under
+    /// [`Options::min_replicas`] (applied, but not confirmed by enough replicas).
     ///
     /// # Examples
     ///
@@ -350,8 +352,9 @@ impl RedisWaitGroup {
     /// # Errors
     ///
     /// [`Error::NothingToJoin`] when every counted `done` is already claimed by a
-    /// lease, [`Error::InvalidArgument`] for a `ttl` under 100 ms, and those of
-    /// [`count`](Self::count).
+    /// lease, [`Error::InvalidArgument`] for a `ttl` under 100 ms,
+    /// [`Error::NotReplicated`] under [`Options::min_replicas`] (the lease is then
+    /// failed at once), and those of [`count`](Self::count).
     ///
     /// # Examples
     ///

@@ -276,6 +276,32 @@ fn a_dropped_handle_forgets_its_sessions_unless_a_call_was_resent() {
 }
 
 #[test]
+fn a_dropped_async_handle_forgets_its_sessions_from_a_task() {
+    let server = RedisServer::start();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let wg = RedisWaitGroup::open(server.client(), "g").unwrap();
+        wg.add_async(2).await.unwrap();
+        wg.done_async().await.unwrap();
+        assert_eq!(sessions(&server, "g").len(), 1);
+        drop(wg);
+        // The forget runs on a task of this runtime.
+        let t = std::time::Instant::now();
+        while !sessions(&server, "g").is_empty() {
+            assert!(
+                t.elapsed() < std::time::Duration::from_secs(10),
+                "never forgotten"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    });
+    assert_eq!(server.raw_count("g"), Some(1));
+}
+
+#[test]
 fn threads_sharing_a_handle_each_run_in_a_session_of_their_own() {
     let server = RedisServer::start();
     let wg = RedisWaitGroup::open(server.client(), "shared").unwrap();

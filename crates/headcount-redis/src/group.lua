@@ -68,8 +68,11 @@ if sid ~= '' then sfield = 's:' .. sid end
 -- Ends the client's sessions (ARGV 7..): no call of theirs can still arrive.
 if op == 'forget' then
   for i = 7, #ARGV do
-    redis.call('HDEL', S, 's:' .. ARGV[i])
-    redis.call('ZREM', SE, ARGV[i])
+    -- '' is the sentinel of `sessions`, never a session.
+    if ARGV[i] ~= '' then
+      redis.call('HDEL', S, 's:' .. ARGV[i])
+      redis.call('ZREM', SE, ARGV[i])
+    end
   end
   return { 'ok', expect, '0' }
 end

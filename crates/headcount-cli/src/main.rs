@@ -6,7 +6,9 @@ use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use headcount_redis::{redact_url, Error, RedisWaitGroup, ACL_RULE, MAX_COUNT, MAX_TTL, MIN_TTL};
+use headcount_redis::{
+    redact_url, Error, Options, RedisWaitGroup, ACL_RULE, MAX_COUNT, MAX_TTL, MIN_TTL,
+};
 
 const EXIT_CODES: &str = "\
 Accepted values:
@@ -33,11 +35,21 @@ Exit codes:
   4   timeout (`wait --timeout`)
   5   a participant was lost (its lease expired: process died or stalled)
   6   a participant failed (`run`: the command failed or could not start)
-  7   state lost (Redis restarted without the data) or no such group
+  7   state lost (restart, rollback, a lost key, expiry, delete) or no such group
   8   refused: the counter would go negative or overflow (nothing written)
   9   fenced: this participant's lease was reaped; its done was not counted
+  10  not replicated (`--min-replicas`): applied on the primary, but too few
+      replicas confirmed it in time; it may or may not survive a failover
 Failures print one line on stderr saying what happened. No output shows the
-password of the URL (--help hides the value of HEADCOUNT_REDIS_URL).";
+password of the URL (--help hides the value of HEADCOUNT_REDIS_URL).
+
+State and clean-up:
+  A group's keys expire after --expire-after of idleness (default 7 days); every
+  command refreshes them. `headcount delete NAME` removes a group at once; its
+  waiters exit 7. A group whose state was lost, rolled back (failover to a replica
+  that missed writes, restart from an older snapshot) or partly evicted is exit 7,
+  never a zero counter; `--min-replicas N` makes every add/done/run wait until N
+  replicas have it, so that it survives a failover.";
 
 /// `EXIT_CODES` and the least-privilege ACL rule, after the options in `--help`.
 fn after_help() -> String {
@@ -63,6 +75,41 @@ struct Cli {
         value_name = "URL"
     )]
     redis: String,
+
+    /// Durable acknowledgements: every add, done and run (join, done, failure) is
+    /// acknowledged only once N replicas have it (Redis WAIT); fewer in time is
+    /// exit 10.
+    #[arg(
+        long,
+        global = true,
+        env = "HEADCOUNT_MIN_REPLICAS",
+        default_value_t = 0,
+        value_name = "N"
+    )]
+    min_replicas: usize,
+
+    /// How long a write waits for --min-replicas to confirm it.
+    #[arg(
+        long,
+        global = true,
+        env = "HEADCOUNT_REPLICA_TIMEOUT",
+        default_value = "1s",
+        value_parser = humantime::parse_duration,
+        value_name = "DURATION"
+    )]
+    replica_timeout: Duration,
+
+    /// Every key of the group expires after it has been idle this long (at least
+    /// 1s); every command refreshes it.
+    #[arg(
+        long,
+        global = true,
+        env = "HEADCOUNT_EXPIRE_AFTER",
+        default_value = "7days",
+        value_parser = parse_expire_after,
+        value_name = "DURATION"
+    )]
+    expire_after: Duration,
 
     #[command(subcommand)]
     command: Cmd,
@@ -110,11 +157,27 @@ enum Cmd {
         /// Group name.
         name: String,
     },
-    /// Print the group's state for people: count, participants, leases, failures.
+    /// Print the group's state for people: count, participants, leases, failures,
+    /// and a warning when the server may evict the group's keys.
     Status {
         /// Group name.
         name: String,
     },
+    /// Delete the group now (every key); its waiters exit 7. Exit 7 if it does not
+    /// exist.
+    Delete {
+        /// Group name.
+        name: String,
+    },
+}
+
+/// `--expire-after`: a humantime duration of at least one second.
+fn parse_expire_after(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d < Duration::from_secs(1) {
+        return Err("the idle expiry must be at least 1s".into());
+    }
+    Ok(d)
 }
 
 /// A lease TTL: a humantime duration from `MIN_TTL` to `MAX_TTL`.
@@ -144,6 +207,7 @@ fn exit_code(e: &Error) -> u8 {
         Error::StateLost { .. } | Error::NoSuchGroup { .. } => 7,
         Error::NegativeCounter { .. } | Error::Overflow { .. } | Error::NothingToJoin { .. } => 8,
         Error::Fenced { .. } | Error::NotJoined { .. } => 9,
+        Error::NotReplicated { .. } => 10,
         _ => 1,
     }
 }
@@ -158,7 +222,11 @@ impl From<Error> for Failure {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
-    let open = |name: &str| RedisWaitGroup::open_url(&cli.redis, name);
+    let options = Options::new()
+        .min_replicas(cli.min_replicas)
+        .replica_timeout(cli.replica_timeout)
+        .expire_after(cli.expire_after);
+    let open = |name: &str| RedisWaitGroup::open_url_with(&cli.redis, name, options.clone());
     match cli.command {
         Cmd::Add { name, n } => open(&name)?.add(n)?,
         Cmd::Done { name } => open(&name)?.done()?,
@@ -171,6 +239,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Cmd::Count { name } => println!("{}", open(&name)?.count()?),
         Cmd::Status { name } => println!("{}", open(&name)?.status()?),
+        Cmd::Delete { name } => open(&name)?.delete()?,
         Cmd::Run { name, ttl, command } => {
             let wg = open(&name)?;
             let lease = wg.join(ttl)?;

@@ -21,7 +21,13 @@
 //! of paired samples (peer and headcount timed back to back in one loop), which a
 //! noisy machine skews far less than separate runs.
 //!
-//! Run: `cargo bench -p headcount-redis --bench redis_wait_group`.
+//! Last, with 200,000 idle client-session records in one group (what as many
+//! abandoned clients leave), it runs a mix of every operation and prints the
+//! slowest script call the server's `SLOWLOG` recorded (target: under 2 ms; no
+//! script's work grows with the number of sessions, participants or rounds).
+//!
+//! Run: `cargo bench -p headcount-redis --bench redis_wait_group` (or `-- paired`
+//! for the paired figures and the slow-log figure alone).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -316,11 +322,143 @@ fn paired(server: &RedisServer) {
     }
 }
 
+/// Every `EVALSHA` in the slow log (which records every command here): its
+/// operation and duration in µs.
+fn slow_scripts(conn: &mut redis::Connection) -> Vec<(String, u64)> {
+    let log: Vec<redis::Value> = redis::cmd("SLOWLOG")
+        .arg("GET")
+        .arg(-1)
+        .query(conn)
+        .unwrap();
+    let text = |v: &redis::Value| match v {
+        redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        other => format!("{other:?}"),
+    };
+    log.iter()
+        .filter_map(|e| {
+            let redis::Value::Array(e) = e else {
+                return None;
+            };
+            let (redis::Value::Int(us), redis::Value::Array(args)) = (&e[2], &e[3]) else {
+                return None;
+            };
+            // EVALSHA sha numkeys key1..key7 op ...; the peer's (one key) as ''.
+            let op = match args.get(2).map(text).as_deref() {
+                Some("7") => args.get(10).map(text).unwrap_or_default(),
+                _ => String::new(),
+            };
+            (args.first().map(text).as_deref() == Some("EVALSHA")).then_some((op, *us as u64))
+        })
+        .collect()
+}
+
+/// The slowest script call with 200,000 idle session records in the group.
+fn idle_sessions(server: &RedisServer) {
+    const IDLE: usize = 200_000;
+    let mut conn = server.conn();
+    let wg = RedisWaitGroup::open(server.client(), "idle-200k").unwrap();
+    wg.add(1_000_000).unwrap();
+    // Records of sessions whose last call was long ago, as abandoned clients
+    // (killed mid-call, or resent and never ended) leave them.
+    for chunk in 0..IDLE / 1000 {
+        let mut p = redis::pipe();
+        for i in chunk * 1000..(chunk + 1) * 1000 {
+            p.cmd("HSET")
+                .arg("headcount:{idle-200k}:state")
+                .arg(format!("s:idle{i:06}"))
+                .arg(7)
+                .ignore();
+            p.cmd("ZADD")
+                .arg("headcount:{idle-200k}:sessions")
+                .arg(i)
+                .arg(format!("idle{i:06}"))
+                .ignore();
+        }
+        p.exec(&mut conn).unwrap();
+    }
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("slowlog-log-slower-than")
+        .arg(0)
+        .arg("slowlog-max-len")
+        .arg(100_000)
+        .query(&mut conn)
+        .unwrap();
+    let _: () = redis::cmd("SLOWLOG").arg("RESET").query(&mut conn).unwrap();
+    // A mix of every operation: plain dones (the fast path), rounds that start and
+    // end, leases joined, paid and failed, waiters' checks, status.
+    let other = RedisWaitGroup::open(server.client(), "idle-200k").unwrap();
+    // The peer, in the same window: a one-line script, whose slowest call shows
+    // what the machine alone adds (a descheduled server, a page fault).
+    let incr = redis::Script::new("return redis.call('INCRBY', KEYS[1], ARGV[1])");
+    for i in 0..500 {
+        for _ in 0..4 {
+            let _: i64 = incr.key("idle:peer").arg(1).invoke(&mut conn).unwrap();
+        }
+        wg.done().unwrap();
+        other.count().unwrap();
+        let lease = wg
+            .join_as(&format!("p{i}"), Duration::from_secs(30), 1)
+            .unwrap();
+        if i % 10 == 0 {
+            lease.fail("bench").unwrap();
+            wg.add(1).unwrap();
+        } else {
+            lease.done().unwrap();
+        }
+        if i % 50 == 0 {
+            let _ = other.status().unwrap();
+        }
+    }
+    let (calls, peer): (Vec<_>, Vec<_>) = slow_scripts(&mut conn)
+        .into_iter()
+        .partition(|c| !c.0.is_empty());
+    let left: usize = redis::cmd("ZCARD")
+        .arg("headcount:{idle-200k}:sessions")
+        .query(&mut conn)
+        .unwrap();
+    let mut calls = calls;
+    calls.sort_by_key(|c| std::cmp::Reverse(c.1));
+    let at = |v: &[(String, u64)], q: f64| v.get((v.len() as f64 * q) as usize).map_or(0, |c| c.1);
+    let slowest: Vec<String> = calls
+        .iter()
+        .take(3)
+        .map(|(op, us)| format!("{us} us `{op}`"))
+        .collect();
+    let mut peer = peer;
+    peer.sort_by_key(|c| std::cmp::Reverse(c.1));
+    println!(
+        "idle sessions: {} script calls with {IDLE} idle session records ({left} left): \
+         slowest {} (target < 2000 us, SLOWLOG); 99.9th percentile {} us, median {} us; \
+         peer one-line INCRBY script in the same window: slowest {} us, median {} us",
+        calls.len(),
+        slowest.join(", "),
+        at(&calls, 0.001),
+        at(&calls, 0.5),
+        at(&peer, 0.0),
+        at(&peer, 0.5),
+    );
+    let _: () = redis::cmd("SLOWLOG").arg("RESET").query(&mut conn).unwrap();
+    wg.delete().unwrap();
+    let del = slow_scripts(&mut conn);
+    println!(
+        "idle sessions: delete of the group: {} us",
+        del.first().map(|c| c.1).unwrap_or_default()
+    );
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("slowlog-log-slower-than")
+        .arg(10_000)
+        .query(&mut conn)
+        .unwrap();
+}
+
 fn benches(c: &mut Criterion) {
     let server = RedisServer::start();
     done_latency(c, &server);
     wakeup_latency(c, &server);
     paired(&server);
+    idle_sessions(&server);
 }
 
 mod harness {

@@ -3,8 +3,9 @@
 /// The Redis ACL rule a least-privilege user needs for every operation of this
 /// crate and of the `headcount` CLI: the key pattern of all groups and, one by one,
 /// the commands sent by the client (`EVALSHA`, `SCRIPT LOAD` after a `NOSCRIPT`,
-/// `XREAD`, `SELECT` for a URL with a database number) and those called inside
-/// the group's script.
+/// `XREAD`, `SELECT` for a URL with a database number, `WAIT` for
+/// [`Options::min_replicas`](crate::Options::min_replicas), `INFO` for the
+/// eviction warning of `status`) and those called inside the group's script.
 ///
 /// Create the user with it (Redis 7):
 ///
@@ -22,9 +23,9 @@
 /// assert!(rule.starts_with("~headcount:* "));
 /// assert!(rule.contains(" +evalsha "));
 /// ```
-pub const ACL_RULE: &str = "~headcount:* +evalsha +script|load +xread +select \
-+time +hget +hmget +hset +hdel +hexists +hgetall +del +lrange +rpush \
-+xadd +xrevrange +xtrim +zadd +zrange +zrangebyscore +zrem";
+pub const ACL_RULE: &str = "~headcount:* +evalsha +script|load +xread +select +wait +info \
++time +exists +hget +hmget +hset +hdel +hexists +hlen +unlink +pexpireat \
++llen +lrange +rpush +xadd +xrevrange +xtrim +zadd +zcard +zrange +zrangebyscore +zrem";
 
 #[cfg(test)]
 mod tests {

@@ -44,7 +44,16 @@ pub struct Options {
     pub(crate) connect_timeout: Duration,
     pub(crate) io_timeout: Duration,
     pub(crate) retry_window: Duration,
+    /// Replicas that must confirm each mutation (`WAIT`); 0: none.
+    pub(crate) min_replicas: usize,
+    /// How long `WAIT` may take.
+    pub(crate) replica_timeout: Duration,
+    /// Idle period after which every key of the group expires.
+    pub(crate) expire_after: Duration,
 }
+
+/// The default [`Options::expire_after`]: 7 days.
+pub const DEFAULT_EXPIRE_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
 
 impl Default for Options {
     fn default() -> Self {
@@ -52,6 +61,9 @@ impl Default for Options {
             connect_timeout: Duration::from_secs(2),
             io_timeout: Duration::from_secs(5),
             retry_window: Duration::from_secs(10),
+            min_replicas: 0,
+            replica_timeout: Duration::from_secs(1),
+            expire_after: DEFAULT_EXPIRE_AFTER,
         }
     }
 }
@@ -121,6 +133,64 @@ impl Options {
         self.retry_window = d.min(MAX_RETRY_WINDOW);
         self
     }
+
+    /// Durable acknowledgements: every mutation (`add`, `done`, a lease's `join`,
+    /// `done` and `fail`) is acknowledged only once `n` replicas confirm they have
+    /// it (Redis `WAIT n`, sent in the same round trip as the script), so an
+    /// acknowledged write survives the failover to any of them. When fewer confirm
+    /// within [`replica_timeout`](Self::replica_timeout) the call fails with
+    /// [`Error::NotReplicated`]: the write was applied on the primary (do not repeat
+    /// it) and may or may not survive a failover. A lease's `done` that fails so
+    /// counts as paid; a `join` that fails so fails its lease at once (waiters get
+    /// [`Error::ParticipantFailed`], detail "its join was not confirmed by N
+    /// replica(s)"). 0 (the default) waits for no replica.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let opts = headcount_redis::Options::new().min_replicas(1);
+    /// # let _ = opts;
+    /// ```
+    pub fn min_replicas(mut self, n: usize) -> Options {
+        self.min_replicas = n;
+        self
+    }
+
+    /// How long a mutation waits for [`min_replicas`](Self::min_replicas) to
+    /// confirm it (default 1 s; at least 1 ms).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let opts = headcount_redis::Options::new().min_replicas(2).replica_timeout(Duration::from_secs(3));
+    /// # let _ = opts;
+    /// ```
+    pub fn replica_timeout(mut self, d: Duration) -> Options {
+        self.replica_timeout = d.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Every key of the group expires after it has been idle this long (no
+    /// operation, no heartbeat, no waiter's check): default
+    /// [`DEFAULT_EXPIRE_AFTER`] (7 days), at least 1 s. Every operation refreshes
+    /// the expiry (to within 1% of the period); the period of the latest caller
+    /// applies. A waiter of an expired group gets [`Error::StateLost`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let opts = headcount_redis::Options::new().expire_after(Duration::from_secs(24 * 3600));
+    /// # let _ = opts;
+    /// ```
+    pub fn expire_after(mut self, d: Duration) -> Options {
+        self.expire_after = d.clamp(
+            Duration::from_secs(1),
+            Duration::from_secs(100 * 365 * 86400),
+        );
+        self
+    }
 }
 
 /// A failure worth retrying on a new connection.
@@ -171,6 +241,10 @@ pub(crate) struct Inner {
     inst: Mutex<Option<String>>,
     /// Set by the first `statelost`; sticky.
     lost: AtomicBool,
+    /// The highest `ver` of the group any reply carried: a server that answers with
+    /// an older state (a promoted replica that missed writes, a restart from an
+    /// older snapshot) is refused by the script as `statelost`.
+    seen: AtomicU64,
     /// Set once any connection succeeded: only then are failures retried.
     reached: AtomicBool,
     /// Idle blocking connections; `true`: its reply timeout was changed by a
@@ -217,6 +291,7 @@ impl Inner {
             opts,
             inst: Mutex::new(None),
             lost: AtomicBool::new(false),
+            seen: AtomicU64::new(0),
             reached: AtomicBool::new(false),
             pool: Mutex::new(Vec::new()),
             sessions: Mutex::new(Vec::new()),
@@ -245,7 +320,37 @@ impl Inner {
             });
         }
         let expect = self.inst.lock().unwrap().clone().unwrap_or_default();
-        Ok(Call::new(op, remember, expect, extra))
+        Ok(self.call_expecting(op, remember, expect, extra))
+    }
+
+    /// Builds a call with an explicit expected instance, whatever the handle saw.
+    pub(crate) fn call_expecting(
+        &self,
+        op: &'static str,
+        remember: bool,
+        expect: String,
+        extra: Vec<String>,
+    ) -> Call {
+        let idle_ms = u64::try_from(self.opts.expire_after.as_millis()).unwrap_or(u64::MAX);
+        Call::new(
+            op,
+            remember,
+            expect,
+            self.seen.load(Ordering::Relaxed),
+            idle_ms,
+            extra,
+        )
+    }
+
+    /// The instance id of the group this handle has seen, if any.
+    pub(crate) fn instance(&self) -> Option<String> {
+        self.inst.lock().unwrap().clone()
+    }
+
+    /// Marks the handle's group as lost (after `delete`): every later call is
+    /// [`Error::StateLost`].
+    pub(crate) fn set_lost(&self) {
+        self.lost.store(true, Ordering::Relaxed);
     }
 
     /// A session for one remembered call: a free one, or a new one.
@@ -255,18 +360,38 @@ impl Inner {
                 .lock()
                 .unwrap()
                 .pop()
-                .unwrap_or_else(|| Session {
-                    id: random_id(),
-                    seq: 1,
-                })
+                .unwrap_or_else(Session::new)
         })
     }
 
+    /// Runs the remembered `call` in `session`, a session of a lease's own (the
+    /// server drops its record when it reaps the lease). Takes the session's next
+    /// number afterwards.
+    pub(crate) fn run_in_session(&self, call: &Call, session: &mut Session) -> Result<Vec<Value>> {
+        let mut resent = false;
+        let r = self.run_in(call, Some(session), self.call_end(None), &mut resent);
+        session.seq += 1;
+        session.clean &= !(resent || matches!(r, Err(Error::Unreachable { .. })));
+        r
+    }
+
+    /// Takes a lease's session into the handle's pool once the lease has ended (so
+    /// that it is forgotten with the handle's, see `Drop`).
+    pub(crate) fn adopt_session(&self, session: Session) {
+        let mut free = self.sessions.lock().unwrap();
+        if free.len() < 64 {
+            free.push(session);
+        }
+    }
+
     /// Frees the session of a finished call (applied, refused or given up on): its
-    /// next call takes the next number.
-    fn give_session(&self, session: Option<Session>) {
+    /// next call takes the next number. `resent`: the call was sent more than once
+    /// or given up on, so a straggler of it may still arrive and the session may
+    /// not be forgotten before the server collects it.
+    fn give_session(&self, session: Option<Session>, resent: bool) {
         if let Some(mut s) = session {
             s.seq += 1;
+            s.clean &= !resent;
             let mut free = self.sessions.lock().unwrap();
             if free.len() < 64 {
                 free.push(s);
@@ -274,10 +399,16 @@ impl Inner {
         }
     }
 
-    /// Reads a reply; records the instance id or the loss of state.
+    /// Reads a reply; records the instance id and version, or the loss of state.
+    /// Returns the items after `ok` without the version (the instance id first).
     pub(crate) fn reply(&self, v: Value) -> Result<Vec<Value>> {
         match interpret(&self.name, v) {
-            Ok(items) => {
+            Ok(mut items) => {
+                if items.len() < 2 {
+                    return Err(Error::Protocol("short reply".into()));
+                }
+                let ver = crate::script::number(&items.remove(1))?;
+                self.seen.fetch_max(ver, Ordering::Relaxed);
                 if let Some(first) = items.first() {
                     let inst = crate::script::text(first)?;
                     let mut known = self.inst.lock().unwrap();
@@ -360,14 +491,44 @@ impl Inner {
         limit.map_or(window, |l| l.min(window))
     }
 
+    /// Extra reply time a durable mutation's `WAIT` may take.
+    fn replica_slack(&self) -> Duration {
+        if self.opts.min_replicas > 0 {
+            self.opts.replica_timeout
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    /// A warning when the server's `maxmemory-policy` may evict the group's keys
+    /// (every policy but `noeviction` may: the keys carry the idle expiry, so the
+    /// `volatile-*` policies can pick them too). `None` when the policy is
+    /// `noeviction` or cannot be read.
+    pub(crate) fn eviction_warning(&self) -> Option<String> {
+        let (mut c, clamped) = self.take_until(self.call_end(None)).ok()?;
+        let info: String = redis::cmd("INFO").arg("memory").query(&mut c).ok()?;
+        self.put_back(c, clamped);
+        let policy = info
+            .lines()
+            .find_map(|l| l.strip_prefix("maxmemory_policy:"))?
+            .trim()
+            .to_owned();
+        (policy != "noeviction").then(|| {
+            format!(
+                "maxmemory-policy is `{policy}`: Redis may evict this group's keys under memory pressure (the group would then be reported lost); use `noeviction`"
+            )
+        })
+    }
+
     /// The reply timeout for an attempt that must end by `end`, and whether it is
     /// shorter than the configured one.
     fn reply_timeout(&self, end: Instant) -> (Duration, bool) {
         let left = left_until(end);
-        if left < self.opts.io_timeout {
+        let configured = self.opts.io_timeout + self.replica_slack();
+        if left < configured {
             (left, true)
         } else {
-            (self.opts.io_timeout, false)
+            (configured, false)
         }
     }
 
@@ -432,17 +593,60 @@ impl Inner {
     /// made, with at least [`MIN_ATTEMPT`].
     pub(crate) fn run_until(&self, call: &Call, limit: Option<Instant>) -> Result<Vec<Value>> {
         let session = self.take_session(call);
-        let r = self.run_in(call, session.as_ref(), self.call_end(limit));
-        self.give_session(session);
+        let mut resent = false;
+        let r = self.run_in(call, session.as_ref(), self.call_end(limit), &mut resent);
+        self.give_session(
+            session,
+            resent || matches!(r, Err(Error::Unreachable { .. })),
+        );
         r
     }
 
-    fn run_in(&self, call: &Call, session: Option<&Session>, end: Instant) -> Result<Vec<Value>> {
+    /// The `WAIT` of a durable mutation (see [`Options::min_replicas`]), if any.
+    fn wait_replicas(&self, call: &Call) -> Option<redis::Cmd> {
+        (call.remember && self.opts.min_replicas > 0).then(|| {
+            let mut cmd = redis::cmd("WAIT");
+            cmd.arg(self.opts.min_replicas)
+                .arg(self.opts.replica_timeout.as_millis().max(1) as u64);
+            cmd
+        })
+    }
+
+    /// The script's reply and, for a durable mutation, how many replicas confirmed.
+    fn judge(&self, call: &Call, reply: Value, acked: Option<usize>) -> Result<Vec<Value>> {
+        let items = self.reply(reply)?;
+        match acked {
+            Some(acked) if acked < self.opts.min_replicas => Err(Error::NotReplicated {
+                group: self.name.clone(),
+                acked,
+                wanted: self.opts.min_replicas,
+                op: call.op(),
+            }),
+            _ => Ok(items),
+        }
+    }
+
+    fn run_in(
+        &self,
+        call: &Call,
+        session: Option<&Session>,
+        end: Instant,
+        resent: &mut bool,
+    ) -> Result<Vec<Value>> {
         let inv = call.invocation(&self.keys, session);
+        let durable = self
+            .wait_replicas(call)
+            .map(|wait| (call.eval_cmd(&self.keys, session), wait));
         let mut pause = Duration::from_millis(20);
+        let mut attempts = 0;
         loop {
+            attempts += 1;
+            *resent = attempts > 1;
             let attempt = self.take_until(end).and_then(|(mut c, clamped)| {
-                let r = inv.invoke::<Value>(&mut c);
+                let r = match &durable {
+                    None => inv.invoke::<Value>(&mut c).map(|v| (v, None)),
+                    Some((eval, wait)) => durable_blocking(&mut c, eval, wait),
+                };
                 // Only a connection that answered is reused: after an error reply
                 // the server may close it (an unauthenticated client's long command).
                 if r.is_ok() {
@@ -451,7 +655,7 @@ impl Inner {
                 r
             });
             match attempt {
-                Ok(v) => return self.reply(v),
+                Ok((v, acked)) => return self.judge(call, v, acked),
                 Err(e) => std::thread::sleep(self.retry_pause(e, end, &mut pause)?),
             }
         }
@@ -519,10 +723,14 @@ impl Inner {
         limit: Option<Instant>,
     ) -> Result<Vec<Value>> {
         let session = self.take_session(call);
+        let mut resent = false;
         let r = self
-            .run_async_in(call, session.as_ref(), self.call_end(limit))
+            .run_async_in(call, session.as_ref(), self.call_end(limit), &mut resent)
             .await;
-        self.give_session(session);
+        self.give_session(
+            session,
+            resent || matches!(r, Err(Error::Unreachable { .. })),
+        );
         r
     }
 
@@ -531,26 +739,38 @@ impl Inner {
         call: &Call,
         session: Option<&Session>,
         end: Instant,
+        resent: &mut bool,
     ) -> Result<Vec<Value>> {
         let inv = call.invocation(&self.keys, session);
+        let durable = self
+            .wait_replicas(call)
+            .map(|wait| (call.eval_cmd(&self.keys, session), wait));
         let mut pause = Duration::from_millis(20);
+        let mut attempts = 0;
         loop {
+            attempts += 1;
+            *resent = attempts > 1;
             let shared = self.aconn.lock().unwrap().clone();
             let conn = match shared {
                 Some(c) => Ok(c),
                 None => self
-                    .connect_async_until(Duration::ZERO, end)
+                    .connect_async_until(self.replica_slack(), end)
                     .await
                     .inspect(|c| {
                         *self.aconn.lock().unwrap() = Some(c.clone());
                     }),
             };
-            let attempt = match conn {
-                Ok(mut c) => within(end, inv.invoke_async::<Value>(&mut c)).await,
-                Err(e) => Err(e),
+            let attempt = match (conn, &durable) {
+                (Ok(mut c), None) => within(end, inv.invoke_async::<Value>(&mut c))
+                    .await
+                    .map(|v| (v, None)),
+                (Ok(mut c), Some((eval, wait))) => {
+                    within(end, durable_async(&mut c, eval, wait)).await
+                }
+                (Err(e), _) => Err(e),
             };
             match attempt {
-                Ok(v) => return self.reply(v),
+                Ok((v, acked)) => return self.judge(call, v, acked),
                 Err(e) => {
                     *self.aconn.lock().unwrap() = None;
                     tokio::time::sleep(self.retry_pause(e, end, &mut pause)?).await;
@@ -629,6 +849,87 @@ fn refused_command(code: &str, detail: &str) -> Option<Option<String>> {
         return Some(Some(called.unwrap_or("unknown").to_ascii_lowercase()));
     }
     Some(None)
+}
+
+/// A durable mutation: the script and `WAIT` in one round trip (`WAIT` cannot run
+/// inside a script). Loads the script on `NOSCRIPT` and sends both again.
+fn durable_blocking(
+    c: &mut Connection,
+    eval: &redis::Cmd,
+    wait: &redis::Cmd,
+) -> redis::RedisResult<(Value, Option<usize>)> {
+    let mut p = redis::pipe();
+    p.add_command(eval.clone()).add_command(wait.clone());
+    let r = match p.query::<(Value, usize)>(c) {
+        Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+            crate::script::SCRIPT.prepare_invoke().load(c)?;
+            p.query::<(Value, usize)>(c)
+        }
+        r => r,
+    };
+    r.map(|(v, n)| (v, Some(n)))
+}
+
+/// [`durable_blocking`], async.
+async fn durable_async(
+    c: &mut MultiplexedConnection,
+    eval: &redis::Cmd,
+    wait: &redis::Cmd,
+) -> redis::RedisResult<(Value, Option<usize>)> {
+    let mut p = redis::pipe();
+    p.add_command(eval.clone()).add_command(wait.clone());
+    let r = match p.query_async::<(Value, usize)>(c).await {
+        Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+            crate::script::SCRIPT.prepare_invoke().load_async(c).await?;
+            p.query_async::<(Value, usize)>(c).await
+        }
+        r => r,
+    };
+    r.map(|(v, n)| (v, Some(n)))
+}
+
+impl Drop for Inner {
+    /// Ends the handle's sessions whose calls all got their reply at the first
+    /// attempt (no straggler of theirs can arrive), on a pooled connection if one
+    /// is idle, else (an async handle) from a task on the current tokio runtime;
+    /// the others are collected by the server an hour after their last
+    /// call. Best effort: errors are ignored, and the reply is awaited at most
+    /// 250 ms.
+    fn drop(&mut self) {
+        let sessions = std::mem::take(self.sessions.get_mut().unwrap_or_else(|p| p.into_inner()));
+        let ids: Vec<String> = sessions
+            .into_iter()
+            .filter(|s| s.clean)
+            .map(|s| s.id)
+            .collect();
+        if ids.is_empty() {
+            return;
+        }
+        let pooled = self.pool.get_mut().map(|p| p.pop()).unwrap_or(None);
+        let Some((mut c, _)) = pooled else {
+            // An async handle: sent from a task on the current runtime, if any.
+            let shared = self.aconn.get_mut().ok().and_then(Option::take);
+            if let (Some(mut conn), Ok(rt)) = (shared, tokio::runtime::Handle::try_current()) {
+                let call = self.call_expecting("forget", false, String::new(), ids);
+                let inv = call.invocation(&self.keys, None);
+                rt.spawn(async move {
+                    let brief = Duration::from_millis(250);
+                    let _ = tokio::time::timeout(brief, inv.invoke_async::<Value>(&mut conn)).await;
+                });
+            }
+            return;
+        };
+        {
+            // A frozen or slow server must not hold up the drop for long.
+            let brief = self.opts.io_timeout.min(Duration::from_millis(250));
+            if c.set_read_timeout(Some(brief)).is_err() || c.set_write_timeout(Some(brief)).is_err()
+            {
+                return;
+            }
+            let call = self.call_expecting("forget", false, String::new(), ids);
+            let _ = call.invocation(&self.keys, None).invoke::<Value>(&mut c);
+        }
+    }
 }
 
 #[cfg(test)]

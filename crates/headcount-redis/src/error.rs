@@ -71,9 +71,13 @@ pub enum Error {
         group: String,
     },
     /// Redis no longer holds the state this handle saw (a restart without
-    /// persistence, a `FLUSHALL`, an eviction), or holds a newer incarnation of the
-    /// group. The counter is unknown; this is never reported as zero. The handle
-    /// stays in this state: open a new one to start over.
+    /// persistence, a `FLUSHALL`, an eviction), holds an older state than one this
+    /// handle already saw (a promoted replica that missed writes, a restart from an
+    /// older snapshot), holds only some of the group's keys (one evicted or
+    /// deleted), or holds a newer incarnation of the group; also after
+    /// [`delete`](crate::RedisWaitGroup::delete) or idle expiry. The counter is
+    /// unknown; this is never reported as zero. The handle stays in this state:
+    /// open a new one to start over.
     StateLost {
         /// The group.
         group: String,
@@ -186,6 +190,19 @@ pub enum Error {
     Redis(redis::RedisError),
     /// Redis answered with a reply this crate cannot read.
     Protocol(String),
+    /// A durable mutation (see [`Options::min_replicas`](crate::Options::min_replicas))
+    /// was applied on the primary, but fewer replicas than required confirmed it
+    /// within the replica timeout. The write may or may not survive a failover.
+    NotReplicated {
+        /// The group.
+        group: String,
+        /// The operation (`add`, `done`, `join`, `fail`).
+        op: &'static str,
+        /// Replicas that confirmed the write in time.
+        acked: usize,
+        /// Replicas required.
+        wanted: usize,
+    },
 }
 
 impl Error {
@@ -227,7 +244,7 @@ impl fmt::Display for Error {
             ),
             Error::StateLost { group } => write!(
                 f,
-                "state of group `{group}` was lost: Redis no longer holds it (restart without persistence, flush or eviction); the counter is unknown"
+                "state of group `{group}` was lost: Redis no longer holds it whole (restart without persistence or from an older snapshot, failover to a replica that missed writes, flush, eviction, expiry or delete); the counter is unknown"
             ),
             Error::ParticipantLost { group, participant, owed } => write!(
                 f,
@@ -291,6 +308,10 @@ impl fmt::Display for Error {
             ),
             Error::Redis(e) => write!(f, "Redis error: {}", one_line(&e.to_string())),
             Error::Protocol(what) => write!(f, "unexpected reply from Redis: {what}"),
+            Error::NotReplicated { group, op, acked, wanted } => write!(
+                f,
+                "`{op}` on group `{group}` was applied on the primary, but only {acked} of {wanted} required replica(s) confirmed it in time: it may or may not survive a failover"
+            ),
         }
     }
 }

@@ -2,95 +2,152 @@
 -- each is atomic on the server (Redis runs a script with nothing interleaved).
 --
 -- KEYS (all share the hash tag `{NAME}`, so they live in one Redis Cluster slot):
---   1 state    hash   inst, count, gen, claimed, bgen, bkind, bwho, bowed, bdetail,
---                     mark, and one field `s:<session>` per client session
+--   1 state    hash   inst, ver, count, gen, claimed, bgen, bkind, bwho, bowed,
+--                     bdetail, exp, idle, one field `s:<session>` per session
+--                     (`<number of its last applied call>:<minute of it>`),
+--                     and `p:<participant>` = the session of each live lease
 --   2 events   stream zero / broken events, read by waiters from a saved id
 --   3 leases   zset   participant -> lease expiry (ms, Redis clock)
 --   4 members  hash   participant -> dones it still owes
---   5 fenced   hash   participant -> why it was fenced (lost / failed)
+--   5 fenced   hash   participant -> why it was fenced (lost / failed), this round
 --   6 failures list   human-readable failures of the current round (for `status`)
---   7 idle     hash   the sessions' fields as they were at the last collection (gc)
+--   7 sessions zset   session -> time of its last call (ms, Redis clock), moved
+--                     at most once a minute (when the record's minute changes)
 -- ARGV: 1 op, 2 session id ('' = not remembered), 3 sequence number in the session,
---       4 expected instance ('' = unknown), then the op's arguments.
+--       4 expected instance ('' = unknown), 5 highest `ver` the client has seen,
+--       6 idle expiry (ms), then the op's arguments.
 --
--- Replies are arrays: {'ok', inst, ...} or {'err', code, ...}. A refusal writes
--- nothing (except reaping expired leases, which any observer may do, and
+-- Invariants (the crate README's "State and invariants" explains them):
+--   * Every key exists while the group does. Keys that Redis would delete when
+--     empty hold a sentinel: leases and sessions the member '' at +inf, members
+--     and fenced the field '', failures a first element ''. Each run checks that
+--     all seven exist; one missing key (evicted, DEL, partial restore) is
+--     `statelost`, never read as "no leases" or "nothing owed".
+--   * `ver` counts the changes of the group's counting state (not heartbeats, not
+--     session bookkeeping) and never goes down. Every reply carries it; a client
+--     sends the highest it saw, and a state older than that (a promoted replica
+--     that missed writes, a restart from an older snapshot) is `statelost`.
+--   * Every key expires at `exp`, refreshed to now + idle whenever more than 1% of
+--     the idle period has passed since the last refresh.
+--   * Bounded work: no step looks at more than a fixed number of sessions (8),
+--     expired leases (64), leases or failures listed (100) per run.
+--
+-- Replies are arrays: {'ok', inst, ver, ...} or {'err', code, ...}. A refusal
+-- writes nothing (except reaping expired leases, which any observer may do, and
 -- collecting idle sessions).
 -- Numbers are formatted with %d: Lua numbers are doubles, exact up to 2^53.
 --
 -- Cost: besides its redis.calls, a run pays for every closure and table it
 -- creates (each `local function` below is a new closure on every run, and garbage
 -- for Lua's collector). So the hot path, a plain add/done in a round of a group
--- without leases, comes first and creates none: one HMGET of the state (the
--- session's field included), one HSET of every changed field, and an XADD when the
--- counter reaches zero. Anything else falls through to the general code, which
--- decides every case the fast path decides the same way.
+-- without leases, comes first and creates none. Anything else falls through to
+-- the general code, which decides every case the fast path decides the same way.
 --
 -- Exactly once: a client runs at most one call at a time in each of its sessions,
 -- with increasing sequence numbers, and resends a call whose reply was lost with
 -- the same session and number. The session's field holds the number of its last
--- applied call: a resent call is answered {'ok', inst} again and changes nothing; a
--- straggler older than that (a call its client gave up on) is refused as `stale`.
--- (Raft's client sessions do the same.) Remembered calls reply {'ok', inst} alone,
--- so there is no reply to keep. Sessions idle for an hour are collected (see gc).
-local S, EV, LE, ME, FE, FA, IDLE = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+-- applied call: a resent call is answered {'ok', inst, ver} again and changes
+-- nothing; a straggler older than that (a call its client gave up on) is refused
+-- as `stale`. (Raft's client sessions do the same.) A client ends a session whose
+-- calls all got their reply at the first attempt (no straggler can exist) with
+-- `forget`; any other session is collected an hour after its last call, a few
+-- per run (see collect). A lease runs in a session of its own, dropped when the
+-- lease is reaped: its process is dead or fenced, and a late call of it is
+-- refused as fenced or not joined whatever its number.
+local S, EV, LE, ME, FE, FA, SE = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local op, sid, seq, expect = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local seen, idle = tonumber(ARGV[5]) or 0, tonumber(ARGV[6]) or 604800000
 local MAXC = 9007199254740991
 local SESSION_IDLE_MS = 3600000
-local STREAM_LEN = 1000
+-- A session's score in `sessions` may lag its last call by up to a minute.
+local COLLECT_AFTER_MS = SESSION_IDLE_MS + 60000
+local STREAM_LEN = 100
 local sfield = false
 if sid ~= '' then sfield = 's:' .. sid end
 
--- The fast path (see Cost above). It decides only when the group exists and is
--- this client's instance, has no leases (nothing to reap), the counter is not at
--- zero (no new round), and the arguments are valid; otherwise it falls through.
-if seq and sfield and (op == 'add' or (op == 'done' and ARGV[5] == '')) then
+-- Ends the client's sessions (ARGV 7..): no call of theirs can still arrive.
+if op == 'forget' then
+  for i = 7, #ARGV do
+    -- '' is the sentinel of `sessions`, never a session.
+    if ARGV[i] ~= '' then
+      redis.call('HDEL', S, 's:' .. ARGV[i])
+      redis.call('ZREM', SE, ARGV[i])
+    end
+  end
+  return { 'ok', expect, '0' }
+end
+
+-- The fast path (see Cost above). It decides only when the group exists whole and
+-- is this client's instance at a version it has not seen overtaken, has no leases
+-- (nothing to reap), the counter is not at zero (no new round), the expiry needs
+-- no refresh, and the arguments are valid; otherwise it falls through.
+if seq and sfield and (op == 'add' or (op == 'done' and ARGV[7] == '')) then
   local delta = -1
-  if op == 'add' then delta = tonumber(ARGV[5]) end
+  if op == 'add' then delta = tonumber(ARGV[7]) end
   if delta and delta == math.floor(delta) and math.abs(delta) <= MAXC then
-    local v = redis.call('HMGET', S, 'inst', 'count', 'claimed', sfield, 'gen', 'bgen')
-    local count = tonumber(v[2])
-    if v[1] and (expect == '' or v[1] == expect) and v[3] == '0' and count > 0 then
-      local last = tonumber(v[4])
-      if last == seq then return { 'ok', v[1] } end
+    local v = redis.call('HMGET', S, 'inst', 'count', 'claimed', sfield, 'gen', 'bgen', 'ver', 'exp', 'idle')
+    local count, ver = tonumber(v[2]), tonumber(v[7])
+    if v[1] and (expect == '' or v[1] == expect) and v[3] == '0' and count > 0 and ver and ver >= seen
+        and redis.call('EXISTS', EV, LE, ME, FE, FA, SE) == 6 then
+      local last, lmin
+      if v[4] then
+        last, lmin = string.match(v[4], '^(%d+):(%d+)$')
+        last = tonumber(last)
+      end
+      if last == seq then
+        -- Rewritten so that a `WAIT` after the resend covers the original write.
+        redis.call('HSET', S, sfield, v[4])
+        return { 'ok', v[1], v[7] }
+      end
       if last and last > seq then
-        return { 'err', 'stale', ARGV[3], v[4] }
+        return { 'err', 'stale', ARGV[3], string.format('%d', last) }
       end
-      local new = count + delta
-      if new < 0 then
-        return { 'err', 'negative', v[2], string.format('%d', delta) }
+      local t = redis.call('TIME')
+      local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+      if tonumber(v[9]) == idle and tonumber(v[8]) - now >= idle - math.floor(idle / 100) then
+        local new = count + delta
+        if new < 0 then
+          return { 'err', 'negative', v[2], string.format('%d', delta) }
+        end
+        if new > MAXC then
+          return { 'err', 'overflow', v[2], string.format('%d', delta) }
+        end
+        ver = string.format('%d', ver + 1)
+        if new == 0 then
+          local broken = '0'
+          if v[6] == v[5] then broken = '1' end
+          -- Not trimmed here (this is on the released waiters' path): the next
+          -- round's first `add` trims the stream.
+          redis.call('XADD', EV, '*', 'inst', v[1], 'type', 'zero', 'gen', v[5], 'broken', broken)
+        end
+        local minute = string.format('%d', math.floor(now / 60000))
+        redis.call('HSET', S, 'count', string.format('%d', new), sfield, ARGV[3] .. ':' .. minute, 'ver', ver)
+        if lmin ~= minute then
+          redis.call('ZADD', SE, now, sid)
+          -- A new record: collect up to 8 idle ones (see collect below).
+          if not last then
+            local old = redis.call('ZRANGEBYSCORE', SE, '-inf', now - COLLECT_AFTER_MS, 'LIMIT', 0, 8)
+            for _, o in ipairs(old) do
+              redis.call('HDEL', S, 's:' .. o)
+              redis.call('ZREM', SE, o)
+            end
+          end
+        end
+        return { 'ok', v[1], ver }
       end
-      if new > MAXC then
-        return { 'err', 'overflow', v[2], string.format('%d', delta) }
-      end
-      redis.call('HSET', S, 'count', string.format('%d', new), sfield, ARGV[3])
-      if new == 0 then
-        local broken = '0'
-        if v[6] == v[5] then broken = '1' end
-        -- Not trimmed here (this is on the released waiters' path): the next
-        -- round's first `add` trims the stream.
-        redis.call('XADD', EV, '*', 'inst', v[1], 'type', 'zero', 'gen', v[5], 'broken', broken)
-      end
-      return { 'ok', v[1] }
     end
   end
 end
 
 local function d(n) return string.format('%d', n) end
 
--- Time comes from Redis, never from client clocks. Read only when needed: a plain
--- add/done on a group without leases does not look at the clock.
-local now
-local function clock()
-  if not now then
-    local t = redis.call('TIME')
-    now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  end
-  return now
-end
+-- Time comes from Redis, never from client clocks.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 -- Fields of the state hash to write, all in one HSET at the end (flush).
 local put = {}
+local all_keys = { S, EV, LE, ME, FE, FA, SE }
 
 local st
 -- The hot fields; the failure record (bkind, bwho, bowed, bdetail) is read only
@@ -98,13 +155,19 @@ local st
 local function load()
   local v
   if sfield then
-    v = redis.call('HMGET', S, 'inst', 'count', 'gen', 'claimed', 'bgen', 'mark', sfield)
+    v = redis.call('HMGET', S, 'inst', 'count', 'gen', 'claimed', 'bgen', 'ver', 'exp', 'idle', sfield)
   else
-    v = redis.call('HMGET', S, 'inst', 'count', 'gen', 'claimed', 'bgen', 'mark')
+    v = redis.call('HMGET', S, 'inst', 'count', 'gen', 'claimed', 'bgen', 'ver', 'exp', 'idle')
   end
   if not v[1] then return nil end
+  local last, lmin
+  if v[9] then
+    last, lmin = string.match(v[9], '^(%d+):(%d+)$')
+    last = tonumber(last)
+  end
   return { inst = v[1], count = tonumber(v[2]), gen = tonumber(v[3]), claimed = tonumber(v[4]),
-           bgen = tonumber(v[5]), mark = tonumber(v[6]), last = tonumber(v[7]),
+           bgen = tonumber(v[5]), ver = tonumber(v[6]) or 0, exp = tonumber(v[7]),
+           idle = tonumber(v[8]), last = last, lmin = lmin, rec = v[9],
            bkind = '', bwho = '', bowed = 0, bdetail = '' }
 end
 
@@ -115,21 +178,45 @@ local function need_failure()
   end
 end
 
+-- A change of the counting state: `ver` goes up once per run.
+local bumped = false
+local function changed()
+  if not bumped then
+    bumped = true
+    st.ver = st.ver + 1
+    put.ver = d(st.ver)
+  end
+end
+
+local function ok(...)
+  return { 'ok', st.inst, d(st.ver), ... }
+end
+
 local function emit(...)
   return redis.call('XADD', EV, 'MAXLEN', '~', STREAM_LEN, '*', 'inst', st.inst, ...)
+end
+
+-- Empties a key down to its sentinel (UNLINK frees a large value off the main
+-- thread); its expiry is set again at flush.
+local function reset(key, ...)
+  redis.call('UNLINK', key)
+  redis.call(...)
+  st.exp = nil
 end
 
 -- The only place the counter changes. A round (generation) starts when the
 -- counter leaves zero and ends, with a `zero` event naming it, when it returns.
 local function set_count(new)
   local old = st.count
+  changed()
   if old == 0 and new > 0 then
-    -- The failures list only has entries when the round that ends was broken.
-    if st.bgen == st.gen and st.gen > 0 then redis.call('DEL', FA) end
+    -- Failures and fences belong to the round that ended: a fenced participant's
+    -- late call is refused as not joined from now on.
+    if redis.call('LLEN', FA) > 1 then reset(FA, 'RPUSH', FA, '') end
+    if redis.call('HLEN', FE) > 1 then reset(FE, 'HSET', FE, '', '') end
     st.gen = st.gen + 1
     put.gen = d(st.gen)
     redis.call('XTRIM', EV, 'MAXLEN', '~', STREAM_LEN)
-    clock() -- once per round: lets gc() run
   end
   st.count = new
   put.count = d(new)
@@ -147,6 +234,15 @@ local function lose(m, kind, detail)
   local owed = tonumber(redis.call('HGET', ME, m) or '0')
   redis.call('HDEL', ME, m)
   redis.call('ZREM', LE, m)
+  local psid = redis.call('HGET', S, 'p:' .. m)
+  if psid then
+    redis.call('HDEL', S, 'p:' .. m)
+    -- A failing participant's `fail` runs in that session: its record stays.
+    if kind == 'lost' then
+      redis.call('HDEL', S, 's:' .. psid)
+      redis.call('ZREM', SE, psid)
+    end
+  end
   redis.call('HSET', FE, m, kind)
   st.claimed = math.max(0, st.claimed - owed)
   put.claimed = d(st.claimed)
@@ -162,63 +258,59 @@ local function lose(m, kind, detail)
 end
 
 -- `claimed` is the sum of the dones live leases owe: zero means no leases, so
--- nothing to reap (and no need for the clock).
+-- nothing to reap. At most 64 per run: a waiter's next check reaps the rest at
+-- once (the earliest expiry it is told about has passed).
 local function reap()
   if st.claimed == 0 and op ~= 'check' and op ~= 'status' then return end
-  local expired = redis.call('ZRANGEBYSCORE', LE, '-inf', clock())
+  local expired = redis.call('ZRANGEBYSCORE', LE, '-inf', now, 'LIMIT', 0, 64)
   for _, m in ipairs(expired) do lose(m, 'lost', '') end
 end
 
--- Records an applied call in its session (see the header).
-local function remember()
-  if sfield then put[sfield] = ARGV[3] end
-  return { 'ok', st.inst }
-end
-
--- Collects sessions idle for SESSION_IDLE_MS, at most once per that period and
--- only when this call read the clock anyway. `mark` is the time of the last
--- collection, and the `idle` hash a copy of the session fields then: a session
--- whose field has not changed since was idle for SESSION_IDLE_MS at least.
-local function gc()
-  if not now then return end
-  if st.mark and now - st.mark < SESSION_IDLE_MS then return end
-  local snap = {}
-  if st.mark then
-    local old = redis.call('HGETALL', IDLE)
-    for i = 1, #old, 2 do snap[old[i]] = old[i + 1] end
-  end
-  local all = redis.call('HGETALL', S)
-  local dead, keep = {}, {}
-  for i = 1, #all, 2 do
-    local f, v = all[i], all[i + 1]
-    if string.sub(f, 1, 2) == 's:' and put[f] == nil then
-      if snap[f] == v then
-        dead[#dead + 1] = f
-      else
-        keep[#keep + 1] = f
-        keep[#keep + 1] = v
-      end
+-- Collects up to 8 sessions idle for SESSION_IDLE_MS: O(log n) whatever their
+-- number. Run by each call that creates a record, so records cannot pile up.
+local function collect()
+  local old = redis.call('ZRANGEBYSCORE', SE, '-inf', now - COLLECT_AFTER_MS, 'LIMIT', 0, 8)
+  for _, o in ipairs(old) do
+    if o ~= sid then
+      redis.call('HDEL', S, 's:' .. o)
+      redis.call('ZREM', SE, o)
     end
   end
-  for i = 1, #dead, 500 do
-    redis.call('HDEL', S, unpack(dead, i, math.min(i + 499, #dead)))
-  end
-  redis.call('DEL', IDLE)
-  for i = 1, #keep, 1000 do
-    redis.call('HSET', IDLE, unpack(keep, i, math.min(i + 999, #keep)))
-  end
-  put.mark = d(now)
 end
 
+-- Records an applied call in its session (see the header); the session's score
+-- moves when the record's minute changes.
+local function remember()
+  if sfield then
+    local minute = d(math.floor(now / 60000))
+    put[sfield] = ARGV[3] .. ':' .. minute
+    if st.lmin ~= minute then
+      redis.call('ZADD', SE, now, sid)
+      if not st.last then collect() end
+    end
+  end
+  return ok()
+end
+
+-- Every key expires at `exp`; refreshed when over 1% of the idle period passed
+-- since the last refresh (or the caller's idle period differs, or a key was
+-- recreated without one).
 local function flush()
-  if not st then return end
-  gc()
+  local exp
+  if not (st.exp and st.idle == idle and st.exp - now >= idle - math.floor(idle / 100)) then
+    exp = now + idle
+    put.exp, put.idle = d(exp), d(idle)
+  end
   local args = {}
   for f, v in pairs(put) do
     args[#args + 1] = f
     args[#args + 1] = v
   end
   if #args > 0 then redis.call('HSET', S, unpack(args)) end
+  -- After the HSET: a new group's state hash exists only from there on.
+  if exp then
+    for _, k in ipairs(all_keys) do redis.call('PEXPIREAT', k, exp) end
+  end
 end
 
 local function check_reply()
@@ -228,39 +320,65 @@ local function check_reply()
   if last[1] then lastid = last[1][1] end
   local nexp = '-1'
   local first = redis.call('ZRANGE', LE, 0, 0, 'WITHSCORES')
-  if first[2] then nexp = d(tonumber(first[2])) end
-  return { 'ok', st.inst, d(st.count), d(st.gen), d(st.bgen), st.bkind, st.bwho, d(st.bowed), st.bdetail,
-           lastid, nexp, d(clock()) }
+  if first[1] and first[1] ~= '' then nexp = d(tonumber(first[2])) end
+  return ok(d(st.count), d(st.gen), d(st.bgen), st.bkind, st.bwho, d(st.bowed), st.bdetail,
+            lastid, nexp, d(now))
 end
 
 -- Validate arguments before anything is written.
 local delta = 0
 if op == 'add' then
-  delta = tonumber(ARGV[5])
+  delta = tonumber(ARGV[7])
   if not delta or delta ~= math.floor(delta) or math.abs(delta) > MAXC then
-    return { 'err', 'overflow', '0', ARGV[5] }
+    return { 'err', 'overflow', '0', ARGV[7] }
   end
 end
 if sfield and not seq then return { 'err', 'badop', op } end
+if (op == 'join' or op == 'beat' or op == 'fail') and ARGV[7] == '' then
+  return { 'err', 'badop', op }
+end
 
 st = load()
+-- How many of the other six keys exist: all of them, or none, or the state is lost.
+local present = redis.call('EXISTS', EV, LE, ME, FE, FA, SE)
+
+if op == 'delete' then
+  if not st and present == 0 then return { 'err', 'nosuch' } end
+  -- Wakes blocked waiters at once where the server serves them (they re-check
+  -- and find the group gone); at the latest they find it at their next check.
+  if st and present == 6 then emit('type', 'deleted', 'gen', d(st.gen)) end
+  redis.call('UNLINK', S, EV, LE, ME, FE, FA, SE)
+  return { 'ok', expect, '0' }
+end
+
 if not st then
-  if expect ~= '' then return { 'err', 'statelost' } end
+  if expect ~= '' or present > 0 then return { 'err', 'statelost' } end
   if op == 'add' and delta > 0 and sfield then
     -- A new incarnation: its id is the creating call's (random) session and number.
-    st = { inst = sid .. '.' .. d(seq), count = 0, gen = 0, claimed = 0, bgen = 0,
+    st = { inst = sid .. '.' .. d(seq), count = 0, gen = 0, claimed = 0, bgen = 0, ver = 0,
            bkind = '', bwho = '', bowed = 0, bdetail = '' }
     put.inst, put.count, put.gen, put.claimed, put.bgen = st.inst, '0', '0', '0', '0'
     put.bkind, put.bwho, put.bowed, put.bdetail = '', '', '0', ''
+    -- Every key exists from now on, with its sentinel (see the header).
+    redis.call('XADD', EV, '*', 'inst', st.inst, 'type', 'created', 'gen', '0')
+    redis.call('ZADD', LE, '+inf', '')
+    redis.call('HSET', ME, '', '')
+    redis.call('HSET', FE, '', '')
+    redis.call('RPUSH', FA, '')
+    redis.call('ZADD', SE, '+inf', '')
   else
     return { 'err', 'nosuch' }
   end
-elseif expect ~= '' and st.inst ~= expect then
+elseif present ~= 6 or (expect ~= '' and st.inst ~= expect) or st.ver < seen then
   return { 'err', 'statelost' }
 end
 
--- A resent call: answer it again, change nothing (see the header).
-if st.last and st.last == seq then return { 'ok', st.inst } end
+-- A resent call: answer it again, change nothing (see the header); the field is
+-- rewritten so that a `WAIT` after the resend covers the original write.
+if st.last and st.last == seq then
+  redis.call('HSET', S, sfield, st.rec)
+  return ok()
+end
 if st.last and st.last > seq then return { 'err', 'stale', ARGV[3], d(st.last) } end
 
 local function main()
@@ -273,7 +391,7 @@ local function main()
     set_count(new)
     return remember()
   elseif op == 'done' then
-    local m = ARGV[5]
+    local m = ARGV[7]
     if m ~= '' then
       local why = redis.call('HGET', FE, m)
       if why then return { 'err', 'fenced', m, why } end
@@ -284,6 +402,7 @@ local function main()
       if owed <= 0 then
         redis.call('HDEL', ME, m)
         redis.call('ZREM', LE, m)
+        redis.call('HDEL', S, 'p:' .. m)
       else
         redis.call('HSET', ME, m, d(owed))
       end
@@ -295,7 +414,7 @@ local function main()
     set_count(st.count - 1)
     return remember()
   elseif op == 'join' then
-    local m, ttl, owed = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
+    local m, ttl, owed = ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
     local why = redis.call('HGET', FE, m)
     if why then return { 'err', 'fenced', m, why } end
     if redis.call('HEXISTS', ME, m) == 1 then return { 'err', 'joined', m } end
@@ -303,19 +422,21 @@ local function main()
       return { 'err', 'unclaimed', d(st.count), d(st.claimed), d(owed) }
     end
     redis.call('HSET', ME, m, d(owed))
-    redis.call('ZADD', LE, d(clock() + ttl), m)
+    redis.call('ZADD', LE, d(now + ttl), m)
+    if sfield then put['p:' .. m] = sid end
     st.claimed = st.claimed + owed
     put.claimed = d(st.claimed)
+    changed()
     return remember()
   elseif op == 'beat' then
-    local m, ttl = ARGV[5], tonumber(ARGV[6])
+    local m, ttl = ARGV[7], tonumber(ARGV[8])
     local why = redis.call('HGET', FE, m)
     if why then return { 'err', 'fenced', m, why } end
     if redis.call('HEXISTS', ME, m) == 0 then return { 'err', 'nolease', m } end
-    redis.call('ZADD', LE, 'XX', d(clock() + ttl), m)
-    return { 'ok', st.inst, d(clock() + ttl) }
+    redis.call('ZADD', LE, 'XX', d(now + ttl), m)
+    return ok(d(now + ttl))
   elseif op == 'fail' then
-    local m, detail = ARGV[5], ARGV[6]
+    local m, detail = ARGV[7], ARGV[8]
     local why = redis.call('HGET', FE, m)
     if why then return { 'err', 'fenced', m, why } end
     if redis.call('HEXISTS', ME, m) == 0 then return { 'err', 'nolease', m } end
@@ -324,17 +445,22 @@ local function main()
   elseif op == 'check' then
     return check_reply()
   elseif op == 'status' then
+    -- At most 100 leases and 100 failures are listed, with their totals.
     local r = check_reply()
     local leases = {}
-    local all = redis.call('ZRANGE', LE, 0, -1, 'WITHSCORES')
+    local all = redis.call('ZRANGE', LE, 0, 100, 'WITHSCORES')
     for i = 1, #all, 2 do
       local m = all[i]
-      table.insert(leases, m)
-      table.insert(leases, redis.call('HGET', ME, m) or '0')
-      table.insert(leases, d(tonumber(all[i + 1])))
+      if m ~= '' and #leases < 300 then
+        table.insert(leases, m)
+        table.insert(leases, redis.call('HGET', ME, m) or '0')
+        table.insert(leases, d(tonumber(all[i + 1])))
+      end
     end
     table.insert(r, leases)
-    table.insert(r, redis.call('LRANGE', FA, 0, -1))
+    table.insert(r, redis.call('LRANGE', FA, 1, 100))
+    table.insert(r, d(redis.call('ZCARD', LE) - 1))
+    table.insert(r, d(redis.call('LLEN', FA) - 1))
     return r
   end
   return { 'err', 'badop', op }

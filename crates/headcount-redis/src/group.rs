@@ -93,6 +93,27 @@ impl RedisWaitGroup {
         RedisWaitGroup::open(client, name)
     }
 
+    /// [`open_url`](Self::open_url) with explicit [`Options`].
+    ///
+    /// # Errors
+    ///
+    /// As [`open_url`](Self::open_url).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use headcount_redis::{Options, RedisWaitGroup};
+    /// let opts = Options::new().min_replicas(1);
+    /// let wg = RedisWaitGroup::open_url_with("redis://127.0.0.1:6379", "job", opts)?;
+    /// assert_eq!(wg.name(), "job");
+    /// # Ok::<(), headcount_redis::Error>(())
+    /// ```
+    pub fn open_url_with(url: &str, name: &str, options: Options) -> Result<RedisWaitGroup> {
+        // `open_url` is the one place a URL is parsed (and its errors written).
+        let parsed = RedisWaitGroup::open_url(url, name)?;
+        RedisWaitGroup::open_with(parsed.inner.client.clone(), name, options)
+    }
+
     /// [`open`](Self::open) with explicit [`Options`].
     ///
     /// # Errors
@@ -156,8 +177,10 @@ impl RedisWaitGroup {
     ///
     /// [`Error::NegativeCounter`] if the counter would go below zero (nothing is
     /// written), [`Error::Overflow`] past [`MAX_COUNT`], [`Error::NoSuchGroup`] for a
-    /// non-positive delta on a missing group, [`Error::StateLost`],
-    /// [`Error::Unreachable`].
+    /// non-positive delta on a missing group, [`Error::StateLost`] (also when the
+    /// server holds an older state than this handle saw, or only some of the
+    /// group's keys), [`Error::Unreachable`], [`Error::NotReplicated`] under
+    /// [`Options::min_replicas`] (applied, but not confirmed by enough replicas).
     ///
     /// # Examples
     ///
@@ -297,7 +320,39 @@ impl RedisWaitGroup {
     /// ```
     pub fn status(&self) -> Result<Status> {
         let items = self.inner.run(&self.inner.call("status", false, vec![])?)?;
-        Status::from_check(&self.inner.name, Check::parse(items)?)
+        let mut status = Status::from_check(&self.inner.name, Check::parse(items)?)?;
+        status.warnings = self.inner.eviction_warning().into_iter().collect();
+        Ok(status)
+    }
+
+    /// Deletes every key of the group. Its waiters (and every other handle that
+    /// saw it) get [`Error::StateLost`] at their next step; a later `add` on a new
+    /// handle starts a new group of the same name. Also removes what is left of a
+    /// group whose state was partly lost. This handle reports
+    /// [`Error::StateLost`] afterwards.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoSuchGroup`] when no key of the group exists, [`Error::Unreachable`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let wg = headcount_redis::RedisWaitGroup::open_url("redis://127.0.0.1:6379", "job")?;
+    /// wg.add(1)?;
+    /// wg.delete()?;
+    /// assert!(wg.count().is_err());
+    /// # Ok::<(), headcount_redis::Error>(())
+    /// ```
+    pub fn delete(&self) -> Result<()> {
+        let r = self.inner.run(&self.delete_call());
+        self.inner.set_lost();
+        r.map(drop)
+    }
+
+    fn delete_call(&self) -> crate::script::Call {
+        let known = self.inner.instance().unwrap_or_default();
+        self.inner.call_expecting("delete", false, known, vec![])
     }
 
     /// Joins as a participant owing one `done`, with a lease of `ttl` kept alive by a
@@ -312,7 +367,8 @@ impl RedisWaitGroup {
     ///
     /// [`Error::NothingToJoin`] when every counted `done` is already claimed by a
     /// lease, [`Error::InvalidArgument`] for a `ttl` outside [`MIN_TTL`] (100 ms) to
-    /// [`MAX_TTL`] (24 h), before anything is sent, and those of
+    /// [`MAX_TTL`] (24 h), before anything is sent, [`Error::NotReplicated`] under
+    /// [`Options::min_replicas`] (the lease is then failed at once), and those of
     /// [`count`](Self::count).
     ///
     /// [`MIN_TTL`]: crate::MIN_TTL
@@ -454,6 +510,26 @@ impl RedisWaitGroup {
     /// ```
     pub async fn wait_deadline_async(&self, deadline: Instant) -> Result<()> {
         wait::wait_async(&self.inner, Some(deadline)).await
+    }
+
+    /// Async [`delete`](Self::delete) (tokio).
+    ///
+    /// # Errors
+    ///
+    /// As [`delete`](Self::delete).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), headcount_redis::Error> {
+    /// let wg = headcount_redis::RedisWaitGroup::open_url("redis://127.0.0.1:6379", "job")?;
+    /// wg.delete_async().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn delete_async(&self) -> Result<()> {
+        let r = self.inner.run_async(&self.delete_call()).await;
+        self.inner.set_lost();
+        r.map(drop)
     }
 
     /// Async [`count`](Self::count) (tokio).

@@ -40,7 +40,7 @@ impl Keys {
     pub(crate) fn new(name: &str) -> Keys {
         let prefix = format!("headcount:{{{name}}}:");
         let fixed = [
-            "state", "events", "leases", "members", "fenced", "failures", "idle",
+            "state", "events", "leases", "members", "fenced", "failures", "sessions",
         ]
         .map(|suffix| format!("{prefix}{suffix}"));
         Keys { fixed }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::conn::{random_id, Inner};
 use crate::error::{Error, Result};
+use crate::script::Session;
 
 /// The shortest lease TTL [`RedisWaitGroup::join`](crate::RedisWaitGroup::join)
 /// accepts: 100 ms.
@@ -78,6 +79,10 @@ pub struct Lease {
     inner: Arc<Inner>,
     participant: String,
     owed: u64,
+    /// The lease's own client session: its `join`, `done`s and `fail` run in it, and
+    /// the server drops its record when it reaps the lease (a participant killed
+    /// mid-work leaves nothing behind). Taken into the handle's pool at the end.
+    session: Option<Session>,
     fenced: Arc<AtomicBool>,
     stop: Option<mpsc::Sender<()>>,
     heartbeat: Option<JoinHandle<()>>,
@@ -106,7 +111,20 @@ impl Lease {
             true,
             vec![participant.to_owned(), ttl_ms.clone(), owed.to_string()],
         )?;
-        inner.run(&call)?;
+        let mut session = Session::new();
+        if let Err(e) = inner.run_in_session(&call, &mut session) {
+            if let Error::NotReplicated { wanted, .. } = &e {
+                // The lease exists on the primary, but this participant will not
+                // work under it: fail it now rather than leave it to expire as a
+                // lost participant. Best effort: the error returned is the join's.
+                let detail = format!("its join was not confirmed by {wanted} replica(s)");
+                if let Ok(fail) = inner.call("fail", true, vec![participant.to_owned(), detail]) {
+                    let _ = inner.run_in_session(&fail, &mut session);
+                }
+            }
+            inner.adopt_session(session);
+            return Err(e);
+        }
         let fenced = Arc::new(AtomicBool::new(false));
         let (stop, stopped) = mpsc::channel::<()>();
         let interval = ttl / 3;
@@ -138,6 +156,7 @@ impl Lease {
             inner,
             participant: participant.to_owned(),
             owed,
+            session: Some(session),
             fenced,
             stop: Some(stop),
             heartbeat: Some(heartbeat),
@@ -197,13 +216,23 @@ impl Lease {
         }
     }
 
+    /// Runs a remembered call in the lease's session.
+    fn run(&mut self, call: &crate::script::Call) -> Result<()> {
+        let session = self.session.get_or_insert_with(Session::new);
+        self.inner.run_in_session(call, session).map(drop)
+    }
+
     fn pay_one(&mut self) -> Result<()> {
         let call = self
             .inner
             .call("done", true, vec![self.participant.clone()])?;
-        self.inner.run(&call)?;
-        self.owed -= 1;
-        Ok(())
+        let r = self.run(&call);
+        // Applied on the primary, only not confirmed by enough replicas: paid (it
+        // must not be paid again).
+        if r.is_ok() || matches!(r, Err(Error::NotReplicated { .. })) {
+            self.owed -= 1;
+        }
+        r
     }
 
     /// Pays one of the `done`s this lease owes (applied exactly once). When it was
@@ -295,28 +324,30 @@ impl Lease {
         r
     }
 
-    fn send_fail(&self, detail: &str) -> Result<()> {
+    fn send_fail(&mut self, detail: &str) -> Result<()> {
         let call = self.inner.call(
             "fail",
             true,
             vec![self.participant.clone(), detail.to_owned()],
         )?;
-        self.inner.run(&call).map(drop)
+        self.run(&call)
     }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
         self.stop_heartbeat();
-        if self.owed == 0 {
-            return;
+        if self.owed > 0 {
+            // Errors cannot be returned from drop; a lease whose done is refused
+            // here was already reported to the waiters (fenced or lost).
+            if std::thread::panicking() {
+                let _ = self.send_fail("panicked");
+            } else {
+                let _ = self.pay_all();
+            }
         }
-        // Errors cannot be returned from drop; a lease whose done is refused here
-        // was already reported to the waiters (fenced or lost).
-        if std::thread::panicking() {
-            let _ = self.send_fail("panicked");
-        } else {
-            let _ = self.pay_all();
+        if let Some(session) = self.session.take() {
+            self.inner.adopt_session(session);
         }
     }
 }

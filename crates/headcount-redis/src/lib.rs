@@ -28,11 +28,15 @@
 //! |---|---|
 //! | atomic updates | every operation is one Lua script ([`redis::Script`]: `EVALSHA`, reloaded on `NOSCRIPT`) |
 //! | negative counter refused | the script checks before writing: [`Error::NegativeCounter`], count unchanged |
-//! | retried ops applied once | each mutation runs in a client session under a sequence number and is resent unchanged after a dropped connection; the script keeps each session's last call number in the group's state, answers a resend without applying it again and refuses an older straggler (sessions idle for an hour are collected) |
+//! | retried ops applied once | each mutation runs in a client session under a sequence number and is resent unchanged after a dropped connection; the script keeps each session's last call number in the group's state, answers a resend without applying it again and refuses an older straggler; a handle ends its sessions when dropped, a lease's session ends with the lease, others are collected an hour after their last call |
 //! | no missed zero | a generation number plus `XREAD` from a saved stream id (see below); pub/sub is not used |
 //! | crashed participant = error | leases ([`RedisWaitGroup::join`]) expire on the Redis clock; waiters get [`Error::ParticipantLost`] naming it and its owed `done`s |
 //! | late participant fenced | a reaped lease's `done` is refused: [`Error::Fenced`] |
 //! | lost state is not zero | the group's instance id travels with every call; a missing or different state is [`Error::StateLost`] (or [`Error::NoSuchGroup`]) |
+//! | rolled-back state is not zero | every reply carries the group's version, which never goes down; a handle, waiter or lease that saw a later version than the server holds (failover to a replica that missed writes, restart from an older snapshot) gets [`Error::StateLost`] |
+//! | one lost key is not zero | every key of a group holds a sentinel and every call checks all seven: one evicted or deleted key is [`Error::StateLost`], never a hang or a false [`Error::ParticipantLost`] |
+//! | durable acknowledgements | [`Options::min_replicas`]: each mutation waits (`WAIT`, same round trip) until that many replicas have it, else [`Error::NotReplicated`] |
+//! | nothing left behind | keys expire after [`Options::expire_after`] idle (7 days by default); [`RedisWaitGroup::delete`]; memory bounded by live participants, not by calls or rounds |
 //! | time | from Redis `TIME`, inside the scripts; client clocks are not used for leases |
 //! | deadlines hold | a wait with a timeout returns within it + 0.25 s, any other call within the retry window ([`Options::retry_window`]), also against a server that is gone or frozen: every connect, reply and pause is cut to the time left |
 //! | clear refusals | a missing or wrong password, a missing database and an ACL user lacking a command are [`Error::AuthRequired`], [`Error::AuthFailed`], [`Error::NoSuchDatabase`], [`Error::NoPermission`] (naming it); the least-privilege rule is [`ACL_RULE`] |
@@ -75,7 +79,7 @@ mod status;
 mod wait;
 
 pub use acl::ACL_RULE;
-pub use conn::{Options, MAX_RETRY_WINDOW};
+pub use conn::{Options, DEFAULT_EXPIRE_AFTER, MAX_RETRY_WINDOW};
 pub use error::{redact_url, Error, Result};
 pub use group::{RedisWaitGroup, MAX_COUNT};
 pub use lease::{Lease, MAX_TTL, MIN_TTL};

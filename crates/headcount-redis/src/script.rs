@@ -24,6 +24,10 @@ pub(crate) struct Call {
     /// Reads and heartbeats are idempotent and are not.
     pub(crate) remember: bool,
     expect: String,
+    /// The highest `ver` the client has seen (0: none): an older state is `statelost`.
+    seen: u64,
+    /// The idle expiry of the group's keys, in ms.
+    idle_ms: u64,
     args: Vec<String>,
 }
 
@@ -34,16 +38,63 @@ pub(crate) struct Call {
 pub(crate) struct Session {
     pub(crate) id: String,
     pub(crate) seq: u64,
+    /// Every call of the session so far got its reply at its first attempt.
+    pub(crate) clean: bool,
+}
+
+impl Session {
+    /// A new session: a random id, first call number 1.
+    pub(crate) fn new() -> Session {
+        Session {
+            id: crate::conn::random_id(),
+            seq: 1,
+            clean: true,
+        }
+    }
 }
 
 impl Call {
-    pub(crate) fn new(op: &'static str, remember: bool, expect: String, args: Vec<String>) -> Call {
+    pub(crate) fn new(
+        op: &'static str,
+        remember: bool,
+        expect: String,
+        seen: u64,
+        idle_ms: u64,
+        args: Vec<String>,
+    ) -> Call {
         Call {
             op,
             remember,
             expect,
+            seen,
+            idle_ms,
             args,
         }
+    }
+
+    /// The same `EVALSHA` as [`invocation`](Self::invocation), as a plain command
+    /// that can go in a pipeline (the caller handles `NOSCRIPT`).
+    pub(crate) fn eval_cmd(&self, keys: &Keys, session: Option<&Session>) -> redis::Cmd {
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(SCRIPT.get_hash()).arg(keys.fixed.len());
+        for k in &keys.fixed {
+            cmd.arg(k);
+        }
+        cmd.arg(self.op);
+        match session {
+            Some(s) => cmd.arg(&s.id).arg(s.seq),
+            None => cmd.arg("").arg(0),
+        };
+        cmd.arg(&self.expect).arg(self.seen).arg(self.idle_ms);
+        for a in &self.args {
+            cmd.arg(a);
+        }
+        cmd
+    }
+
+    /// The operation's name.
+    pub(crate) fn op(&self) -> &'static str {
+        self.op
     }
 
     /// The `EVALSHA` of this call, in `session` when it is remembered.
@@ -61,7 +112,7 @@ impl Call {
             Some(s) => inv.arg(&s.id).arg(s.seq),
             None => inv.arg("").arg(0),
         };
-        inv.arg(&self.expect);
+        inv.arg(&self.expect).arg(self.seen).arg(self.idle_ms);
         for a in &self.args {
             inv.arg(a);
         }

@@ -51,17 +51,27 @@ pub struct Status {
     pub generation: u64,
     /// Why the current round is broken, if it is (the error its waiters get).
     pub broken: Option<Error>,
-    /// Live leases.
+    /// Live leases (the first 100, earliest expiry first).
     pub leases: Vec<LeaseInfo>,
-    /// Every failure of the current round, one line each.
+    /// How many leases are live.
+    pub leases_total: u64,
+    /// The failures of the current round, one line each (the first 100).
     pub failures: Vec<String>,
+    /// How many failures the current round has.
+    pub failures_total: u64,
+    /// Warnings about the server's configuration (for example a
+    /// `maxmemory-policy` that may evict the group's keys).
+    pub warnings: Vec<String>,
 }
 
 impl Status {
     pub(crate) fn from_check(group: &str, chk: Check) -> Result<Status> {
         let mut leases = Vec::new();
         let mut failures = Vec::new();
-        if let [redis::Value::Array(l), redis::Value::Array(f)] = chk.extra.as_slice() {
+        let (mut leases_total, mut failures_total) = (0, 0);
+        if let [redis::Value::Array(l), redis::Value::Array(f), nl, nf] = chk.extra.as_slice() {
+            leases_total = number(nl)?;
+            failures_total = number(nf)?;
             for triple in l.chunks(3) {
                 if let [m, owed, exp] = triple {
                     leases.push(LeaseInfo {
@@ -81,7 +91,10 @@ impl Status {
             generation: chk.gen,
             broken: chk.failure_of(group, chk.gen),
             leases,
+            leases_total,
             failures,
+            failures_total,
+            warnings: Vec::new(),
         })
     }
 }
@@ -98,7 +111,7 @@ impl fmt::Display for Status {
             }
             None => writeln!(f, "state:        running")?,
         }
-        writeln!(f, "participants: {} with live leases", self.leases.len())?;
+        writeln!(f, "participants: {} with live leases", self.leases_total)?;
         for l in &self.leases {
             writeln!(
                 f,
@@ -109,13 +122,16 @@ impl fmt::Display for Status {
             )?;
         }
         if self.failures.is_empty() {
-            write!(f, "failures:     none")
+            write!(f, "failures:     none")?;
         } else {
-            write!(f, "failures:     {}", self.failures.len())?;
+            write!(f, "failures:     {}", self.failures_total)?;
             for line in &self.failures {
                 write!(f, "\n  {line}")?;
             }
-            Ok(())
         }
+        for w in &self.warnings {
+            write!(f, "\nwarning:      {w}")?;
+        }
+        Ok(())
     }
 }

@@ -17,7 +17,10 @@
 //!    This is also when lost leases are reaped: the read's timeout is set to the
 //!    earliest lease expiry (Redis clock), so a dead participant is found promptly.
 //! 5. A snapshot or event from another incarnation of the group (a different
-//!    instance id), or no state at all, is [`Error::StateLost`], never zero.
+//!    instance id), no state at all, part of the state (a key missing), an older
+//!    state than one already seen (the version every reply carries, or the round
+//!    number, went down), or the group's `deleted` event is [`Error::StateLost`],
+//!    never zero.
 //!
 //! # Deadlines
 //!
@@ -56,6 +59,13 @@ enum Step {
 /// Interprets a snapshot for a waiter that saved round `saved` (or none yet).
 fn decide(group: &str, chk: &Check, saved: Option<u64>) -> Result<Step> {
     let g = saved.unwrap_or(chk.gen);
+    if chk.gen < g {
+        // An older round than one already seen: the state was rolled back (the
+        // script's version check normally reports this first).
+        return Err(Error::StateLost {
+            group: group.to_owned(),
+        });
+    }
     if chk.gen > g || chk.count == 0 {
         // Round `g` has ended (or the group is at zero now).
         return match chk.failure_of(group, g) {
@@ -126,6 +136,11 @@ fn scan(group: &str, inst: &str, gen: u64, reply: &Value) -> Result<Option<()>> 
             }
             let get = |k: &str| f.get(k).cloned().unwrap_or_default();
             if get("inst") != inst {
+                return Err(Error::StateLost {
+                    group: group.to_owned(),
+                });
+            }
+            if get("type") == "deleted" {
                 return Err(Error::StateLost {
                     group: group.to_owned(),
                 });

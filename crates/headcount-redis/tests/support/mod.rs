@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,8 @@ pub(crate) struct RedisServer {
     child: Option<Child>,
     pub(crate) port: u16,
     dir: PathBuf,
+    /// Extra `redis-server` arguments (e.g. `--replicaof`).
+    extra: Vec<String>,
 }
 
 fn free_port() -> u16 {
@@ -31,6 +33,37 @@ fn free_port() -> u16 {
 impl RedisServer {
     /// Starts a server on a free port with `--save '' --appendonly no`.
     pub(crate) fn start() -> RedisServer {
+        RedisServer::start_with(&[])
+    }
+
+    /// A replica of `primary` (`--replicaof`), started once it has synced.
+    pub(crate) fn replica_of(primary: &RedisServer) -> RedisServer {
+        let port = primary.port.to_string();
+        let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]);
+        let t = Instant::now();
+        loop {
+            let info: String = redis::cmd("INFO")
+                .arg("replication")
+                .query(&mut replica.conn())
+                .unwrap();
+            if info.contains("master_link_status:up") {
+                return replica;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "replica never synced"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The server's process id (for signals).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server not running").id()
+    }
+
+    /// Starts a server with extra arguments.
+    pub(crate) fn start_with(extra: &[&str]) -> RedisServer {
         let dir = std::env::temp_dir().join(format!(
             "headcount-redis-test-{}-{}",
             std::process::id(),
@@ -42,6 +75,7 @@ impl RedisServer {
                 child: None,
                 port: free_port(),
                 dir: dir.clone(),
+                extra: extra.iter().map(|a| a.to_string()).collect(),
             };
             if s.spawn() {
                 return s;
@@ -58,6 +92,7 @@ impl RedisServer {
             .args(["--appendonly", "no"])
             .args(["--dir", self.dir.to_str().unwrap()])
             .args(["--daemonize", "no", "--loglevel", "warning"])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -173,6 +208,7 @@ impl Drop for RedisServer {
 /// forwards (closing both sides), so a request is applied but its reply is lost.
 pub(crate) struct Proxy {
     pub(crate) port: u16,
+    upstream: Arc<AtomicU16>,
     drop_next_reply: Arc<AtomicBool>,
     pub(crate) connections: Arc<AtomicUsize>,
 }
@@ -183,11 +219,17 @@ impl Proxy {
         let port = listener.local_addr().unwrap().port();
         let drop_next_reply = Arc::new(AtomicBool::new(false));
         let connections = Arc::new(AtomicUsize::new(0));
-        let (flag, count) = (drop_next_reply.clone(), connections.clone());
+        let upstream = Arc::new(AtomicU16::new(upstream));
+        let (flag, count, target) = (
+            drop_next_reply.clone(),
+            connections.clone(),
+            upstream.clone(),
+        );
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { return };
-                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                let to = target.load(Ordering::SeqCst);
+                let Ok(server) = TcpStream::connect(("127.0.0.1", to)) else {
                     continue;
                 };
                 count.fetch_add(1, Ordering::SeqCst);
@@ -199,6 +241,7 @@ impl Proxy {
         });
         Proxy {
             port,
+            upstream,
             drop_next_reply,
             connections,
         }
@@ -206,6 +249,11 @@ impl Proxy {
 
     pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// New connections go to the server on `port` from now on (a failover).
+    pub(crate) fn retarget(&self, port: u16) {
+        self.upstream.store(port, Ordering::SeqCst);
     }
 
     /// The next reply from the server is swallowed and the connection cut.
@@ -249,11 +297,6 @@ pub(crate) fn signal(pid: u32, sig: &str) {
 }
 
 impl RedisServer {
-    /// The server's process id (for `kill -9` or `SIGSTOP` by a test).
-    pub(crate) fn pid(&self) -> u32 {
-        self.child.as_ref().expect("the server is not running").id()
-    }
-
     /// `redis://[USER:]PASSWORD@127.0.0.1:PORT`.
     pub(crate) fn url_as(&self, user: &str, password: &str) -> String {
         format!("redis://{user}:{password}@127.0.0.1:{}", self.port)

@@ -460,8 +460,9 @@ impl WaitGroup {
             // Wake exactly the threads that parked in this round: their token is its epoch.
             // (A round that already restarted has parked its own waiters under the next epoch.)
             // SAFETY: `self.key()` is the address of this group's state word, which only this
-            // group parks on or unparks (no two live objects share an address). The filter
-            // compares two integers: it cannot panic and does not call into the parker.
+            // group parks on or unparks (no two live objects share an address, and the group
+            // cannot move or drop while a waiter borrows it). The filter compares two integers:
+            // it cannot panic and does not call into the parker.
             unsafe {
                 self.parker.unpark_filter(
                     self.key(),
@@ -559,10 +560,10 @@ impl WaitGroup {
                 }
             };
             // SAFETY: `self.key()` is the address of this group's state word, which only this
-            // group parks on or unparks (no two live objects share an address). `validate` and
-            // `timed_out` only load and compare-exchange that word and compare epochs (masks
-            // and shifts, no arithmetic that can overflow): they cannot panic and do not call
-            // into the parker.
+            // group parks on or unparks (no two live objects share an address, and the group
+            // cannot move or drop while we borrow it). `validate` and `timed_out` only load and
+            // compare-exchange that word and compare epochs (masks and shifts, no arithmetic
+            // that can overflow): they cannot panic and do not call into the parker.
             let parked = unsafe {
                 self.parker.park(
                     self.key(),

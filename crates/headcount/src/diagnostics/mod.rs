@@ -4,11 +4,12 @@
 //! Three parts, each in a file of its own, chosen here and nowhere else:
 //!
 //! * **Self-deadlock detection, always on** (`self_wait.rs`). A task started by
-//!   [`WaitGroup::go`] (or a task group's worker) holds a count of its group until it returns,
-//!   so a `wait` on that group from inside the task can never see zero. The task wrapper marks
-//!   its thread with the group's address (a small fixed stack in a thread-local: no
-//!   allocation), and the *slow* path of every blocking wait (the counter is above zero) checks
-//!   the mark and panics instead of hanging. The fast paths do not look at it.
+//!   [`WaitGroup::go`](crate::WaitGroup::go) (or a task group's worker) holds a count of its
+//!   group until it returns, so a `wait` on that group from inside the task can never see zero.
+//!   The task wrapper marks its thread with the group's address (a small fixed stack in a
+//!   thread-local: no allocation), and the *slow* path of every blocking wait (the counter is
+//!   above zero) checks the mark and panics instead of hanging. The fast paths do not look at
+//!   it.
 //! * **The call-site registry behind `WaitGroup::outstanding`** (`call_sites.rs`) **and stall
 //!   reports** (`stall.rs`), feature `diagnostics`. Every `add`, `enter`, `enter_owned` and
 //!   `go*` records its caller's [`Location`](std::panic::Location) in a registry *outside* the
@@ -20,12 +21,13 @@
 //!   wait blocked for 5.0 s on a group at src/main.rs:10; still outstanding: 2 x src/worker.rs:40 (enter), 1 x src/main.rs:22 (go)
 //!   ```
 //!
-//!   An async wait ([`WaitGroup::wait_async`]) that stays pending past the threshold is reported
-//!   the same way, naming the line that called `wait_async`: a pending future is not polled
-//!   until it is woken, so one watchdog thread per process (started by the first async wait
-//!   that stays pending, asleep while none is) sends those reports. It keeps each pending
-//!   wait's group *address* only, never a reference, so a leaked future cannot make it read a
-//!   dropped group; its report lists the registry's entries for that address.
+//!   An async wait ([`WaitGroup::wait_async`](crate::WaitGroup::wait_async)) that stays
+//!   pending past the threshold is reported the same way, naming the line that called
+//!   `wait_async`: a pending future is not polled until it is woken, so one watchdog thread per
+//!   process (started by the first async wait that stays pending, asleep while none is) sends
+//!   those reports. It keeps each pending wait's group *address* only, never a reference, so a
+//!   leaked future cannot make it read a dropped group; its report lists the registry's entries
+//!   for that address.
 //!
 //!   The report goes to the sink set with `set_report_sink` if any, else through
 //!   `tracing::warn!` (target `headcount`) when a subscriber wants it, else to stderr.

@@ -18,63 +18,95 @@
 //! Without the feature both rows are the same code.
 //!
 //! Run: `cargo bench -p headcount --bench leak`, and again with `--features diagnostics`.
+//!
+//! On a busy machine the time of a thread spawn varies more than the checker costs. For a
+//! figure that does not depend on the load, count instructions: with `HEADCOUNT_LEAK_COUNT`
+//! set to `<unused|checking> <go|spawn|add_done|none> <n>` the bench does only that, `n`
+//! times, and exits; run it under `valgrind --tool=callgrind` and divide the difference to the
+//! `none` run by `n` (`cargo bench -p headcount --bench leak --no-run` prints the binary):
+//!
+//! ```text
+//! HEADCOUNT_LEAK_COUNT="unused go 1000" valgrind --tool=callgrind \
+//!     --callgrind-out-file=/dev/null target/release/deps/leak-…
+//! ```
 
 use std::hint::black_box;
 use std::sync::Arc;
 use std::thread;
 
-use criterion::{criterion_main, Criterion};
+use criterion::Criterion;
 use headcount::leak::LeakCheck;
 use headcount::WaitGroup;
 
-/// The rows before the first `LeakCheck`; the returned check switches tracking on.
-fn unused(c: &mut Criterion, wg: &Arc<WaitGroup>) -> LeakCheck {
-    let mut group = c.benchmark_group("leak/go_join");
-    group.bench_function("std::thread::spawn", |b| {
-        b.iter(|| thread::spawn(|| black_box(())).join().unwrap());
-    });
-    group.bench_function("unused", |b| {
+/// The `go_join` and `add_done` rows named `row`.
+fn rows(c: &mut Criterion, wg: &Arc<WaitGroup>, row: &str) {
+    c.benchmark_group("leak/go_join").bench_function(row, |b| {
         b.iter(|| wg.go(|| black_box(())).join().unwrap());
     });
-    group.finish();
-    let mut group = c.benchmark_group("leak/add_done");
-    group.bench_function("unused", |b| {
+    c.benchmark_group("leak/add_done").bench_function(row, |b| {
         b.iter(|| {
             let wg = black_box(&**wg);
             wg.add(1);
             wg.done();
         });
     });
-    group.finish();
-    LeakCheck::new()
 }
 
-/// The same rows while a `LeakCheck` is in use.
-fn checking(c: &mut Criterion, wg: &Arc<WaitGroup>) {
-    let mut group = c.benchmark_group("leak/go_join");
-    group.bench_function("checking", |b| {
-        b.iter(|| wg.go(|| black_box(())).join().unwrap());
-    });
-    group.finish();
-    let mut group = c.benchmark_group("leak/add_done");
-    group.bench_function("checking", |b| {
-        b.iter(|| {
-            let wg = black_box(&**wg);
-            wg.add(1);
-            wg.done();
-        });
-    });
-    group.finish();
+/// The values `HEADCOUNT_LEAK_COUNT` takes.
+const USAGE: &str = "HEADCOUNT_LEAK_COUNT=\"<unused|checking> <go|spawn|add_done|none> <n>\"";
+
+/// [`USAGE`]: that work alone, for an instruction count (module docs).
+fn fixed_work(spec: &str) {
+    let words: Vec<&str> = spec.split_whitespace().collect();
+    let [mode, work, n] = words[..] else {
+        panic!("expected {USAGE}, got {spec:?}");
+    };
+    let Ok(n) = n.parse::<usize>() else {
+        panic!("expected {USAGE}: {n:?} is not a count");
+    };
+    let check = match mode {
+        "unused" => None,
+        "checking" => Some(LeakCheck::new()),
+        _ => panic!("expected {USAGE}: unknown mode {mode:?}"),
+    };
+    let wg = Arc::new(WaitGroup::new());
+    for _ in 0..n {
+        match work {
+            "go" => wg.go(|| black_box(())).join().unwrap(),
+            "spawn" => thread::spawn(|| black_box(())).join().unwrap(),
+            "add_done" => {
+                black_box(&*wg).add(1);
+                black_box(&*wg).done();
+            }
+            "none" => {}
+            _ => panic!("expected {USAGE}: unknown work {work:?}"),
+        }
+    }
+    if let Some(check) = check {
+        check.check().expect("every task was joined");
+    }
 }
 
 /// Every bench of this file.
 fn benches() {
     let mut criterion = Criterion::default().configure_from_args();
+    criterion
+        .benchmark_group("leak/go_join")
+        .bench_function("std::thread::spawn", |b| {
+            b.iter(|| thread::spawn(|| black_box(())).join().unwrap());
+        });
     let wg = Arc::new(WaitGroup::new());
-    let check = unused(&mut criterion, &wg);
-    checking(&mut criterion, &wg);
+    rows(&mut criterion, &wg, "unused");
+    let check = LeakCheck::new(); // from here on every spawn is tracked
+    rows(&mut criterion, &wg, "checking");
     check.check().expect("every task was joined");
     criterion.final_summary();
 }
 
-criterion_main!(benches);
+/// `criterion_main!`, written out: the instruction count needs a run without criterion.
+fn main() {
+    match std::env::var("HEADCOUNT_LEAK_COUNT") {
+        Ok(spec) => fixed_work(&spec),
+        Err(_) => benches(),
+    }
+}

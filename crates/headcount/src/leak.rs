@@ -152,7 +152,6 @@ pub(crate) struct Life {
 impl Life {
     /// Registers a thread to be started for `wg` by `how` (e.g. `"WaitGroup::go"`, or
     /// `"task group worker"`), at the caller's location, if a [`LeakCheck`] was ever created.
-    #[inline]
     #[track_caller]
     pub(crate) fn register(wg: &WaitGroup, how: &'static str) -> Life {
         let spawned_at = Location::caller(); // (a closure would not inherit `track_caller`)
@@ -187,7 +186,6 @@ impl Life {
 
     /// In the new thread, first thing: records its id and name; the thread counts as alive
     /// until the returned value drops (make it the outermost local of the thread's closure).
-    #[inline]
     pub(crate) fn start(mut self) -> Alive {
         // `Alive` unregisters from now on.
         let tracked = self.tracked.take().map(Self::start_slow);
@@ -552,8 +550,7 @@ impl LeakCheck {
     /// headcount::leak::LeakCheck::new().check().unwrap();
     /// ```
     pub fn new() -> Self {
-        // Tracking starts here (module docs, *What is tracked*); before the registry's lock, so
-        // that every record with a serial from `first_serial` on was made with it set.
+        // Tracking starts here, for good (module docs, *What is tracked, and from when*).
         IN_USE.store(true, Relaxed);
         LeakCheck {
             root: current_root(),

@@ -161,41 +161,6 @@ impl WaitGroup {
         }
     }
 
-    /// [`update`](Self::update) with the diagnostics' bookkeeping around it: every change of the
-    /// counter by `add`, `done`, a guard or a task goes through here, so this and `Drop` are
-    /// the only places the group calls the [`diagnostics`] and [`leak`] hooks. (Without the
-    /// `diagnostics` feature the hooks are empty and this is `update`.)
-    #[inline]
-    pub(crate) fn update_from(
-        &self,
-        delta: isize,
-        panicked: bool,
-        origin: Origin,
-    ) -> Result<(), AddError> {
-        if delta > 0 {
-            // Recorded before the counter rises, so that a `done` racing ahead finds the entry.
-            diagnostics::record_add(self, delta.unsigned_abs(), origin);
-            let result = self.update(delta, panicked);
-            if result.is_err() {
-                diagnostics::add_refused(self, delta.unsigned_abs(), origin);
-            }
-            return result;
-        }
-        let result = self.update(delta, panicked);
-        if result.is_ok() && delta < 0 {
-            self.on_release(delta.unsigned_abs(), origin);
-        }
-        result
-    }
-
-    /// The release hook: `n` counts were released by `origin` (a `done`, a negative `add`, a
-    /// guard or a task ending). Recorded after the counter fell.
-    #[inline]
-    fn on_release(&self, n: usize, origin: Origin) {
-        diagnostics::record_release(self, n, origin);
-        leak::released(self, origin.location());
-    }
-
     /// Adds `delta` to the counter, or returns why it would leave `0..=MAX_COUNT` (the counter
     /// is then unchanged). Otherwise the same as [`add`](Self::add).
     ///
@@ -389,7 +354,7 @@ impl WaitGroup {
         }
     }
 
-    /// Takes back a fast-path add that overshot `MAX_COUNT` (see the [state table](crate::state)).
+    /// Takes back a fast-path add that overshot `MAX_COUNT` (see the state table).
     #[cold]
     fn undo_add(&self, prev: u64, delta: isize) -> AddError {
         self.state.fetch_sub(delta as u64 * ONE, Relaxed);
@@ -483,6 +448,41 @@ impl WaitGroup {
     #[inline]
     pub(crate) fn key(&self) -> usize {
         &self.state as *const AtomicU64 as usize
+    }
+
+    /// [`update`](Self::update) with the diagnostics' bookkeeping around it: every change of the
+    /// counter by `add`, `done`, a guard or a task goes through here, so this and `Drop` are
+    /// the only places the group calls the [`diagnostics`] and [`leak`] hooks. (Without the
+    /// `diagnostics` feature the hooks are empty and this is `update`.)
+    #[inline]
+    pub(crate) fn update_from(
+        &self,
+        delta: isize,
+        panicked: bool,
+        origin: Origin,
+    ) -> Result<(), AddError> {
+        if delta > 0 {
+            // Recorded before the counter rises, so that a `done` racing ahead finds the entry.
+            diagnostics::record_add(self, delta.unsigned_abs(), origin);
+            let result = self.update(delta, panicked);
+            if result.is_err() {
+                diagnostics::add_refused(self, delta.unsigned_abs(), origin);
+            }
+            return result;
+        }
+        let result = self.update(delta, panicked);
+        if result.is_ok() && delta < 0 {
+            self.on_release(delta.unsigned_abs(), origin);
+        }
+        result
+    }
+
+    /// The release hook: `n` counts were released by `origin` (a `done`, a negative `add`, a
+    /// guard or a task ending). Recorded after the counter fell.
+    #[inline]
+    fn on_release(&self, n: usize, origin: Origin) {
+        diagnostics::record_release(self, n, origin);
+        leak::released(self, origin.location());
     }
 
     /// All blocking waits. Returns `false` only when `deadline` passed first.

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use headcount::leak::LeakCheck;
 use headcount::{OwnedGuard, WaitGroup};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -20,6 +21,8 @@ const TASKS: u64 = 10_000;
 const WORKERS: usize = 8;
 
 fn main() {
+    // Tracks the threads started below; checked at the end.
+    let leaks = LeakCheck::new();
     let tasks = Arc::new(WaitGroup::new());
     let (queue, jobs) = mpsc::channel::<(u64, OwnedGuard)>();
     let jobs = Arc::new(Mutex::new(jobs));
@@ -57,6 +60,6 @@ fn main() {
 
     workers.wait();
     // Nothing that headcount started outlives the run.
-    headcount::leak::check().expect("no worker left running");
+    leaks.check().expect("no worker left running");
     println!("all {TASKS} tasks done");
 }

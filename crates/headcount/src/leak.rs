@@ -2,20 +2,31 @@
 //! through headcount are still running?
 //!
 //! A `WaitGroup` tracks completion, not thread lifetimes: `wait` returns once every count is
-//! released, even if a task released its count and then blocked (the seed's e-commerce
+//! released, even if a task released its count and then blocked (the e-commerce goroutine-leak
 //! incident: `done`, then a send on a channel nobody reads). [`LeakCheck`] lists, at the end of
 //! a test, the threads that are still alive, with where and how they were started, retrying
 //! briefly (threads that have just released their count need a moment to exit).
 //!
-//! # What is tracked
+//! # What is tracked, and from when
 //!
-//! * **Always:** threads started by [`WaitGroup::go`], [`go_static`](WaitGroup::go_static),
+//! Nothing, until the process creates its first [`LeakCheck`]: before that, spawns and
+//! releases cost one relaxed load of a global flag and are not recorded anywhere. From then on:
+//!
+//! * threads started by [`WaitGroup::go`], [`go_static`](WaitGroup::go_static),
 //!   [`go_scoped`](WaitGroup::go_scoped), and task groups' worker threads. The registry (a
 //!   global `Mutex<Slab>`) is updated when such a thread is spawned and when it ends, which costs
 //!   far less than the spawn itself; `add`, `done` and `wait` never touch it.
-//! * **With the `diagnostics` feature:** also every other thread that releases a count (`done`,
+//! * **with the `diagnostics` feature,** also every other thread that releases a count (`done`,
 //!   a dropped guard), from its first release until it exits. That catches the incident's
 //!   exact shape with plain `std::thread::spawn` and [`enter_owned`](WaitGroup::enter_owned).
+//!
+//! So create the check *before* starting the threads it should see, as the examples do. A
+//! thread spawned (or, with the feature, first releasing a count) before the first `LeakCheck`
+//! is never tracked, and neither are the threads *it* starts later counted in its spawner's
+//! lineage (see *Scope*); a spawn racing with the first `LeakCheck::new` on another thread may
+//! or may not be. Every spawn that happens after `LeakCheck::new` returned in the same thread,
+//! or in a thread synchronized with it, is tracked. Once on, tracking stays on for the life of
+//! the process.
 //!
 //! A tracked thread is in one of two states: **counted** (it still holds the count its `go`
 //! took) or **done-but-running** (its count was released, the thread has not exited yet).
@@ -46,14 +57,28 @@
 use std::cell::Cell;
 use std::fmt;
 use std::panic::Location;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 use slab::Slab;
 
-use crate::diagnostics::address;
 use crate::WaitGroup;
+
+/// Set by the first [`LeakCheck`], never cleared: until then nothing is recorded.
+///
+/// Relaxed suffices: a spawn that happens after `LeakCheck::new` (same thread, or ordered
+/// after it by any synchronization) reads `true` by coherence; one that races with it may read
+/// either, which only decides whether that thread is tracked. The registry's lock orders
+/// everything else.
+static IN_USE: AtomicBool = AtomicBool::new(false);
+
+/// Whether a [`LeakCheck`] was ever created in this process.
+#[inline]
+fn in_use() -> bool {
+    IN_USE.load(Relaxed)
+}
 
 /// A tracked thread.
 #[derive(Debug)]
@@ -107,22 +132,39 @@ fn current_root() -> ThreadId {
         .unwrap_or_else(|| thread::current().id())
 }
 
-/// **Hook** (`go*` wrappers, and the group layer's worker spawns): a thread about to be
-/// spawned, registered in the spawning thread so that a check right after the spawn sees it.
-/// Move it into the thread and call [`start`](Self::start) there first; if the thread never
-/// runs, dropping it unregisters it.
-#[derive(Debug)]
-pub(crate) struct Life {
+/// A record in the registry: its slab key, and the serial that tells it from later records in
+/// the same slot.
+#[derive(Debug, Clone, Copy)]
+struct Tracked {
     key: usize,
     serial: u64,
 }
 
+/// **Hook** (`go*` wrappers, and the group layer's worker spawns): a thread about to be
+/// spawned, registered in the spawning thread so that a check right after the spawn sees it.
+/// Move it into the thread and call [`start`](Self::start) there first; if the thread never
+/// runs, dropping it unregisters it. Before the first [`LeakCheck`] it records nothing.
+#[derive(Debug)]
+pub(crate) struct Life {
+    tracked: Option<Tracked>,
+}
+
 impl Life {
     /// Registers a thread to be started for `wg` by `how` (e.g. `"WaitGroup::go"`, or
-    /// `"task group worker"`), at the caller's location.
+    /// `"task group worker"`), at the caller's location, if a [`LeakCheck`] was ever created.
     #[track_caller]
     pub(crate) fn register(wg: &WaitGroup, how: &'static str) -> Life {
-        let spawned_at = Location::caller();
+        let spawned_at = Location::caller(); // (a closure would not inherit `track_caller`)
+        let tracked = in_use().then(|| Self::register_slow(wg, how, spawned_at));
+        Life { tracked }
+    }
+
+    #[cold]
+    fn register_slow(
+        wg: &WaitGroup,
+        how: &'static str,
+        spawned_at: &'static Location<'static>,
+    ) -> Tracked {
         let root = current_root();
         let mut reg = registry();
         let serial = reg.next_serial;
@@ -134,20 +176,26 @@ impl Life {
             spawned_at: Some(spawned_at),
             how,
             root: Some(root),
-            group: address(wg),
+            group: wg.key(),
             counted: true,
             released: Vec::new(),
             released_at: None,
         });
-        Life { key, serial }
+        Tracked { key, serial }
     }
 
     /// In the new thread, first thing: records its id and name; the thread counts as alive
     /// until the returned value drops (make it the outermost local of the thread's closure).
-    pub(crate) fn start(self) -> Alive {
+    pub(crate) fn start(mut self) -> Alive {
+        // `Alive` unregisters from now on.
+        let tracked = self.tracked.take().map(Self::start_slow);
+        Alive { tracked }
+    }
+
+    #[cold]
+    fn start_slow(tracked: Tracked) -> Tracked {
+        let Tracked { key, serial } = tracked;
         let this = thread::current();
-        let (key, serial) = (self.key, self.serial);
-        std::mem::forget(self); // `Alive` unregisters from now on
         let root = {
             let mut reg = registry();
             match reg.threads.get_mut(key) {
@@ -161,30 +209,35 @@ impl Life {
         };
         let _ = ROOT.try_with(|c| c.set(root));
         let _ = CURRENT.try_with(|c| c.set(Some((key, serial))));
-        Alive { key, serial }
+        tracked
     }
 }
 
 impl Drop for Life {
     fn drop(&mut self) {
-        unregister(self.key, self.serial);
+        if let Some(Tracked { key, serial }) = self.tracked {
+            unregister(key, serial);
+        }
     }
 }
 
-/// A tracked thread that is running; unregisters it when dropped. See [`Life::start`].
+/// A thread that is running, tracked if its [`Life`] was; unregisters it when dropped. See
+/// [`Life::start`].
 #[derive(Debug)]
 pub(crate) struct Alive {
-    key: usize,
-    serial: u64,
+    tracked: Option<Tracked>,
 }
 
 impl Alive {
     /// The count the thread's spawn took has been released: from now until this drops, the
     /// thread is "done-but-running".
+    #[inline]
     pub(crate) fn count_released(&self) {
-        if let Some(r) = registry().threads.get_mut(self.key) {
-            if r.serial == self.serial {
-                r.counted = false;
+        if let Some(Tracked { key, serial }) = self.tracked {
+            if let Some(r) = registry().threads.get_mut(key) {
+                if r.serial == serial {
+                    r.counted = false;
+                }
             }
         }
     }
@@ -192,8 +245,10 @@ impl Alive {
 
 impl Drop for Alive {
     fn drop(&mut self) {
-        let _ = CURRENT.try_with(|c| c.set(None));
-        unregister(self.key, self.serial);
+        if let Some(Tracked { key, serial }) = self.tracked {
+            let _ = CURRENT.try_with(|c| c.set(None));
+            unregister(key, serial);
+        }
     }
 }
 
@@ -204,10 +259,19 @@ fn unregister(key: usize, serial: u64) {
     }
 }
 
-/// With the `diagnostics` feature, every release of a count (`done`, a guard's drop, a `go`
-/// task's end) reports here: the releasing thread is tracked from then on until it exits.
-#[cfg(feature = "diagnostics")]
-pub(crate) fn released(group: usize, at: Option<&'static Location<'static>>) {
+/// **Hook** (the group's release path): `wg` released a count, at `at` (the caller of `done`,
+/// or of `enter` for a guard; known with the `diagnostics` feature). With that feature and a
+/// [`LeakCheck`] in use, the releasing thread is tracked from then on until it exits.
+#[inline]
+pub(crate) fn released(wg: &WaitGroup, at: Option<&'static Location<'static>>) {
+    if cfg!(feature = "diagnostics") && in_use() {
+        track_release(wg.key(), at);
+    }
+}
+
+/// A thread released a count of the group with key `group`: track it until it exits.
+#[cold]
+fn track_release(group: usize, at: Option<&'static Location<'static>>) {
     /// Unregisters a thread tracked only because it released a count, when it exits.
     struct Exit;
     impl Drop for Exit {
@@ -258,10 +322,18 @@ pub(crate) fn released(group: usize, at: Option<&'static Location<'static>>) {
     let _ = CURRENT.try_with(|c| c.set(Some((key, serial))));
 }
 
-/// With the `diagnostics` feature, a dropped group's address leaves the release lists: a later
-/// group at the same address must not inherit threads that released counts of this one.
-#[cfg(feature = "diagnostics")]
-pub(crate) fn forget_group(group: usize) {
+/// **Hook** (the group's `Drop`): a dropped group leaves the release lists, so that a later
+/// group at the same address does not inherit threads that released counts of this one. (Only
+/// [`released`] fills them: with the `diagnostics` feature, and a [`LeakCheck`] in use.)
+#[inline]
+pub(crate) fn forget_group(wg: &WaitGroup) {
+    if cfg!(feature = "diagnostics") && in_use() {
+        forget_group_slow(wg.key());
+    }
+}
+
+#[cold]
+fn forget_group_slow(group: usize) {
     for (_, r) in registry().threads.iter_mut() {
         r.released.retain(|g| *g != group);
     }
@@ -283,7 +355,7 @@ pub enum ThreadState {
     /// The thread still holds the count its `go` took: its group's `wait` cannot return yet.
     Counted,
     /// The thread's count was released (a `wait` may have returned) but it is still running:
-    /// the incident's shape.
+    /// the goroutine-leak incident's shape.
     DoneButRunning,
 }
 
@@ -305,10 +377,11 @@ impl fmt::Display for ThreadState {
 /// use std::time::Duration;
 /// use headcount::{leak::{LeakCheck, ThreadState}, WaitGroup};
 ///
+/// let check = LeakCheck::new().timeout(Duration::from_millis(20));
 /// let wg = Arc::new(WaitGroup::new());
 /// let (tx, rx) = mpsc::channel::<()>();
 /// wg.go(move || { let _ = rx.recv(); }); // blocked until `tx` drops
-/// let leaks = LeakCheck::new().timeout(Duration::from_millis(20)).check().unwrap_err();
+/// let leaks = check.check().unwrap_err();
 /// assert_eq!(leaks.threads()[0].state, ThreadState::Counted);
 /// assert_eq!(leaks.threads()[0].spawned_by, "WaitGroup::go");
 /// drop(tx);
@@ -370,10 +443,11 @@ impl fmt::Display for LeakedThread {
 /// use std::time::Duration;
 /// use headcount::{leak::LeakCheck, WaitGroup};
 ///
+/// let check = LeakCheck::new().timeout(Duration::from_millis(20));
 /// let wg = Arc::new(WaitGroup::new());
 /// let (tx, rx) = mpsc::channel::<()>();
 /// wg.go(move || { let _ = rx.recv(); });
-/// let leaks = LeakCheck::new().timeout(Duration::from_millis(20)).check().unwrap_err();
+/// let leaks = check.check().unwrap_err();
 /// assert_eq!(leaks.threads().len(), 1);
 /// assert!(leaks.to_string().contains("by WaitGroup::go: counted"));
 /// drop(tx);
@@ -420,6 +494,9 @@ impl std::error::Error for Leaks {}
 /// A leak check for the end of a test: create it at the start, then call
 /// [`check`](Self::check) (or let it drop: it then panics with the report if threads leaked).
 ///
+/// The first `LeakCheck` of the process switches tracking on: threads started before it are
+/// not seen (see the [module docs](self)).
+///
 /// The check retries with backoff for up to [`timeout`](Self::timeout) (1 s by default) before
 /// it reports, since a thread whose count was just released needs a moment to exit.
 ///
@@ -464,7 +541,8 @@ impl Default for LeakCheck {
 
 impl LeakCheck {
     /// A check of the threads started through headcount by the current thread (and by those
-    /// threads, transitively). See the [module docs](self) for the other scopes.
+    /// threads, transitively) from now on. See the [module docs](self) for the other scopes, and
+    /// for why a thread started before the process's first `LeakCheck` is never seen.
     ///
     /// # Examples
     ///
@@ -472,6 +550,8 @@ impl LeakCheck {
     /// headcount::leak::LeakCheck::new().check().unwrap();
     /// ```
     pub fn new() -> Self {
+        // Tracking starts here, for good (module docs, *What is tracked, and from when*).
+        IN_USE.store(true, Relaxed);
         LeakCheck {
             root: current_root(),
             me: thread::current().id(),
@@ -495,12 +575,13 @@ impl LeakCheck {
     /// use headcount::{leak::LeakCheck, WaitGroup};
     ///
     /// let wg = Arc::new(WaitGroup::new());
+    /// let check = LeakCheck::new().group(&wg);
     /// wg.go(|| {});
     /// wg.wait();
-    /// LeakCheck::new().group(&wg).check().unwrap();
+    /// check.check().unwrap();
     /// ```
     pub fn group(mut self, wg: &WaitGroup) -> Self {
-        self.groups.push(address(wg));
+        self.groups.push(wg.key());
         self
     }
 
@@ -526,10 +607,11 @@ impl LeakCheck {
     /// use std::sync::{mpsc, Arc};
     /// use headcount::{leak::LeakCheck, WaitGroup};
     ///
+    /// let check = LeakCheck::new();
     /// let wg = Arc::new(WaitGroup::new());
     /// let (tx, rx) = mpsc::channel::<()>();
     /// wg.go(move || { let _ = rx.recv(); }); // a deliberate long-lived task
-    /// LeakCheck::new().ignore(&format!("{}:{}", file!(), line!() - 1)).check().unwrap();
+    /// check.ignore(&format!("{}:{}", file!(), line!() - 1)).check().unwrap();
     /// drop(tx);
     /// wg.wait();
     /// ```
@@ -546,13 +628,15 @@ impl LeakCheck {
     /// use std::sync::{mpsc, Arc};
     /// use headcount::{leak::LeakCheck, WaitGroup};
     ///
+    /// let suite = LeakCheck::new(); // e.g. at the start of a test suite: tracking starts
     /// let wg = Arc::new(WaitGroup::new());
     /// let (tx, rx) = mpsc::channel::<()>();
-    /// wg.go(move || { let _ = rx.recv(); }); // started before the check
+    /// wg.go(move || { let _ = rx.recv(); }); // started before the check below
     /// let check = LeakCheck::new().ignore_current();
     /// check.check().unwrap();
     /// drop(tx);
     /// wg.wait();
+    /// suite.check().unwrap();
     /// ```
     pub fn ignore_current(mut self) -> Self {
         self.ignore_current = true;
@@ -667,6 +751,9 @@ impl Drop for LeakCheck {
 /// Checks the threads started through headcount by the current thread, with the defaults of
 /// [`LeakCheck::new`]: `Ok` once none is running, else (after up to 1 s) the ones that are.
 ///
+/// Only threads started after the process's first [`LeakCheck`] are tracked: create one at the
+/// start (or use it instead of this function).
+///
 /// # Errors
 ///
 /// [`Leaks`] lists the threads still running.
@@ -675,8 +762,9 @@ impl Drop for LeakCheck {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use headcount::WaitGroup;
+/// use headcount::{leak::LeakCheck, WaitGroup};
 ///
+/// let _tracking = LeakCheck::new(); // tracking starts here
 /// let wg = Arc::new(WaitGroup::new());
 /// wg.go(|| {});
 /// wg.wait();

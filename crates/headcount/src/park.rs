@@ -48,9 +48,16 @@ mod imp {
         /// queue lock) returns `false`. `timed_out(was_last_thread)` runs under the queue lock
         /// when the deadline passes first.
         ///
-        /// `validate` and `timed_out` must not panic and must not call into the parker.
+        /// # Safety
+        ///
+        /// As for [`parking_lot_core::park`], whose obligations the caller takes on:
+        ///
+        /// * `key` is an address the caller owns for as long as threads may be parked on it,
+        ///   so that no other synchronization primitive parks on or unparks the same key;
+        /// * `validate` and `timed_out` run while the queue lock is held: they must not panic
+        ///   and must not call into the parker (or anything else built on `parking_lot`).
         #[inline]
-        pub(crate) fn park(
+        pub(crate) unsafe fn park(
             &self,
             key: usize,
             token: usize,
@@ -58,11 +65,9 @@ mod imp {
             validate: impl FnOnce() -> bool,
             timed_out: impl FnOnce(bool),
         ) -> Parked {
-            // SAFETY: `key` is the address of a WaitGroup's state word, or of one of a task
-            // group pool's own atomic words, on which nothing but that group or pool parks (no
-            // two live objects share an address). The callers' `validate` and `timed_out`
-            // closures only perform atomic operations: they do not panic and do not call into
-            // parking_lot, as `park` requires. `before_sleep` is empty.
+            // SAFETY: the caller upholds `park`'s contract for `key`, `validate` and
+            // `timed_out` (see `# Safety`); our `timed_out` adapter only forwards, and
+            // `before_sleep` is empty.
             let result = unsafe {
                 parking_lot_core::park(
                     key,
@@ -80,18 +85,23 @@ mod imp {
             }
         }
 
-        /// Wakes every thread parked on `key` whose park token passes `filter` (run under the
-        /// queue lock; must not panic), handing each `token`. Returns how many woke.
+        /// Wakes every thread parked on `key` whose park token passes `filter`, handing each
+        /// `token`. Returns how many woke.
+        ///
+        /// # Safety
+        ///
+        /// As for [`parking_lot_core::unpark_filter`]: `key` is an address the caller owns
+        /// (see [`park`](Self::park)), and `filter` runs while the queue lock is held: it must
+        /// not panic and must not call into the parker (or anything built on `parking_lot`).
         #[inline]
-        pub(crate) fn unpark_filter(
+        pub(crate) unsafe fn unpark_filter(
             &self,
             key: usize,
             mut filter: impl FnMut(usize) -> bool,
             token: usize,
         ) -> usize {
-            // SAFETY: as in `park`: `key` belongs to the calling group or pool, `filter` only
-            // performs atomic operations, and the callback only builds a token; neither panics
-            // nor calls parking_lot.
+            // SAFETY: the caller upholds the contract for `key` and `filter` (see `# Safety`);
+            // our adapters only call `filter` and build tokens, and do not panic.
             let result = unsafe {
                 parking_lot_core::unpark_filter(
                     key,
@@ -139,7 +149,14 @@ mod imp {
             }
         }
 
-        pub(crate) fn park(
+        /// The model of `parking_lot_core::park` for one key.
+        ///
+        /// # Safety
+        ///
+        /// The same contract as the real backend's, so that the callers are checked against
+        /// it: `validate` and `timed_out` run under the queue lock, must not panic and must
+        /// not call into the parker.
+        pub(crate) unsafe fn park(
             &self,
             _key: usize,
             token: usize,
@@ -176,7 +193,13 @@ mod imp {
             }
         }
 
-        pub(crate) fn unpark_filter(
+        /// The model of `parking_lot_core::unpark_filter` for one key.
+        ///
+        /// # Safety
+        ///
+        /// The same contract as the real backend's: `filter` runs under the queue lock, must
+        /// not panic and must not call into the parker.
+        pub(crate) unsafe fn unpark_filter(
             &self,
             _key: usize,
             mut filter: impl FnMut(usize) -> bool,

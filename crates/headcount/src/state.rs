@@ -137,6 +137,39 @@ mod tests {
         );
     }
 
+    /// The state table in the module docs is the only description of the layout: it must say
+    /// what the constants say.
+    #[test]
+    fn the_state_table_matches_the_constants() {
+        let mut described = 0u64;
+        for row in include_str!("state.rs").lines() {
+            let cells: Vec<&str> = row.split('|').map(|c| c.trim().trim_matches('`')).collect();
+            if !row.starts_with("//! | `") || cells.len() < 4 {
+                continue;
+            }
+            let (lo, hi) = match cells[1].split_once("..") {
+                Some((lo, hi)) => (lo.parse::<u32>().unwrap(), hi.parse::<u32>().unwrap()),
+                None => {
+                    let bit = cells[1].parse::<u32>().unwrap();
+                    (bit, bit + 1)
+                }
+            };
+            let mask = (u64::MAX >> (64 - (hi - lo))) << lo;
+            let constant = match cells[2] {
+                "PARKED" => PARKED,
+                "ASYNC" => ASYNC,
+                "PANICKED" => PANICKED,
+                "LAST_PANICKED" => LAST_PANICKED,
+                "EPOCH" => EPOCH_MASK,
+                "COUNT" => u64::MAX << COUNT_SHIFT,
+                other => panic!("the state table names an unknown field {other}"),
+            };
+            assert_eq!(mask, constant, "the table's row for {}", cells[2]);
+            described |= mask;
+        }
+        assert_eq!(described, u64::MAX, "the table describes every bit");
+    }
+
     #[test]
     fn end_round_moves_the_panic_flag_and_wraps_the_epoch() {
         let s = with_count(PANICKED | PARKED | ASYNC | EPOCH_MASK, 0);

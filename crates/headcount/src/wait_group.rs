@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::diagnostics::{self, Origin, Stall};
 use crate::lazy_box::LazyBox;
+use crate::leak;
 use crate::park::{expired, Backoff, Parked, Parker};
 use crate::state::{self, ASYNC, FAST_ADD_MAX, LAST_PANICKED, MAX_COUNT, ONE, PANICKED, PARKED};
 use crate::sync::{AtomicU64, Ordering::*};
@@ -74,13 +75,11 @@ use crate::AddError;
 ///   range panics ([`add`](Self::add)) or is returned as an error ([`try_add`](Self::try_add)),
 ///   with the counter unchanged.
 pub struct WaitGroup {
-    /// The packed state word; see the state table in `state.rs`:
+    /// The packed state word: `COUNT`, `EPOCH` and four flags, laid out in the
+    /// [state table](crate::state) next to their constants in `state.rs`.
     ///
-    /// | bits | `0..32` | `32..60` | `60` | `61` | `62` | `63` |
-    /// |------|---------|----------|------|------|------|------|
-    /// |      | `COUNT` | `EPOCH` | `PARKED` | `ASYNC` | `PANICKED` | `LAST_PANICKED` |
-    ///
-    /// Threads park on this word's address; only the zero transition's slow path wakes them.
+    /// Threads park on this word's address ([`key`](Self::key)); only the zero transition's slow
+    /// path wakes them.
     state: AtomicU64,
     /// Wakers of pending futures, allocated the first time a future has to wait.
     wakers: LazyBox<Wakers>,
@@ -435,11 +434,17 @@ impl WaitGroup {
         if old & PARKED != 0 {
             // Wake exactly the threads that parked in this round: their token is its epoch.
             // (A round that already restarted has parked its own waiters under the next epoch.)
-            self.parker.unpark_filter(
-                self.key(),
-                |token| token == epoch as usize,
-                panicked as usize,
-            );
+            // SAFETY: `self.key()` is the address of this group's state word, which only this
+            // group parks on or unparks (no two live objects share an address, and the group
+            // cannot move or drop while a waiter borrows it). The filter compares two integers:
+            // it cannot panic and does not call into the parker.
+            unsafe {
+                self.parker.unpark_filter(
+                    self.key(),
+                    |token| token == epoch as usize,
+                    panicked as usize,
+                );
+            }
         }
         if old & ASYNC != 0 {
             if let Some(wakers) = self.wakers.get() {
@@ -448,10 +453,46 @@ impl WaitGroup {
         }
     }
 
-    /// The parking key: the address of the state word.
+    /// The group's identity while it stays in place: the address of its state word. The key
+    /// threads park on, and the key of the group's records in [`diagnostics`] and [`leak`].
     #[inline]
-    fn key(&self) -> usize {
+    pub(crate) fn key(&self) -> usize {
         &self.state as *const AtomicU64 as usize
+    }
+
+    /// [`update`](Self::update) with the diagnostics' bookkeeping around it: every change of the
+    /// counter by `add`, `done`, a guard or a task goes through here, so this and `Drop` are
+    /// the only places the group calls the [`diagnostics`] and [`leak`] hooks. (Without the
+    /// `diagnostics` feature the hooks are empty and this is `update`.)
+    #[inline]
+    pub(crate) fn update_from(
+        &self,
+        delta: isize,
+        panicked: bool,
+        origin: Origin,
+    ) -> Result<(), AddError> {
+        if delta > 0 {
+            // Recorded before the counter rises, so that a `done` racing ahead finds the entry.
+            diagnostics::record_add(self, delta.unsigned_abs(), origin);
+            let result = self.update(delta, panicked);
+            if result.is_err() {
+                diagnostics::add_refused(self, delta.unsigned_abs(), origin);
+            }
+            return result;
+        }
+        let result = self.update(delta, panicked);
+        if result.is_ok() && delta < 0 {
+            self.on_release(delta.unsigned_abs(), origin);
+        }
+        result
+    }
+
+    /// The release hook: `n` counts were released by `origin` (a `done`, a negative `add`, a
+    /// guard or a task ending). Recorded after the counter fell.
+    #[inline]
+    fn on_release(&self, n: usize, origin: Origin) {
+        diagnostics::record_release(self, n, origin);
+        leak::released(self, origin.location());
     }
 
     /// All blocking waits. Returns `false` only when `deadline` passed first.
@@ -528,13 +569,20 @@ impl WaitGroup {
                     }
                 }
             };
-            let parked = self.parker.park(
-                self.key(),
-                epoch as usize,
-                stall.park_deadline(deadline),
-                validate,
-                timed_out,
-            );
+            // SAFETY: `self.key()` is the address of this group's state word, which only this
+            // group parks on or unparks (no two live objects share an address, and the group
+            // cannot move or drop while we borrow it). `validate` and `timed_out` only load and
+            // compare-exchange that word and compare epochs (masks and shifts, no arithmetic
+            // that can overflow): they cannot panic and do not call into the parker.
+            let parked = unsafe {
+                self.parker.park(
+                    self.key(),
+                    epoch as usize,
+                    stall.park_deadline(deadline),
+                    validate,
+                    timed_out,
+                )
+            };
             // Acquire pairs with the ending update (the tasks' writes become visible).
             let s = self.state.load(Acquire);
             match parked {
@@ -619,6 +667,16 @@ impl WaitGroup {
     /// registration can race with it).
     pub(crate) fn clear_async(&self) {
         self.state.fetch_and(!ASYNC, Relaxed);
+    }
+}
+
+impl Drop for WaitGroup {
+    /// Forgets the group's records in the [`diagnostics`] registry and the [`leak`] checker
+    /// (nothing to forget without the `diagnostics` feature), so that a later group at the same
+    /// address starts clean.
+    fn drop(&mut self) {
+        diagnostics::forget_group(self);
+        leak::forget_group(self);
     }
 }
 

@@ -1,5 +1,6 @@
-//! Diagnostics: self-deadlock detection and the leak checker (always on), stall
-//! reports and `outstanding()` (feature `diagnostics`:
+//! Diagnostics: self-deadlock detection (always on), the leak checker (on from the first
+//! `LeakCheck`; `tests/leak_lazy.rs` checks that it records nothing before), stall reports and
+//! `outstanding()` (feature `diagnostics`:
 //! `cargo test -p headcount --features diagnostics --test diagnostics`).
 
 #![cfg(not(loom))]
@@ -106,17 +107,17 @@ fn the_mark_ends_with_the_task() {
     probe.wait();
 }
 
-// --- leak checker (always on) ---
+// --- leak checker (on from the first `LeakCheck`: each test creates its check first) ---
 
 #[test]
 fn leak_check_catches_a_task_blocked_on_a_rendezvous_channel() {
+    let check = LeakCheck::new().timeout(Duration::from_millis(50));
     let wg = Arc::new(WaitGroup::new());
     let (tx, rx) = mpsc::sync_channel::<u32>(0); // unbuffered: a send waits for a receiver
     let line = line!() + 1;
     wg.go(move || tx.send(7).unwrap());
 
-    let leaks = LeakCheck::new()
-        .timeout(Duration::from_millis(50))
+    let leaks = check
         .check()
         .expect_err("the blocked task is still running");
     assert_eq!(leaks.threads().len(), 1, "{leaks}");
@@ -163,6 +164,7 @@ fn leak_check_passes_a_clean_run() {
 
 #[test]
 fn leak_check_covers_tasks_started_by_tasks() {
+    let check = LeakCheck::new().timeout(Duration::from_millis(30));
     let wg = Arc::new(WaitGroup::new());
     let (tx, rx) = mpsc::sync_channel::<()>(0);
     let inner = Arc::clone(&wg);
@@ -172,8 +174,7 @@ fn leak_check_covers_tasks_started_by_tasks() {
     })
     .join()
     .unwrap();
-    let leaks = LeakCheck::new()
-        .timeout(Duration::from_millis(30))
+    let leaks = check
         .check()
         .expect_err("the grandchild is in this test's scope");
     assert_eq!(leaks.threads().len(), 1, "{leaks}");
@@ -449,8 +450,12 @@ mod with_feature {
 
     #[test]
     fn leak_check_reports_threads_that_called_done_and_still_run() {
-        // The e-commerce goroutine-leak incident: `done`, then a send on an unbuffered channel nobody reads.
+        // The e-commerce goroutine-leak incident: `done`, then a send on an unbuffered channel
+        // nobody reads.
         let wg = Arc::new(WaitGroup::new());
+        let check = LeakCheck::new()
+            .group(&wg)
+            .timeout(Duration::from_millis(100));
         let (tx, rx) = mpsc::sync_channel::<usize>(0);
         let mut handles = Vec::new();
         let enter_line = line!() + 2;
@@ -469,9 +474,7 @@ mod with_feature {
         }
         wg.wait(); // returns: every task called done
 
-        let leaks = LeakCheck::new()
-            .group(&wg)
-            .timeout(Duration::from_millis(100))
+        let leaks = check
             .check()
             .expect_err("three threads are blocked after their done");
         assert_eq!(leaks.threads().len(), 3, "{leaks}");

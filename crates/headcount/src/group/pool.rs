@@ -328,7 +328,11 @@ impl Pool {
                 }
             };
             // Unparked: the waker took our `BLOCKED` away; invalid: we did.
-            let _: Parked = self.full.park(self.full_key(), 0, None, validate, |_| {});
+            // SAFETY: the key is the address of this pool's own `slots` word, on which only
+            // this pool parks, and the pool outlives the call (`&self`); `validate` only does
+            // atomic read-modify-writes on `slots` and `timed_out` is empty: neither panics
+            // nor calls into the parker.
+            let _: Parked = unsafe { self.full.park(self.full_key(), 0, None, validate, |_| {}) };
             yields = 0;
             slots = self.slots.load(Relaxed);
         }
@@ -387,48 +391,61 @@ impl Pool {
     /// parking lot's lock, where sleepers are counted); returns how many woke.
     fn wake_workers(&self, n: usize) -> usize {
         let mut left = n;
-        self.idle.unpark_filter(
-            self.idle_key(),
-            |_| {
-                if left == 0 {
-                    return false;
-                }
-                left -= 1;
-                self.crew.fetch_sub(SLEEPING - SEARCHING, SeqCst);
-                true
-            },
-            0,
-        )
+        // SAFETY: the key is the address of this pool's own `crew` word, on which only this
+        // pool's workers park; the filter only counts and does one atomic `fetch_sub`: it
+        // neither panics nor calls into the parker.
+        unsafe {
+            self.idle.unpark_filter(
+                self.idle_key(),
+                |_| {
+                    if left == 0 {
+                        return false;
+                    }
+                    left -= 1;
+                    self.crew.fetch_sub(SLEEPING - SEARCHING, SeqCst);
+                    true
+                },
+                0,
+            )
+        }
     }
 
     /// Takes every sleeping worker off the crew and wakes it with [`EVICTED`]: it leaves at
     /// once, touching nothing of the pool (for `close`, once `CLOSED` is set in `crew`).
     fn evict_sleepers(&self) {
-        self.idle.unpark_filter(
-            self.idle_key(),
-            |_| {
-                self.crew.fetch_sub(SLEEPING + WORKER, SeqCst);
-                true
-            },
-            EVICTED,
-        );
+        // SAFETY: as in `wake_workers`: this pool's own key, and a filter of one atomic
+        // `fetch_sub`.
+        unsafe {
+            self.idle.unpark_filter(
+                self.idle_key(),
+                |_| {
+                    self.crew.fetch_sub(SLEEPING + WORKER, SeqCst);
+                    true
+                },
+                EVICTED,
+            );
+        }
     }
 
     /// Wakes up to `n` `acquire`s parked at the limit; returns how many woke.
     fn wake_blocked(&self, n: usize) -> usize {
         let mut left = n;
-        self.full.unpark_filter(
-            self.full_key(),
-            |_| {
-                if left == 0 {
-                    return false;
-                }
-                left -= 1;
-                self.slots.fetch_sub(BLOCKED, SeqCst);
-                true
-            },
-            0,
-        )
+        // SAFETY: the key is the address of this pool's own `slots` word, on which only this
+        // pool's `acquire`s park; the filter only counts and does one atomic `fetch_sub`.
+        unsafe {
+            self.full.unpark_filter(
+                self.full_key(),
+                |_| {
+                    if left == 0 {
+                        return false;
+                    }
+                    left -= 1;
+                    self.slots.fetch_sub(BLOCKED, SeqCst);
+                    true
+                },
+                0,
+            )
+        }
     }
 
     /// Starts a worker, already counted in `crew` (working and searching) and in
@@ -544,9 +561,12 @@ impl Pool {
             };
             // Unparked: the waker moved us back to searching, or `close` took us off the crew;
             // invalid: we moved ourselves back.
-            if self.idle.park(self.idle_key(), 0, None, validate, |_| {})
-                == Parked::Unparked(EVICTED)
-            {
+            // SAFETY: the key is the address of this pool's own `crew` word, on which only
+            // this pool's workers park, and the pool outlives the call (`self: &Arc<Self>`);
+            // `validate` only does atomic operations (the queue's emptiness check reads its
+            // atomics) and `timed_out` is empty: neither panics nor calls into the parker.
+            let parked = unsafe { self.idle.park(self.idle_key(), 0, None, validate, |_| {}) };
+            if parked == Parked::Unparked(EVICTED) {
                 drop(alive);
                 return;
             }

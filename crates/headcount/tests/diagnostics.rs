@@ -114,8 +114,15 @@ fn leak_check_catches_a_task_blocked_on_a_rendezvous_channel() {
     let check = LeakCheck::new().timeout(Duration::from_millis(50));
     let wg = Arc::new(WaitGroup::new());
     let (tx, rx) = mpsc::sync_channel::<u32>(0); // unbuffered: a send waits for a receiver
+    let (started_tx, started) = mpsc::channel();
     let line = line!() + 1;
-    wg.go(move || tx.send(7).unwrap());
+    wg.go(move || {
+        started_tx.send(()).unwrap();
+        tx.send(7).unwrap()
+    });
+    // The task's thread runs (and has recorded its id) before the check looks: on a loaded
+    // machine a thread can take longer than the check's timeout to start.
+    started.recv().unwrap();
 
     let leaks = check
         .check()

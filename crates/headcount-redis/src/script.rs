@@ -541,6 +541,63 @@ mod tests {
         );
     }
 
+    /// A `status` reply: the `check` fields, then leases (each a record with
+    /// `lease` as its fields) and failures.
+    fn status_reply(lease: &[(&str, &str)], with_leases: bool) -> Value {
+        let Value::Array(mut items) = reply(&check_fields()) else {
+            unreachable!()
+        };
+        let name = |n: &str| Value::BulkString(n.as_bytes().to_vec());
+        if with_leases {
+            items.extend([name(field::LEASES), Value::Array(vec![reply(lease)])]);
+        }
+        items.extend([
+            name(field::FAILURES),
+            Value::Array(vec![name("failed w1 owed=1")]),
+            name(field::LEASES_TOTAL),
+            name("1"),
+            name(field::FAILURES_TOTAL),
+            name("1"),
+        ]);
+        Value::Array(items)
+    }
+
+    #[test]
+    fn a_status_reply_is_read_by_name() {
+        let lease = [
+            (field::EXPIRY, "3000"),
+            (field::PARTICIPANT, "w2"),
+            (field::OWED, "2"),
+        ];
+        let r = interpret("g", "status", status_reply(&lease, true)).unwrap();
+        let status = crate::status::Status::from_reply("g", &r).unwrap();
+        assert_eq!(status.leases.len(), 1);
+        assert_eq!(status.leases[0].participant, "w2");
+        assert_eq!(status.leases[0].owed, 2);
+        assert_eq!(
+            status.leases[0].expires_in,
+            std::time::Duration::from_millis(2000)
+        );
+        assert_eq!(status.failures, ["failed w1 owed=1"]);
+        assert_eq!((status.leases_total, status.failures_total), (1, 1));
+    }
+
+    /// A `status` reply without its lease list is an error, never "no leases".
+    #[test]
+    fn a_status_reply_missing_its_leases_names_them() {
+        let r = interpret("g", "status", status_reply(&[], false)).unwrap();
+        let m = protocol_message(crate::status::Status::from_reply("g", &r));
+        assert_eq!(m, "the `status` reply has no field `L`");
+    }
+
+    #[test]
+    fn a_lease_record_missing_a_field_names_it() {
+        let lease = [(field::PARTICIPANT, "w2"), (field::EXPIRY, "3000")];
+        let r = interpret("g", "status", status_reply(&lease, true)).unwrap();
+        let m = protocol_message(crate::status::Status::from_reply("g", &r));
+        assert_eq!(m, "the `status` reply has no field `o`");
+    }
+
     /// The names of the table "Replies" in `group.lua`'s header.
     fn lua_table() -> Vec<&'static str> {
         SOURCE

@@ -20,7 +20,7 @@ use redis::{AsyncConnectionConfig, Connection, ErrorKind, RedisError, ServerErro
 
 use crate::error::{Error, Result};
 use crate::keys::Keys;
-use crate::script::{interpret, Call, Session};
+use crate::script::{field, interpret, Call, Reply, Session};
 
 /// The longest [`Options::retry_window`]: half the idle time after which the
 /// server forgets a client session (one hour, in `group.lua`).
@@ -367,7 +367,7 @@ impl Inner {
     /// Runs the remembered `call` in `session`, a session of a lease's own (the
     /// server drops its record when it reaps the lease). Takes the session's next
     /// number afterwards.
-    pub(crate) fn run_in_session(&self, call: &Call, session: &mut Session) -> Result<Vec<Value>> {
+    pub(crate) fn run_in_session(&self, call: &Call, session: &mut Session) -> Result<Reply> {
         let mut resent = false;
         let r = self.run_in(call, Some(session), self.call_end(None), &mut resent);
         session.seq += 1;
@@ -399,31 +399,26 @@ impl Inner {
         }
     }
 
-    /// Reads a reply; records the instance id and version, or the loss of state.
-    /// Returns the items after `ok` without the version (the instance id first).
-    pub(crate) fn reply(&self, v: Value) -> Result<Vec<Value>> {
-        match interpret(&self.name, v) {
-            Ok(mut items) => {
-                if items.len() < 2 {
-                    return Err(Error::Protocol("short reply".into()));
-                }
-                let ver = crate::script::number(&items.remove(1))?;
+    /// Reads a reply of `op`; records the instance id and version, or the loss of
+    /// state.
+    pub(crate) fn reply(&self, op: &'static str, v: Value) -> Result<Reply> {
+        match interpret(&self.name, op, v) {
+            Ok(reply) => {
+                let ver = reply.number(field::VER)?;
                 self.seen.fetch_max(ver, Ordering::Relaxed);
-                if let Some(first) = items.first() {
-                    let inst = crate::script::text(first)?;
-                    let mut known = self.inst.lock().unwrap();
-                    match known.as_deref() {
-                        None => *known = Some(inst),
-                        Some(k) if k != inst => {
-                            self.lost.store(true, Ordering::Relaxed);
-                            return Err(Error::StateLost {
-                                group: self.name.clone(),
-                            });
-                        }
-                        Some(_) => {}
+                let inst = reply.text(field::INST)?;
+                let mut known = self.inst.lock().unwrap();
+                match known.as_deref() {
+                    None => *known = Some(inst),
+                    Some(k) if k != inst => {
+                        self.lost.store(true, Ordering::Relaxed);
+                        return Err(Error::StateLost {
+                            group: self.name.clone(),
+                        });
                     }
+                    Some(_) => {}
                 }
-                Ok(items)
+                Ok(reply)
             }
             Err(e @ Error::StateLost { .. }) => {
                 self.lost.store(true, Ordering::Relaxed);
@@ -584,14 +579,14 @@ impl Inner {
 
     /// Runs `call`, resending it on transient failures in the same session under the
     /// same number, until the retry window closes.
-    pub(crate) fn run(&self, call: &Call) -> Result<Vec<Value>> {
+    pub(crate) fn run(&self, call: &Call) -> Result<Reply> {
         self.run_until(call, None)
     }
 
     /// [`Inner::run`], giving up at `limit` too: every attempt (connect, send,
     /// reply) and every pause between attempts ends by then. One attempt is always
     /// made, with at least [`MIN_ATTEMPT`].
-    pub(crate) fn run_until(&self, call: &Call, limit: Option<Instant>) -> Result<Vec<Value>> {
+    pub(crate) fn run_until(&self, call: &Call, limit: Option<Instant>) -> Result<Reply> {
         let session = self.take_session(call);
         let mut resent = false;
         let r = self.run_in(call, session.as_ref(), self.call_end(limit), &mut resent);
@@ -613,8 +608,8 @@ impl Inner {
     }
 
     /// The script's reply and, for a durable mutation, how many replicas confirmed.
-    fn judge(&self, call: &Call, reply: Value, acked: Option<usize>) -> Result<Vec<Value>> {
-        let items = self.reply(reply)?;
+    fn judge(&self, call: &Call, reply: Value, acked: Option<usize>) -> Result<Reply> {
+        let reply = self.reply(call.op(), reply)?;
         match acked {
             Some(acked) if acked < self.opts.min_replicas => Err(Error::NotReplicated {
                 group: self.name.clone(),
@@ -622,7 +617,7 @@ impl Inner {
                 wanted: self.opts.min_replicas,
                 op: call.op(),
             }),
-            _ => Ok(items),
+            _ => Ok(reply),
         }
     }
 
@@ -632,7 +627,7 @@ impl Inner {
         session: Option<&Session>,
         end: Instant,
         resent: &mut bool,
-    ) -> Result<Vec<Value>> {
+    ) -> Result<Reply> {
         let inv = call.invocation(&self.keys, session);
         let durable = self
             .wait_replicas(call)
@@ -712,7 +707,7 @@ impl Inner {
     /// [`Inner::run`], async: one shared multiplexed connection, replaced on failure.
     /// A call dropped (cancelled) in flight takes its session with it: its outcome
     /// is unknown, and a new session keeps the numbers of the next calls in order.
-    pub(crate) async fn run_async(&self, call: &Call) -> Result<Vec<Value>> {
+    pub(crate) async fn run_async(&self, call: &Call) -> Result<Reply> {
         self.run_async_until(call, None).await
     }
 
@@ -721,7 +716,7 @@ impl Inner {
         &self,
         call: &Call,
         limit: Option<Instant>,
-    ) -> Result<Vec<Value>> {
+    ) -> Result<Reply> {
         let session = self.take_session(call);
         let mut resent = false;
         let r = self
@@ -740,7 +735,7 @@ impl Inner {
         session: Option<&Session>,
         end: Instant,
         resent: &mut bool,
-    ) -> Result<Vec<Value>> {
+    ) -> Result<Reply> {
         let inv = call.invocation(&self.keys, session);
         let durable = self
             .wait_replicas(call)

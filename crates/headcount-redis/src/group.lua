@@ -32,9 +32,42 @@
 --   * Bounded work: no step looks at more than a fixed number of sessions (8),
 --     expired leases (64), leases or failures listed (100) per run.
 --
--- Replies are arrays: {'ok', inst, ver, ...} or {'err', code, ...}. A refusal
--- writes nothing (except reaping expired leases, which any observer may do, and
--- collecting idle sessions).
+-- Replies are named fields, a flat array {name1, value1, name2, value2, ...}:
+-- one table per reply (a table with string keys arrives empty; Redis 7's
+-- `{map = {...}}` costs a second table and reaches a RESP2 client as the same flat
+-- array). The client reads fields by name (`field` in script.rs mirrors this
+-- table), in any order. Names are short: they travel with every reply.
+--   name  field                                   in replies of
+--   e     refusal code (only in refusals)         every refusal
+--   i     instance id of the group                every success
+--   v     `ver` of the group's counting state     every success
+--   c     counter                                 check, status; negative,
+--                                                 overflow, unclaimed
+--   g     round (`gen`)                           check, status
+--   bg    last broken round (0: none)             check, status
+--   bk    how it broke: lost / failed             check, status
+--   bw    the participant that broke it           check, status
+--   bo    the dones it owed                       check, status
+--   bd    its own account of its failure          check, status
+--   id    last id of the events stream            check, status
+--   nx    earliest lease expiry (ms, -1: none)    check, status
+--   t     Redis's clock (ms)                      check, status
+--   x     a lease's expiry (ms)                   beat; each of L
+--   L     live leases (first 100), each a reply   status
+--         of its own: m, o, x
+--   nl    how many leases are live                status
+--   F     failures of the round (first 100)       status
+--   nf    how many failures the round has         status
+--   m     participant                             each of L; fenced, nolease,
+--                                                 joined
+--   o     dones owed                              each of L; unclaimed
+--   cl    dones owed by all live leases           unclaimed
+--   d     the change refused                      negative, overflow
+--   s     the call's number in its session        stale
+--   ls    the session's last applied call         stale
+--   op    the operation refused                   badop
+-- A refusal writes nothing (except reaping expired leases, which any observer
+-- may do, and collecting idle sessions).
 -- Numbers are formatted with %d: Lua numbers are doubles, exact up to 2^53.
 --
 -- Cost: besides its redis.calls, a run pays for every closure and table it
@@ -46,7 +79,7 @@
 -- Exactly once: a client runs at most one call at a time in each of its sessions,
 -- with increasing sequence numbers, and resends a call whose reply was lost with
 -- the same session and number. The session's field holds the number of its last
--- applied call: a resent call is answered {'ok', inst, ver} again and changes
+-- applied call: a resent call is answered {i, inst, v, ver} again and changes
 -- nothing; a straggler older than that (a call its client gave up on) is refused
 -- as `stale`. (Raft's client sessions do the same.) A client ends a session whose
 -- calls all got their reply at the first attempt (no straggler can exist) with
@@ -74,7 +107,7 @@ if op == 'forget' then
       redis.call('ZREM', SE, ARGV[i])
     end
   end
-  return { 'ok', expect, '0' }
+  return { 'i', expect, 'v', '0' }
 end
 
 -- The fast path (see Cost above). It decides only when the group exists whole and
@@ -97,20 +130,20 @@ if seq and sfield and (op == 'add' or (op == 'done' and ARGV[7] == '')) then
       if last == seq then
         -- Rewritten so that a `WAIT` after the resend covers the original write.
         redis.call('HSET', S, sfield, v[4])
-        return { 'ok', v[1], v[7] }
+        return { 'i', v[1], 'v', v[7] }
       end
       if last and last > seq then
-        return { 'err', 'stale', ARGV[3], string.format('%d', last) }
+        return { 'e', 'stale', 's', ARGV[3], 'ls', string.format('%d', last) }
       end
       local t = redis.call('TIME')
       local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
       if tonumber(v[9]) == idle and tonumber(v[8]) - now >= idle - math.floor(idle / 100) then
         local new = count + delta
         if new < 0 then
-          return { 'err', 'negative', v[2], string.format('%d', delta) }
+          return { 'e', 'negative', 'c', v[2], 'd', string.format('%d', delta) }
         end
         if new > MAXC then
-          return { 'err', 'overflow', v[2], string.format('%d', delta) }
+          return { 'e', 'overflow', 'c', v[2], 'd', string.format('%d', delta) }
         end
         ver = string.format('%d', ver + 1)
         if new == 0 then
@@ -133,7 +166,7 @@ if seq and sfield and (op == 'add' or (op == 'done' and ARGV[7] == '')) then
             end
           end
         end
-        return { 'ok', v[1], ver }
+        return { 'i', v[1], 'v', ver }
       end
     end
   end
@@ -188,8 +221,9 @@ local function changed()
   end
 end
 
+-- A success: the instance and version, then the named fields given.
 local function ok(...)
-  return { 'ok', st.inst, d(st.ver), ... }
+  return { 'i', st.inst, 'v', d(st.ver), ... }
 end
 
 local function emit(...)
@@ -321,8 +355,8 @@ local function check_reply()
   local nexp = '-1'
   local first = redis.call('ZRANGE', LE, 0, 0, 'WITHSCORES')
   if first[1] and first[1] ~= '' then nexp = d(tonumber(first[2])) end
-  return ok(d(st.count), d(st.gen), d(st.bgen), st.bkind, st.bwho, d(st.bowed), st.bdetail,
-            lastid, nexp, d(now))
+  return ok('c', d(st.count), 'g', d(st.gen), 'bg', d(st.bgen), 'bk', st.bkind, 'bw', st.bwho,
+            'bo', d(st.bowed), 'bd', st.bdetail, 'id', lastid, 'nx', nexp, 't', d(now))
 end
 
 -- Validate arguments before anything is written.
@@ -330,12 +364,12 @@ local delta = 0
 if op == 'add' then
   delta = tonumber(ARGV[7])
   if not delta or delta ~= math.floor(delta) or math.abs(delta) > MAXC then
-    return { 'err', 'overflow', '0', ARGV[7] }
+    return { 'e', 'overflow', 'c', '0', 'd', ARGV[7] }
   end
 end
-if sfield and not seq then return { 'err', 'badop', op } end
+if sfield and not seq then return { 'e', 'badop', 'op', op } end
 if (op == 'join' or op == 'beat' or op == 'fail') and ARGV[7] == '' then
-  return { 'err', 'badop', op }
+  return { 'e', 'badop', 'op', op }
 end
 
 st = load()
@@ -343,16 +377,16 @@ st = load()
 local present = redis.call('EXISTS', EV, LE, ME, FE, FA, SE)
 
 if op == 'delete' then
-  if not st and present == 0 then return { 'err', 'nosuch' } end
+  if not st and present == 0 then return { 'e', 'nosuch' } end
   -- Wakes blocked waiters at once where the server serves them (they re-check
   -- and find the group gone); at the latest they find it at their next check.
   if st and present == 6 then emit('type', 'deleted', 'gen', d(st.gen)) end
   redis.call('UNLINK', S, EV, LE, ME, FE, FA, SE)
-  return { 'ok', expect, '0' }
+  return { 'i', expect, 'v', '0' }
 end
 
 if not st then
-  if expect ~= '' or present > 0 then return { 'err', 'statelost' } end
+  if expect ~= '' or present > 0 then return { 'e', 'statelost' } end
   if op == 'add' and delta > 0 and sfield then
     -- A new incarnation: its id is the creating call's (random) session and number.
     st = { inst = sid .. '.' .. d(seq), count = 0, gen = 0, claimed = 0, bgen = 0, ver = 0,
@@ -367,10 +401,10 @@ if not st then
     redis.call('RPUSH', FA, '')
     redis.call('ZADD', SE, '+inf', '')
   else
-    return { 'err', 'nosuch' }
+    return { 'e', 'nosuch' }
   end
 elseif present ~= 6 or (expect ~= '' and st.inst ~= expect) or st.ver < seen then
-  return { 'err', 'statelost' }
+  return { 'e', 'statelost' }
 end
 
 -- A resent call: answer it again, change nothing (see the header); the field is
@@ -379,25 +413,25 @@ if st.last and st.last == seq then
   redis.call('HSET', S, sfield, st.rec)
   return ok()
 end
-if st.last and st.last > seq then return { 'err', 'stale', ARGV[3], d(st.last) } end
+if st.last and st.last > seq then return { 'e', 'stale', 's', ARGV[3], 'ls', d(st.last) } end
 
 local function main()
   reap()
 
   if op == 'add' then
     local new = st.count + delta
-    if new < 0 then return { 'err', 'negative', d(st.count), d(delta) } end
-    if new > MAXC then return { 'err', 'overflow', d(st.count), d(delta) } end
+    if new < 0 then return { 'e', 'negative', 'c', d(st.count), 'd', d(delta) } end
+    if new > MAXC then return { 'e', 'overflow', 'c', d(st.count), 'd', d(delta) } end
     set_count(new)
     return remember()
   elseif op == 'done' then
     local m = ARGV[7]
     if m ~= '' then
       local why = redis.call('HGET', FE, m)
-      if why then return { 'err', 'fenced', m, why } end
+      if why then return { 'e', 'fenced', 'm', m } end
       local owed = redis.call('HGET', ME, m)
-      if not owed then return { 'err', 'nolease', m } end
-      if st.count < 1 then return { 'err', 'negative', d(st.count), '-1' } end
+      if not owed then return { 'e', 'nolease', 'm', m } end
+      if st.count < 1 then return { 'e', 'negative', 'c', d(st.count), 'd', '-1' } end
       owed = tonumber(owed) - 1
       if owed <= 0 then
         redis.call('HDEL', ME, m)
@@ -409,17 +443,17 @@ local function main()
       st.claimed = math.max(0, st.claimed - 1)
       put.claimed = d(st.claimed)
     elseif st.count < 1 then
-      return { 'err', 'negative', d(st.count), '-1' }
+      return { 'e', 'negative', 'c', d(st.count), 'd', '-1' }
     end
     set_count(st.count - 1)
     return remember()
   elseif op == 'join' then
     local m, ttl, owed = ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
     local why = redis.call('HGET', FE, m)
-    if why then return { 'err', 'fenced', m, why } end
-    if redis.call('HEXISTS', ME, m) == 1 then return { 'err', 'joined', m } end
+    if why then return { 'e', 'fenced', 'm', m } end
+    if redis.call('HEXISTS', ME, m) == 1 then return { 'e', 'joined', 'm', m } end
     if st.count - st.claimed < owed then
-      return { 'err', 'unclaimed', d(st.count), d(st.claimed), d(owed) }
+      return { 'e', 'unclaimed', 'c', d(st.count), 'cl', d(st.claimed), 'o', d(owed) }
     end
     redis.call('HSET', ME, m, d(owed))
     redis.call('ZADD', LE, d(now + ttl), m)
@@ -431,15 +465,15 @@ local function main()
   elseif op == 'beat' then
     local m, ttl = ARGV[7], tonumber(ARGV[8])
     local why = redis.call('HGET', FE, m)
-    if why then return { 'err', 'fenced', m, why } end
-    if redis.call('HEXISTS', ME, m) == 0 then return { 'err', 'nolease', m } end
+    if why then return { 'e', 'fenced', 'm', m } end
+    if redis.call('HEXISTS', ME, m) == 0 then return { 'e', 'nolease', 'm', m } end
     redis.call('ZADD', LE, 'XX', d(now + ttl), m)
-    return ok(d(now + ttl))
+    return ok('x', d(now + ttl))
   elseif op == 'fail' then
     local m, detail = ARGV[7], ARGV[8]
     local why = redis.call('HGET', FE, m)
-    if why then return { 'err', 'fenced', m, why } end
-    if redis.call('HEXISTS', ME, m) == 0 then return { 'err', 'nolease', m } end
+    if why then return { 'e', 'fenced', 'm', m } end
+    if redis.call('HEXISTS', ME, m) == 0 then return { 'e', 'nolease', 'm', m } end
     lose(m, 'failed', detail)
     return remember()
   elseif op == 'check' then
@@ -451,19 +485,18 @@ local function main()
     local all = redis.call('ZRANGE', LE, 0, 100, 'WITHSCORES')
     for i = 1, #all, 2 do
       local m = all[i]
-      if m ~= '' and #leases < 300 then
-        table.insert(leases, m)
-        table.insert(leases, redis.call('HGET', ME, m) or '0')
-        table.insert(leases, d(tonumber(all[i + 1])))
+      if m ~= '' and #leases < 100 then
+        leases[#leases + 1] = { 'm', m, 'o', redis.call('HGET', ME, m) or '0', 'x', d(tonumber(all[i + 1])) }
       end
     end
-    table.insert(r, leases)
-    table.insert(r, redis.call('LRANGE', FA, 1, 100))
-    table.insert(r, d(redis.call('ZCARD', LE) - 1))
-    table.insert(r, d(redis.call('LLEN', FA) - 1))
+    local n = #r
+    r[n + 1], r[n + 2] = 'L', leases
+    r[n + 3], r[n + 4] = 'F', redis.call('LRANGE', FA, 1, 100)
+    r[n + 5], r[n + 6] = 'nl', d(redis.call('ZCARD', LE) - 1)
+    r[n + 7], r[n + 8] = 'nf', d(redis.call('LLEN', FA) - 1)
     return r
   end
-  return { 'err', 'badop', op }
+  return { 'e', 'badop', 'op', op }
 end
 
 local reply = main()

@@ -7,7 +7,7 @@ use crate::conn::{Inner, Options};
 use crate::error::{Error, Result};
 use crate::keys::validate_name;
 use crate::lease::{default_participant, Lease};
-use crate::script::{number, Check};
+use crate::script::field;
 use crate::status::Status;
 use crate::wait;
 
@@ -297,12 +297,8 @@ impl RedisWaitGroup {
     /// # Ok::<(), headcount_redis::Error>(())
     /// ```
     pub fn count(&self) -> Result<u64> {
-        let items = self.inner.run(&self.inner.call("check", false, vec![])?)?;
-        number(
-            items
-                .get(1)
-                .ok_or_else(|| Error::Protocol("short reply".into()))?,
-        )
+        let reply = self.inner.run(&self.inner.call("check", false, vec![])?)?;
+        reply.number(field::COUNT)
     }
 
     /// A snapshot for people: counter, round, failure, live leases, failures.
@@ -319,8 +315,8 @@ impl RedisWaitGroup {
     /// # Ok::<(), headcount_redis::Error>(())
     /// ```
     pub fn status(&self) -> Result<Status> {
-        let items = self.inner.run(&self.inner.call("status", false, vec![])?)?;
-        let mut status = Status::from_check(&self.inner.name, Check::parse(items)?)?;
+        let reply = self.inner.run(&self.inner.call("status", false, vec![])?)?;
+        let mut status = Status::from_reply(&self.inner.name, &reply)?;
         status.warnings = self.inner.eviction_warning().into_iter().collect();
         Ok(status)
     }
@@ -548,11 +544,7 @@ impl RedisWaitGroup {
     /// ```
     pub async fn count_async(&self) -> Result<u64> {
         let call = self.inner.call("check", false, vec![])?;
-        let items = self.inner.run_async(&call).await?;
-        number(
-            items
-                .get(1)
-                .ok_or_else(|| Error::Protocol("short reply".into()))?,
-        )
+        let reply = self.inner.run_async(&call).await?;
+        reply.number(field::COUNT)
     }
 }

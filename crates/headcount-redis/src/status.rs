@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::script::{number, text, Check};
+use crate::script::{field, text, Check, Reply};
 
 /// A live lease, as seen in a [`Status`].
 ///
@@ -65,35 +65,37 @@ pub struct Status {
 }
 
 impl Status {
-    pub(crate) fn from_check(group: &str, chk: Check) -> Result<Status> {
-        let mut leases = Vec::new();
-        let mut failures = Vec::new();
-        let (mut leases_total, mut failures_total) = (0, 0);
-        if let [redis::Value::Array(l), redis::Value::Array(f), nl, nf] = chk.extra.as_slice() {
-            leases_total = number(nl)?;
-            failures_total = number(nf)?;
-            for triple in l.chunks(3) {
-                if let [m, owed, exp] = triple {
-                    leases.push(LeaseInfo {
-                        participant: text(m)?,
-                        owed: number(owed)?,
-                        expires_in: Duration::from_millis(number(exp)?.saturating_sub(chk.now_ms)),
-                    });
-                }
-            }
-            for line in f {
-                failures.push(text(line)?);
-            }
-        }
+    /// Reads the reply of the `status` operation.
+    pub(crate) fn from_reply(group: &str, reply: &Reply) -> Result<Status> {
+        let chk = Check::parse(reply)?;
+        let leases = reply
+            .list(field::LEASES)?
+            .iter()
+            .map(|lease| {
+                let lease = Reply::parse("status", lease.clone())?;
+                Ok(LeaseInfo {
+                    participant: lease.text(field::PARTICIPANT)?,
+                    owed: lease.number(field::OWED)?,
+                    expires_in: Duration::from_millis(
+                        lease.number(field::EXPIRY)?.saturating_sub(chk.now_ms),
+                    ),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let failures = reply
+            .list(field::FAILURES)?
+            .iter()
+            .map(text)
+            .collect::<Result<Vec<_>>>()?;
         Ok(Status {
             group: group.to_owned(),
             count: chk.count,
             generation: chk.gen,
             broken: chk.failure_of(group, chk.gen),
             leases,
-            leases_total,
+            leases_total: reply.number(field::LEASES_TOTAL)?,
             failures,
-            failures_total,
+            failures_total: reply.number(field::FAILURES_TOTAL)?,
             warnings: Vec::new(),
         })
     }

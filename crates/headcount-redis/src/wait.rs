@@ -297,8 +297,8 @@ fn wait_blocking_on(
     loop {
         let checked_at = Instant::now();
         let call = inner.call("check", false, vec![])?;
-        let items = inner.run_until(&call, Some(waiter.limit()));
-        let chk = Check::parse(items.map_err(|e| waiter.on_failed_snapshot(e))?)?;
+        let reply = inner.run_until(&call, Some(waiter.limit()));
+        let chk = Check::parse(&reply.map_err(|e| waiter.on_failed_snapshot(e))?)?;
         let Some((gen, block)) = waiter.on_snapshot(&chk, checked_at)? else {
             return Ok(());
         };
@@ -342,8 +342,8 @@ async fn wait_async_on(
     loop {
         let checked_at = Instant::now();
         let call = inner.call("check", false, vec![])?;
-        let items = inner.run_async_until(&call, Some(waiter.limit())).await;
-        let chk = Check::parse(items.map_err(|e| waiter.on_failed_snapshot(e))?)?;
+        let reply = inner.run_async_until(&call, Some(waiter.limit())).await;
+        let chk = Check::parse(&reply.map_err(|e| waiter.on_failed_snapshot(e))?)?;
         let Some((gen, block)) = waiter.on_snapshot(&chk, checked_at)? else {
             return Ok(());
         };

@@ -4,17 +4,18 @@
 
 mod support;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use headcount_redis::RedisWaitGroup;
 use redis::{Script, Value};
-use support::RedisServer;
+use support::{script_fields, RedisServer};
 
 const KEYS: [&str; 7] = [
     "state", "events", "leases", "members", "fenced", "failures", "sessions",
 ];
 
-/// One call of the script as the client sends it.
+/// One call of the script as the client sends it; the named fields of its reply
+/// without the version (these tests are about sessions).
 fn call(
     conn: &mut redis::Connection,
     group: &str,
@@ -23,7 +24,7 @@ fn call(
     seq: u64,
     expect: &str,
     args: &[&str],
-) -> Vec<String> {
+) -> BTreeMap<String, String> {
     let script = Script::new(include_str!("../src/group.lua"));
     let mut inv = script.prepare_invoke();
     for k in KEYS {
@@ -39,21 +40,18 @@ fn call(
     for a in args {
         inv.arg(*a);
     }
-    let v: Value = inv.invoke(conn).unwrap();
-    let Value::Array(items) = v else {
-        panic!("not an array: {v:?}")
-    };
-    let ok = items.first() == Some(&Value::BulkString(b"ok".to_vec()));
-    items
-        .into_iter()
-        .enumerate()
-        // The version after the instance id is left out: these tests are about
-        // sessions.
-        .filter(|(i, _)| !(*i == 2 && ok))
-        .map(|(_, i)| match i {
-            Value::BulkString(b) => String::from_utf8(b).unwrap(),
-            other => panic!("not a string: {other:?}"),
-        })
+    let mut fields = script_fields(inv.invoke::<Value>(conn).unwrap());
+    if !fields.contains_key("e") {
+        assert!(fields.remove("v").is_some(), "no version: {fields:?}");
+    }
+    fields
+}
+
+/// A reply with exactly these fields.
+fn reply(fields: &[(&str, &str)]) -> BTreeMap<String, String> {
+    fields
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
 
@@ -87,8 +85,8 @@ fn resend_and_straggler(with_lease: bool) {
     let server = RedisServer::start();
     let mut c = server.conn();
     let created = call(&mut c, "g", "add", "sessA", 1, "", &["10"]);
-    assert_eq!(created[0], "ok", "{created:?}");
-    let inst = created[1].clone();
+    assert!(!created.contains_key("e"), "{created:?}");
+    let inst = created["i"].clone();
     let mut seq_a = 2;
     if with_lease {
         let joined = call(
@@ -100,12 +98,12 @@ fn resend_and_straggler(with_lease: bool) {
             &inst,
             &["w1", "60000", "1"],
         );
-        assert_eq!(joined[0], "ok", "{joined:?}");
+        assert_eq!(joined, reply(&[("i", &inst)]));
         seq_a = 3;
     }
 
     let first = call(&mut c, "g", "done", "sessA", seq_a, &inst, &[""]);
-    assert_eq!(first, ["ok", &inst]);
+    assert_eq!(first, reply(&[("i", &inst)]));
     assert_eq!(server.raw_count("g"), Some(9));
     // The same call again (its reply was lost): same reply, counted once.
     let again = call(&mut c, "g", "done", "sessA", seq_a, &inst, &[""]);
@@ -114,18 +112,21 @@ fn resend_and_straggler(with_lease: bool) {
 
     // The next call of the session is applied.
     let next = call(&mut c, "g", "done", "sessA", seq_a + 1, &inst, &[""]);
-    assert_eq!(next, ["ok", &inst]);
+    assert_eq!(next, reply(&[("i", &inst)]));
     assert_eq!(server.raw_count("g"), Some(8));
     // A straggler from before (a call its client gave up on) is refused, unapplied.
     let before = state(&server, "g");
     let late = call(&mut c, "g", "done", "sessA", seq_a, &inst, &[""]);
     let (late_seq, last_seq) = (seq_a.to_string(), (seq_a + 1).to_string());
-    assert_eq!(late, ["err", "stale", &late_seq, &last_seq]);
+    assert_eq!(
+        late,
+        reply(&[("e", "stale"), ("s", &late_seq), ("ls", &last_seq)])
+    );
     assert_eq!(state(&server, "g"), before, "a refused call wrote");
 
     // Another session is independent of the first one's numbers.
     let other = call(&mut c, "g", "done", "sessB", 1, &inst, &[""]);
-    assert_eq!(other, ["ok", &inst]);
+    assert_eq!(other, reply(&[("i", &inst)]));
     assert_eq!(server.raw_count("g"), Some(7));
     assert_eq!(sessions(&server, "g"), ["s:sessA", "s:sessB"]);
 
@@ -146,7 +147,7 @@ fn resend_and_straggler(with_lease: bool) {
     } else {
         call(&mut c, "g", "done", "sessA", seq_a + 2, &inst, &[""])
     };
-    assert_eq!(zero, ["ok", &inst]);
+    assert_eq!(zero, reply(&[("i", &inst)]));
     assert_eq!(server.raw_count("g"), Some(0));
     // The group's `created` event and the zero event.
     assert_eq!(events(), 2);
@@ -170,12 +171,18 @@ fn a_resent_call_is_answered_once_and_a_late_one_is_refused_with_leases() {
 fn a_refused_call_is_not_remembered() {
     let server = RedisServer::start();
     let mut c = server.conn();
-    let inst = call(&mut c, "g", "add", "s", 1, "", &["1"])[1].clone();
+    let inst = call(&mut c, "g", "add", "s", 1, "", &["1"])["i"].clone();
     let refused = call(&mut c, "g", "add", "s", 2, &inst, &["-2"]);
-    assert_eq!(refused, ["err", "negative", "1", "-2"]);
+    assert_eq!(
+        refused,
+        reply(&[("e", "negative"), ("c", "1"), ("d", "-2")])
+    );
     // Sent again, it is judged again (not answered from a record), and still refused.
     let refused = call(&mut c, "g", "add", "s", 2, &inst, &["-2"]);
-    assert_eq!(refused, ["err", "negative", "1", "-2"]);
+    assert_eq!(
+        refused,
+        reply(&[("e", "negative"), ("c", "1"), ("d", "-2")])
+    );
     assert_eq!(server.raw_count("g"), Some(1));
     assert_eq!(
         last_call(&state(&server, "g")["s:s"]),
@@ -218,7 +225,7 @@ fn zset(c: &mut redis::Connection, key: &str) -> Vec<String> {
 fn idle_sessions_are_collected_a_few_per_call_and_live_ones_kept() {
     let server = RedisServer::start();
     let mut c = server.conn();
-    let inst = call(&mut c, "g", "add", "old1", 1, "", &["100"])[1].clone();
+    let inst = call(&mut c, "g", "add", "old1", 1, "", &["100"])["i"].clone();
     call(&mut c, "g", "done", "old2", 1, &inst, &[""]);
     call(&mut c, "g", "done", "busy", 1, &inst, &[""]);
     assert_eq!(sessions(&server, "g"), ["s:busy", "s:old1", "s:old2"]);
@@ -245,7 +252,7 @@ fn idle_sessions_are_collected_a_few_per_call_and_live_ones_kept() {
     assert_eq!(members, ["", "busy", "fresh"]);
     // A collected session that comes back starts over: its call is applied.
     let back = call(&mut c, "g", "done", "old1", 2, &inst, &[""]);
-    assert_eq!(back, ["ok", &inst]);
+    assert_eq!(back, reply(&[("i", &inst)]));
     assert_eq!(server.raw_count("g"), Some(95));
 }
 

@@ -321,3 +321,27 @@ impl Drop for Frozen {
             .status();
     }
 }
+
+/// The named fields of a reply of `group.lua` (a flat `{name1, value1, ...}`
+/// array), each value as text. Panics on anything else, or on a name given twice.
+pub(crate) fn script_fields(reply: redis::Value) -> std::collections::BTreeMap<String, String> {
+    let redis::Value::Array(items) = reply else {
+        panic!("not an array: {reply:?}")
+    };
+    assert!(items.len() % 2 == 0, "not name/value pairs: {items:?}");
+    let text = |v: redis::Value| match v {
+        redis::Value::BulkString(b) => String::from_utf8(b).unwrap(),
+        other => panic!("not a string: {other:?}"),
+    };
+    let mut fields = std::collections::BTreeMap::new();
+    let mut items = items.into_iter();
+    while let (Some(name), Some(value)) = (items.next(), items.next()) {
+        let name = text(name);
+        let value = text(value);
+        assert!(
+            fields.insert(name.clone(), value).is_none(),
+            "field `{name}` twice"
+        );
+    }
+    fields
+}

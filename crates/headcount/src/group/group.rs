@@ -169,7 +169,7 @@ impl Group {
     where
         F: FnOnce() + Send + 'static,
     {
-        spawn(&self.pool, "Group::spawn", f, |f| Box::new(f));
+        spawn(&self.pool, "Group::spawn", f, Job::new);
     }
 
     /// Runs `f` on a worker thread if fewer than `limit` tasks are in flight; otherwise hands
@@ -196,7 +196,7 @@ impl Group {
     where
         F: FnOnce() + Send + 'static,
     {
-        try_spawn(&self.pool, f, |f| Box::new(f))
+        try_spawn(&self.pool, f, Job::new)
     }
 
     /// A cloneable handle for spawning into this group from tasks or other threads.
@@ -347,7 +347,7 @@ impl Spawner {
     where
         F: FnOnce() + Send + 'static,
     {
-        spawn(&self.pool, "Spawner::spawn", f, |f| Box::new(f));
+        spawn(&self.pool, "Spawner::spawn", f, Job::new);
     }
 
     /// [`Group::try_spawn`] through the handle.
@@ -369,7 +369,7 @@ impl Spawner {
     where
         F: FnOnce() + Send + 'static,
     {
-        try_spawn(&self.pool, f, |f| Box::new(f))
+        try_spawn(&self.pool, f, Job::new)
     }
 
     /// Whether the group has been waited on (then every spawn is refused).

@@ -83,9 +83,8 @@ std::thread_local! {
     static RUNNING: Cell<*const Pool> = const { Cell::new(std::ptr::null()) };
 }
 
-/// A job: a boxed task with its lifetime erased to `'static` by the scoped form (see
-/// `scope.rs` for why that is sound).
-pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;
+/// A job: a task with its type (and, in the scoped form, its lifetime) erased.
+pub(crate) use super::job::Job;
 
 /// A panic payload, as `std::thread::JoinHandle::join` and `catch_unwind` return it.
 pub(crate) type Payload = Box<dyn Any + Send + 'static>;
@@ -510,6 +509,12 @@ impl Pool {
                     }
                 }
                 self.run(job);
+                // Running, not searching: take the next job straight away while there is one
+                // (module docs: a running worker taking a job leaves every other queued job
+                // with the worker that was counted on for it).
+                while let Some(job) = self.queue.pop() {
+                    self.run(job);
+                }
                 self.crew.fetch_add(SEARCHING, SeqCst);
                 // Pairs with `submit`'s fence: a job queued while we were running, by a
                 // `submit` that saw no searcher, is seen by the next `pop`.
@@ -579,7 +584,7 @@ impl Pool {
         // A job that waits on its own group could never see zero: the core panics instead.
         let own = crate::diagnostics::enter_own_group(&self.wg, "a task group");
         let outer = RUNNING.try_with(|r| r.replace(self)).ok();
-        let result = panic::catch_unwind(AssertUnwindSafe(job));
+        let result = panic::catch_unwind(AssertUnwindSafe(|| job.run()));
         if let Some(outer) = outer {
             let _ = RUNNING.try_with(|r| r.set(outer));
         }

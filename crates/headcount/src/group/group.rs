@@ -18,6 +18,8 @@ use super::pool::{Job, Pool, Refused, Slot, UNLIMITED};
 ///   are never more than `n` of them, however many tasks are spawned: 10,000 tasks at a limit
 ///   of 100 start at most 100 threads (short tasks, far fewer). Every task that is spawned
 ///   gets a worker while fewer than `n` run, so tasks that wait for each other do not starve.
+///   The thread that calls [`wait`](Self::wait) (or drops the group) runs tasks still queued
+///   then itself, as the owner of a `rayon::scope` does, instead of only waiting for them.
 ///   When [`wait`](Self::wait) returns, every worker has left the group; the threads wait,
 ///   idle, in a process-wide cache for the next group that needs a worker (as rayon's global
 ///   pool does), and one that no group hires within a second exits.

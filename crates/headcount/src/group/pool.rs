@@ -24,8 +24,11 @@
 //!    limit.
 //! 2. [`Pool::submit`] queues the job and makes sure a worker will come for it (below).
 //! 3. A worker runs the job under `catch_unwind`, keeps the payload of a panic, gives the slot
-//!    back, then `done()`.
-//! 4. [`Pool::close`] (from `wait`, once nothing is in flight) sets `CLOSED`: every later
+//!    back, then `done()`. A job is a [`Job`]: a small task is stored in it inline, so that
+//!    a spawn allocates nothing (an allocation on the spawner freed on a worker would miss
+//!    both threads' allocator caches).
+//! 4. [`Pool::close`] (from `wait`) first runs the jobs still queued on the waiting thread,
+//!    then, once nothing is in flight, sets `CLOSED`: every later
 //!    `acquire` is refused, searching workers leave, sleeping ones are taken off the crew.
 //!    A worker that leaves goes back to the process-wide cache of idle workers ([`warm`]),
 //!    where the next pool that needs a worker hires it; under Miri and loom it exits instead,
@@ -39,6 +42,11 @@
 //!
 //! - `submit` does nothing more when a worker is searching: that worker will take the job.
 //!   Otherwise it wakes a sleeping worker, or else starts a new one (below the limit).
+//! - A worker that finishes a job takes the next queued one directly, without searching in
+//!   between (nor does the waiter in [`Pool::close`] search when it takes queued jobs). That
+//!   leaves the rule intact: taking a job only shortens the queue; every job still queued
+//!   keeps the worker that was counted on for it (a searcher, a worker being woken or
+//!   started), and a `submit` meanwhile sees no searcher and finds a worker itself.
 //! - A searching worker that takes a job and sees more jobs queued, with no other worker
 //!   searching, first wakes or starts one more (a chain), so a burst of jobs that block still
 //!   gets a worker each, up to the limit; short jobs end the chain early, because the workers
@@ -510,8 +518,8 @@ impl Pool {
                 }
                 self.run(job);
                 // Running, not searching: take the next job straight away while there is one
-                // (module docs: a running worker taking a job leaves every other queued job
-                // with the worker that was counted on for it).
+                // (module docs: taking a job leaves every other queued job with the worker
+                // that was counted on for it).
                 while let Some(job) = self.queue.pop() {
                     self.run(job);
                 }
@@ -647,6 +655,16 @@ impl Pool {
     /// Blocks until no job is in flight, then closes the pool: every later `acquire` is
     /// refused, workers exit. Returns the panics caught so far. Idempotent.
     pub(crate) fn close(&self) -> Vec<Payload> {
+        // The waiter runs queued jobs itself rather than waiting for a worker to take them, as
+        // the owner of a `rayon::scope` does. Nothing the waiter does is left undone by it:
+        // it would only wait. Every job it leaves queued still has the worker that was counted
+        // on for it (module docs). Not from one of the pool's own jobs (which gets the
+        // self-deadlock panic below instead), nor while this thread is unwinding.
+        if !self.is_current_task() && !std::thread::panicking() {
+            while let Some(job) = self.queue.pop() {
+                self.run(job);
+            }
+        }
         loop {
             self.wg.wait();
             let slots = self.slots.load(SeqCst);

@@ -172,7 +172,9 @@ impl<'env> Scope<'env> {
         F: FnOnce() + Send + 'env,
     {
         // SAFETY: see `erase_lifetime`.
-        group::spawn(&self.pool, "Scope::spawn", f, |f| unsafe { erase_lifetime(f) });
+        group::spawn(&self.pool, "Scope::spawn", f, |f| unsafe {
+            erase_lifetime(f)
+        });
     }
 
     /// Runs `f` on a worker thread if the limit is not reached; otherwise hands it back.

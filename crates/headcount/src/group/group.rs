@@ -19,7 +19,8 @@ use super::pool::{Job, Pool, Refused, Slot, UNLIMITED};
 ///   of 100 start at most 100 threads (short tasks, far fewer). Every task that is spawned
 ///   gets a worker while fewer than `n` run, so tasks that wait for each other do not starve.
 ///   The thread that calls [`wait`](Self::wait) (or drops the group) runs tasks still queued
-///   then itself, as the owner of a `rayon::scope` does, instead of only waiting for them.
+///   then itself, as the owner of a `rayon::scope` does, instead of only waiting for them,
+///   counted as one of the `n` while it does.
 ///   When [`wait`](Self::wait) returns, every worker has left the group; the threads wait,
 ///   idle, in a process-wide cache for the next group that needs a worker (as rayon's global
 ///   pool does), and one that no group hires within a second exits.
@@ -318,6 +319,7 @@ impl Group {
 
     /// Waits for every task, closes the group and joins its workers; returns the panics.
     pub(crate) fn finish(&self) -> Vec<super::pool::Payload> {
+        self.pool.help();
         let panics = self.pool.close();
         self.pool.join_workers();
         panics

@@ -27,8 +27,8 @@
 //!    back, then `done()`. A job is a [`Job`]: a small task is stored in it inline, so that
 //!    a spawn allocates nothing (an allocation on the spawner freed on a worker would miss
 //!    both threads' allocator caches).
-//! 4. [`Pool::close`] (from `wait`) first runs the jobs still queued on the waiting thread,
-//!    then, once nothing is in flight, sets `CLOSED`: every later
+//! 4. The waiter first runs the jobs still queued itself ([`Pool::help`]); then
+//!    [`Pool::close`] (once nothing is in flight) sets `CLOSED`: every later
 //!    `acquire` is refused, searching workers leave, sleeping ones are taken off the crew.
 //!    A worker that leaves goes back to the process-wide cache of idle workers ([`warm`]),
 //!    where the next pool that needs a worker hires it; under Miri and loom it exits instead,
@@ -43,7 +43,7 @@
 //! - `submit` does nothing more when a worker is searching: that worker will take the job.
 //!   Otherwise it wakes a sleeping worker, or else starts a new one (below the limit).
 //! - A worker that finishes a job takes the next queued one directly, without searching in
-//!   between (nor does the waiter in [`Pool::close`] search when it takes queued jobs). That
+//!   between (nor does the waiter in [`Pool::help`] search when it takes queued jobs). That
 //!   leaves the rule intact: taking a job only shortens the queue; every job still queued
 //!   keeps the worker that was counted on for it (a searcher, a worker being woken or
 //!   started), and a `submit` meanwhile sees no searcher and finds a worker itself.
@@ -652,19 +652,51 @@ impl Pool {
         }
     }
 
+    /// Runs queued jobs on the calling thread (the waiter, before [`close`](Self::close)) while
+    /// there are any, as the owner of a `rayon::scope` does, instead of only waiting for the
+    /// workers to take them. Nothing the waiter would do is left undone meanwhile: it would
+    /// only wait.
+    ///
+    /// The waiter joins the crew as a running worker while it helps, and only if there is room
+    /// under the worker limit: at most `limit` threads ever run the pool's jobs. It takes jobs
+    /// as a worker that finished one does (module docs), and leaves the crew as a retiring
+    /// worker does: a `submit` that counted it among the workers all running, and so relied on
+    /// the first of them to finish, gets a worker found for its job. Not from one of the
+    /// pool's own jobs (which must get the self-deadlock panic of `close`), nor while the
+    /// thread is unwinding.
+    pub(crate) fn help(self: &Arc<Self>) {
+        if self.is_current_task() || std::thread::panicking() {
+            return;
+        }
+        let cap = self.worker_limit();
+        let mut crew = self.crew.load(SeqCst);
+        loop {
+            if crew & CLOSED != 0 || workers_of(crew) >= cap || self.queue.is_empty() {
+                return;
+            }
+            match self
+                .crew
+                .compare_exchange(crew, crew + WORKER, SeqCst, SeqCst)
+            {
+                Ok(_) => break,
+                Err(actual) => crew = actual,
+            }
+        }
+        while let Some(job) = self.queue.pop() {
+            self.run(job);
+        }
+        self.crew.fetch_sub(WORKER, SeqCst);
+        // Pairs with `submit`'s fence (module docs): a job queued after our last `pop`, by a
+        // `submit` that counted us as a running worker, is seen here.
+        fence(SeqCst);
+        if !self.queue.is_empty() {
+            self.find_worker();
+        }
+    }
+
     /// Blocks until no job is in flight, then closes the pool: every later `acquire` is
     /// refused, workers exit. Returns the panics caught so far. Idempotent.
     pub(crate) fn close(&self) -> Vec<Payload> {
-        // The waiter runs queued jobs itself rather than waiting for a worker to take them, as
-        // the owner of a `rayon::scope` does. Nothing the waiter does is left undone by it:
-        // it would only wait. Every job it leaves queued still has the worker that was counted
-        // on for it (module docs). Not from one of the pool's own jobs (which gets the
-        // self-deadlock panic below instead), nor while this thread is unwinding.
-        if !self.is_current_task() && !std::thread::panicking() {
-            while let Some(job) = self.queue.pop() {
-                self.run(job);
-            }
-        }
         loop {
             self.wg.wait();
             let slots = self.slots.load(SeqCst);

@@ -171,7 +171,7 @@ impl<'env> Scope<'env> {
     where
         F: FnOnce() + Send + 'env,
     {
-        // SAFETY: see `erase_lifetime`.
+        // SAFETY: a `Scope<'env>` queueing `f` in its own pool: `erase_lifetime`'s contract.
         group::spawn(&self.pool, "Scope::spawn", f, |f| unsafe {
             erase_lifetime(f)
         });
@@ -202,7 +202,8 @@ impl<'env> Scope<'env> {
     {
         match self.pool.acquire(false) {
             Ok(slot) => {
-                // SAFETY: see `erase_lifetime`.
+                // SAFETY: a `Scope<'env>` queueing `f` in its own pool: `erase_lifetime`'s
+                // contract.
                 group::submit(&self.pool, slot, unsafe { erase_lifetime(f) });
                 Ok(())
             }

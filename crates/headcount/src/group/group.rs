@@ -154,7 +154,8 @@ impl Group {
     ///
     /// A panic *in* `f` does not panic here; it reaches [`wait`](Self::wait). If the operating
     /// system refuses to start a worker thread, queued tasks run on the workers already
-    /// running, or on the calling thread when there are none.
+    /// running, or on the calling thread when there are none. A task still queued when the
+    /// group is waited on may run on the waiting thread (see *Workers* above).
     ///
     /// # Examples
     ///

@@ -1,7 +1,7 @@
 //! The task groups' rows: W5 (the pooled `Group` and `rayon::scope`), W6 (the bounded
 //! `Group` and `rayon::scope`) and W7 (the `AsyncGroup`, feature `tokio`).
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::model::{Case, Target, Workload};
@@ -92,12 +92,40 @@ pub(crate) fn bounded_rayon_case(w: &'static Workload) -> Case {
     .target(Target::RatioAtMost(1.0))
 }
 
+/// The sum W6's `Group` row folds its items into: a `static`, so that its `'static` tasks
+/// capture a plain reference, as the `rayon::scope` row's borrowing tasks do (an `Arc` per
+/// task would add two contended reference-count updates per item that the rayon row does not
+/// pay; [`bounded_group_arc_case`] measures that cost).
+static W6_SUM: AtomicU64 = AtomicU64::new(0);
+
 /// W6's headcount row: `Group::new().limit(100)`, a `spawn` per item (tasks run on at most
-/// 100 reused worker threads), then `wait`.
+/// 100 reused worker threads), then `wait`. Each task captures its item and a reference to
+/// the sum, exactly what a task of the `rayon::scope` row captures.
 pub(crate) fn bounded_group_case(w: &'static Workload) -> Case {
     Case::rust(
         w,
         format!("headcount Group::new().limit({LIMIT})"),
+        Box::new(|n| {
+            repeat(n, || {
+                let sum: &'static AtomicU64 = &W6_SUM;
+                sum.store(0, Ordering::Relaxed);
+                let group = headcount::Group::new().limit(LIMIT);
+                for item in 0..ITEMS {
+                    group.spawn(move || process(item, sum));
+                }
+                group.wait();
+                check_sum(sum);
+            })
+        }),
+    )
+}
+
+/// W6's `Arc` row: the same bounded `Group`, each task holding a clone of an `Arc` of the sum
+/// (how `'static` tasks usually share state): the cost of the clone and drop per item.
+pub(crate) fn bounded_group_arc_case(w: &'static Workload) -> Case {
+    Case::rust(
+        w,
+        format!("headcount Group::new().limit({LIMIT}) (an Arc clone per task)"),
         Box::new(|n| {
             repeat(n, || {
                 let sum = Arc::new(AtomicU64::new(0));

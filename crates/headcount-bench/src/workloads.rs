@@ -505,6 +505,7 @@ fn w6() -> Vec<Case> {
     );
     cases.push(crate::groups::bounded_rayon_case(w));
     cases.push(crate::groups::bounded_group_scope_case(w));
+    cases.push(crate::groups::bounded_group_arc_case(w));
     cases.push(Case::rust(
         w,
         format!("a thread per item + semaphore({LIMIT}) + {}", name::SCOPE),

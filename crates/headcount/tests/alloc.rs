@@ -93,3 +93,29 @@ fn sync_paths_do_not_allocate() {
         assert_eq!(n, 0, "allocations in a blocking wait");
     }
 }
+
+/// A `Group` stores a small task in its job queue inline: spawning one allocates nothing on
+/// the spawning thread (the queue allocates one block per 63 jobs; starting a worker thread
+/// allocates a little), where a boxed task cost an allocation per spawn.
+#[test]
+fn group_spawn_of_a_small_task_does_not_allocate_per_task() {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    static SUM: AtomicU64 = AtomicU64::new(0);
+    const TASKS: u64 = 1_000;
+
+    let group = headcount::Group::new().limit(4);
+    let n = allocations(|| {
+        for item in 0..TASKS {
+            let sum: &'static AtomicU64 = &SUM;
+            group.spawn(move || {
+                sum.fetch_add(item, Relaxed);
+            });
+        }
+    });
+    group.wait();
+    assert_eq!(SUM.load(Relaxed), TASKS * (TASKS - 1) / 2);
+    assert!(
+        n < (TASKS / 4) as usize,
+        "{n} allocations for {TASKS} spawns of a two-word task"
+    );
+}

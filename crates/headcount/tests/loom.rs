@@ -341,6 +341,32 @@ mod pool {
         });
     }
 
+    /// `wait` runs queued jobs itself, as one of the limit's workers, while a job it runs adds
+    /// another: the added job is run (by the waiter, or by a worker found when the waiter
+    /// leaves the crew), never two jobs beyond the limit at once, and `wait` waits for it.
+    #[test]
+    fn pool_waiter_helping_leaves_no_job_behind() {
+        model(|| {
+            let group = Group::new().limit(2);
+            let spawner = group.spawner();
+            let ran = Arc::new(AtomicUsize::new(0));
+            let (first, child) = (ran.clone(), ran.clone());
+            group.spawn(move || {
+                first.fetch_add(1, Relaxed);
+                spawner.spawn(move || {
+                    child.fetch_add(1, Relaxed);
+                });
+            });
+            assert!(group.workers() <= 2);
+            group.wait();
+            assert_eq!(
+                ran.load(Relaxed),
+                2,
+                "wait returned before the added job ran"
+            );
+        });
+    }
+
     /// A task adds work through a spawner while `wait` runs: the added job is waited for.
     #[test]
     fn pool_job_added_by_a_job_is_waited_for() {

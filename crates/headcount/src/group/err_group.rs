@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use super::cancel::{CancelCause, CancelToken};
 use super::group::{self, Group};
 use super::panics::{self, Panicked};
-use super::pool::Pool;
+use super::pool::{Job, Pool};
 
 /// A group of fallible `'static` tasks: Go's `errgroup.WithContext`, with conc's "all errors"
 /// mode and panics carried to the waiter.
@@ -388,7 +388,7 @@ impl<E: fmt::Debug + Send + 'static> ErrGroupSpawner<E> {
     where
         F: FnOnce(CancelToken) -> Result<(), E> + Send + 'static,
     {
-        group::try_spawn(&self.pool, f, |f| Box::new(self.job(f)))
+        group::try_spawn(&self.pool, f, |f| Job::new(self.job(f)))
     }
 
     #[track_caller]
@@ -396,7 +396,7 @@ impl<E: fmt::Debug + Send + 'static> ErrGroupSpawner<E> {
     where
         F: FnOnce(CancelToken) -> Result<(), E> + Send + 'static,
     {
-        group::spawn(&self.pool, what, f, |f| Box::new(self.job(f)));
+        group::spawn(&self.pool, what, f, |f| Job::new(self.job(f)));
     }
 
     /// Wraps `f`: keeps its error, cancels the token on error (if so configured) or panic,

@@ -18,6 +18,9 @@ use super::pool::{Job, Pool, Refused, Slot, UNLIMITED};
 ///   are never more than `n` of them, however many tasks are spawned: 10,000 tasks at a limit
 ///   of 100 start at most 100 threads (short tasks, far fewer). Every task that is spawned
 ///   gets a worker while fewer than `n` run, so tasks that wait for each other do not starve.
+///   The thread that calls [`wait`](Self::wait) (or drops the group) runs tasks still queued
+///   then itself, as the owner of a `rayon::scope` does, instead of only waiting for them,
+///   counted as one of the `n` while it does.
 ///   When [`wait`](Self::wait) returns, every worker has left the group; the threads wait,
 ///   idle, in a process-wide cache for the next group that needs a worker (as rayon's global
 ///   pool does), and one that no group hires within a second exits.
@@ -151,7 +154,8 @@ impl Group {
     ///
     /// A panic *in* `f` does not panic here; it reaches [`wait`](Self::wait). If the operating
     /// system refuses to start a worker thread, queued tasks run on the workers already
-    /// running, or on the calling thread when there are none.
+    /// running, or on the calling thread when there are none. A task still queued when the
+    /// group is waited on may run on the waiting thread (see *Workers* above).
     ///
     /// # Examples
     ///
@@ -169,7 +173,7 @@ impl Group {
     where
         F: FnOnce() + Send + 'static,
     {
-        spawn(&self.pool, "Group::spawn", f, |f| Box::new(f));
+        spawn(&self.pool, "Group::spawn", f, Job::new);
     }
 
     /// Runs `f` on a worker thread if fewer than `limit` tasks are in flight; otherwise hands
@@ -196,7 +200,7 @@ impl Group {
     where
         F: FnOnce() + Send + 'static,
     {
-        try_spawn(&self.pool, f, |f| Box::new(f))
+        try_spawn(&self.pool, f, Job::new)
     }
 
     /// A cloneable handle for spawning into this group from tasks or other threads.
@@ -316,6 +320,7 @@ impl Group {
 
     /// Waits for every task, closes the group and joins its workers; returns the panics.
     pub(crate) fn finish(&self) -> Vec<super::pool::Payload> {
+        self.pool.help();
         let panics = self.pool.close();
         self.pool.join_workers();
         panics
@@ -347,7 +352,7 @@ impl Spawner {
     where
         F: FnOnce() + Send + 'static,
     {
-        spawn(&self.pool, "Spawner::spawn", f, |f| Box::new(f));
+        spawn(&self.pool, "Spawner::spawn", f, Job::new);
     }
 
     /// [`Group::try_spawn`] through the handle.
@@ -369,7 +374,7 @@ impl Spawner {
     where
         F: FnOnce() + Send + 'static,
     {
-        try_spawn(&self.pool, f, |f| Box::new(f))
+        try_spawn(&self.pool, f, Job::new)
     }
 
     /// Whether the group has been waited on (then every spawn is refused).

@@ -22,6 +22,7 @@ mod group;
 mod async_group;
 mod cancel;
 mod err_group;
+mod job;
 mod panics;
 mod pool;
 mod results;

@@ -24,8 +24,11 @@
 //!    limit.
 //! 2. [`Pool::submit`] queues the job and makes sure a worker will come for it (below).
 //! 3. A worker runs the job under `catch_unwind`, keeps the payload of a panic, gives the slot
-//!    back, then `done()`.
-//! 4. [`Pool::close`] (from `wait`, once nothing is in flight) sets `CLOSED`: every later
+//!    back, then `done()`. A job is a [`Job`]: a small task is stored in it inline, so that
+//!    a spawn allocates nothing (an allocation on the spawner freed on a worker would miss
+//!    both threads' allocator caches).
+//! 4. The waiter first runs the jobs still queued itself ([`Pool::help`]); then
+//!    [`Pool::close`] (once nothing is in flight) sets `CLOSED`: every later
 //!    `acquire` is refused, searching workers leave, sleeping ones are taken off the crew.
 //!    A worker that leaves goes back to the process-wide cache of idle workers ([`warm`]),
 //!    where the next pool that needs a worker hires it; under Miri and loom it exits instead,
@@ -39,6 +42,11 @@
 //!
 //! - `submit` does nothing more when a worker is searching: that worker will take the job.
 //!   Otherwise it wakes a sleeping worker, or else starts a new one (below the limit).
+//! - A worker that finishes a job takes the next queued one directly, without searching in
+//!   between (nor does the waiter in [`Pool::help`] search when it takes queued jobs). That
+//!   leaves the rule intact: taking a job only shortens the queue; every job still queued
+//!   keeps the worker that was counted on for it (a searcher, a worker being woken or
+//!   started), and a `submit` meanwhile sees no searcher and finds a worker itself.
 //! - A searching worker that takes a job and sees more jobs queued, with no other worker
 //!   searching, first wakes or starts one more (a chain), so a burst of jobs that block still
 //!   gets a worker each, up to the limit; short jobs end the chain early, because the workers
@@ -83,9 +91,8 @@ std::thread_local! {
     static RUNNING: Cell<*const Pool> = const { Cell::new(std::ptr::null()) };
 }
 
-/// A job: a boxed task with its lifetime erased to `'static` by the scoped form (see
-/// `scope.rs` for why that is sound).
-pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;
+/// A job: a task with its type (and, in the scoped form, its lifetime) erased.
+pub(crate) use super::job::Job;
 
 /// A panic payload, as `std::thread::JoinHandle::join` and `catch_unwind` return it.
 pub(crate) type Payload = Box<dyn Any + Send + 'static>;
@@ -510,6 +517,12 @@ impl Pool {
                     }
                 }
                 self.run(job);
+                // Running, not searching: take the next job straight away while there is one
+                // (module docs: taking a job leaves every other queued job with the worker
+                // that was counted on for it).
+                while let Some(job) = self.queue.pop() {
+                    self.run(job);
+                }
                 self.crew.fetch_add(SEARCHING, SeqCst);
                 // Pairs with `submit`'s fence: a job queued while we were running, by a
                 // `submit` that saw no searcher, is seen by the next `pop`.
@@ -579,7 +592,7 @@ impl Pool {
         // A job that waits on its own group could never see zero: the core panics instead.
         let own = crate::diagnostics::enter_own_group(&self.wg, "a task group");
         let outer = RUNNING.try_with(|r| r.replace(self)).ok();
-        let result = panic::catch_unwind(AssertUnwindSafe(job));
+        let result = panic::catch_unwind(AssertUnwindSafe(|| job.run()));
         if let Some(outer) = outer {
             let _ = RUNNING.try_with(|r| r.set(outer));
         }
@@ -636,6 +649,50 @@ impl Pool {
         {
             let panics = self.shut();
             super::panics::report_unraised("a task group closed by its own task", panics);
+        }
+    }
+
+    /// Runs queued jobs on the calling thread (the waiter, before [`close`](Self::close)) while
+    /// there are any, as the owner of a `rayon::scope` does, instead of only waiting for the
+    /// workers to take them. Nothing the waiter would do is left undone meanwhile: it would
+    /// only wait.
+    ///
+    /// The waiter joins the crew as a running worker while it helps, and only if there is room
+    /// under the worker limit: at most `limit` threads ever run the pool's jobs. It takes jobs
+    /// as a worker that finished one does (module docs), and leaves the crew as a retiring
+    /// worker does: a `submit` that counted it among the workers all running, and so relied on
+    /// the first of them to finish, gets a worker found for its job. Not from one of the
+    /// pool's own jobs (which must get the self-deadlock panic of `close`), nor while the
+    /// thread is unwinding.
+    pub(crate) fn help(self: &Arc<Self>) {
+        // (Under loom the model threads share one OS thread, and so the thread-local that
+        // `is_current_task` reads: the models never wait from a task, and skip the check.)
+        if (!cfg!(loom) && self.is_current_task()) || std::thread::panicking() {
+            return;
+        }
+        let cap = self.worker_limit();
+        let mut crew = self.crew.load(SeqCst);
+        loop {
+            if crew & CLOSED != 0 || workers_of(crew) >= cap || self.queue.is_empty() {
+                return;
+            }
+            match self
+                .crew
+                .compare_exchange(crew, crew + WORKER, SeqCst, SeqCst)
+            {
+                Ok(_) => break,
+                Err(actual) => crew = actual,
+            }
+        }
+        while let Some(job) = self.queue.pop() {
+            self.run(job);
+        }
+        self.crew.fetch_sub(WORKER, SeqCst);
+        // Pairs with `submit`'s fence (module docs): a job queued after our last `pop`, by a
+        // `submit` that counted us as a running worker, is seen here.
+        fence(SeqCst);
+        if !self.queue.is_empty() {
+            self.find_worker();
         }
     }
 

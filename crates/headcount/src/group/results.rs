@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use super::cancel::{CancelCause, CancelToken};
 use super::group::{self, Group};
 use super::panics::{self, Panicked};
-use super::pool::{Payload, Pool};
+use super::pool::{Job, Payload, Pool};
 
 /// A group of tasks that produce values: [`wait`](Self::wait) returns them **in the order the
 /// tasks were spawned**, whatever order they finished in (conc's `ResultPool`).
@@ -344,7 +344,7 @@ impl<T: Send + 'static> ResultGroupSpawner<T> {
     where
         F: FnOnce() -> T + Send + 'static,
     {
-        group::try_spawn(&self.pool, f, |f| Box::new(self.job(f)))
+        group::try_spawn(&self.pool, f, |f| Job::new(self.job(f)))
     }
 
     #[track_caller]
@@ -352,7 +352,7 @@ impl<T: Send + 'static> ResultGroupSpawner<T> {
     where
         F: FnOnce() -> T + Send + 'static,
     {
-        group::spawn(&self.pool, what, f, |f| Box::new(self.job(f)));
+        group::spawn(&self.pool, what, f, |f| Job::new(self.job(f)));
     }
 
     /// Reserves the next position (the pool slot is taken already) and wraps `f` to fill it.
@@ -669,7 +669,7 @@ impl<T: Send + 'static, E: fmt::Debug + Send + 'static> TryResultGroupSpawner<T,
     where
         F: FnOnce(CancelToken) -> Result<T, E> + Send + 'static,
     {
-        group::try_spawn(&self.pool, f, |f| Box::new(self.job(f)))
+        group::try_spawn(&self.pool, f, |f| Job::new(self.job(f)))
     }
 
     #[track_caller]
@@ -677,7 +677,7 @@ impl<T: Send + 'static, E: fmt::Debug + Send + 'static> TryResultGroupSpawner<T,
     where
         F: FnOnce(CancelToken) -> Result<T, E> + Send + 'static,
     {
-        group::spawn(&self.pool, what, f, |f| Box::new(self.job(f)));
+        group::spawn(&self.pool, what, f, |f| Job::new(self.job(f)));
     }
 
     fn job<F>(&self, f: F) -> impl FnOnce() + Send + 'static

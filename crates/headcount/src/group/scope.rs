@@ -171,7 +171,10 @@ impl<'env> Scope<'env> {
     where
         F: FnOnce() + Send + 'env,
     {
-        group::spawn(&self.pool, "Scope::spawn", f, |f| erase(Box::new(f)));
+        // SAFETY: a `Scope<'env>` queueing `f` in its own pool: `erase_lifetime`'s contract.
+        group::spawn(&self.pool, "Scope::spawn", f, |f| unsafe {
+            erase_lifetime(f)
+        });
     }
 
     /// Runs `f` on a worker thread if the limit is not reached; otherwise hands it back.
@@ -199,7 +202,9 @@ impl<'env> Scope<'env> {
     {
         match self.pool.acquire(false) {
             Ok(slot) => {
-                group::submit(&self.pool, slot, erase(Box::new(f)));
+                // SAFETY: a `Scope<'env>` queueing `f` in its own pool: `erase_lifetime`'s
+                // contract.
+                group::submit(&self.pool, slot, unsafe { erase_lifetime(f) });
                 Ok(())
             }
             Err(_) => Err(f),
@@ -208,15 +213,20 @@ impl<'env> Scope<'env> {
 }
 
 /// Erases the lifetime of a scoped task so that it can be queued in the pool.
-fn erase<'env>(job: Box<dyn FnOnce() + Send + 'env>) -> Job {
-    // SAFETY: only the lifetime changes (same trait object, same layout). The task is only
-    // reachable through the pool, and it never outlives `'env`: a `Scope<'env>` exists only
-    // inside `Group::scope_recover`, which does not return or unwind before `finish` has waited
-    // for every accepted task to be run and dropped (the count covers the task from `acquire`
-    // until after it ran), and `finish` closes the pool under its lock so that a `Scope` clone
-    // kept past the call cannot queue anything more (`acquire` is refused). The workers keep
-    // no reference to a task after running it.
-    unsafe { std::mem::transmute::<Box<dyn FnOnce() + Send + 'env>, Job>(job) }
+///
+/// # Safety
+///
+/// Called only by a `Scope<'env>` queueing `f` in its own pool. That is sound: the task is only
+/// reachable through the pool, and it never outlives `'env`: a `Scope<'env>` exists only
+/// inside `Group::scope_recover`, which does not return or unwind before `finish` has waited
+/// for every accepted task to be run and dropped (the count covers the task from `acquire`
+/// until after it ran), and `finish` closes the pool under its lock so that a `Scope` clone
+/// kept past the call cannot queue anything more (`acquire` is refused). The workers keep
+/// no reference to a task after running it.
+unsafe fn erase_lifetime<'env, F: FnOnce() + Send + 'env>(f: F) -> Job {
+    // SAFETY: the caller's contract (above) is `Job::new_unchecked`'s: the job is run or
+    // dropped before `'env` ends.
+    unsafe { Job::new_unchecked(f) }
 }
 
 impl Clone for Scope<'_> {

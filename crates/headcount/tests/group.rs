@@ -2,7 +2,7 @@
 #![cfg(not(loom))]
 
 mod common;
-use common::quietly;
+use common::{n, quietly};
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -12,15 +12,6 @@ use std::thread;
 use std::time::Duration;
 
 use headcount::{scope, Group};
-
-/// Loop counts: smaller under Miri, which is ~1000x slower.
-const fn n(native: usize, miri: usize) -> usize {
-    if cfg!(miri) {
-        miri
-    } else {
-        native
-    }
-}
 
 /// A panic payload of our own type, to check that the waiter gets the very value.
 #[derive(Debug, PartialEq)]

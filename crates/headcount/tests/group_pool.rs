@@ -4,7 +4,7 @@
 #![cfg(not(loom))]
 
 mod common;
-use common::quietly;
+use common::{n, quietly};
 
 use std::collections::HashSet;
 use std::panic::{self, AssertUnwindSafe};
@@ -14,15 +14,6 @@ use std::thread;
 use std::time::Duration;
 
 use headcount::{ErrGroup, Group};
-
-/// Loop counts: smaller under Miri, which is ~1000x slower.
-const fn n(native: usize, miri: usize) -> usize {
-    if cfg!(miri) {
-        miri
-    } else {
-        native
-    }
-}
 
 /// Spins (yielding) until `cond` holds.
 fn until(cond: impl Fn() -> bool) {

@@ -36,3 +36,12 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
         .build()
         .unwrap()
 }
+
+/// Loop counts: `native`, or `miri` under Miri, which is ~1000x slower.
+pub(crate) const fn n(native: usize, miri: usize) -> usize {
+    if cfg!(miri) {
+        miri
+    } else {
+        native
+    }
+}

@@ -76,6 +76,7 @@ mod keys;
 mod lease;
 mod script;
 mod status;
+mod topology;
 mod wait;
 
 pub use acl::ACL_RULE;

@@ -65,7 +65,7 @@ fn cli_whole_cycle_on_each_master_with_a_worker_killed() {
 
         // A round whose worker is killed (-9): its waiter reports it lost (exit 5).
         ok(&["add", &name, "1"]);
-        let worker = hc(&cluster)
+        let mut worker = hc(&cluster)
             .args(["run", &name, "--ttl", "1s", "--", "sleep", "60"])
             .stdin(Stdio::null())
             .stderr(Stdio::null())
@@ -90,6 +90,7 @@ fn cli_whole_cycle_on_each_master_with_a_worker_killed() {
         let _ = Command::new("kill")
             .args(["-s", "KILL", "--", &format!("-{}", worker.id())])
             .status();
+        let _ = worker.wait();
         let out = waiter.wait_with_output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(5), "{err}");

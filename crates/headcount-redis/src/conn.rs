@@ -298,10 +298,22 @@ fn is_transient_kind(e: &RedisError) -> bool {
         || e.is_connection_refusal()
         || e.is_connection_dropped()
         || e.is_timeout()
+        || is_failover(e)
         || matches!(
             e.kind(),
             ErrorKind::Server(ServerErrorKind::BusyLoading | ServerErrorKind::TryAgain)
         )
+}
+
+/// A failover under way: the server was demoted to a replica (`READONLY`, also
+/// from inside the script), or the sentinels name no reachable primary yet. A
+/// new connection (which asks the sentinels again) may reach the new primary.
+pub(crate) fn is_failover(e: &RedisError) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::Server(ServerErrorKind::ReadOnly) | ErrorKind::MasterNameNotFoundBySentinel
+    ) || e.code() == Some("READONLY")
+        || e.detail().is_some_and(|d| d.contains("READONLY"))
 }
 
 /// A random 128-bit id, hex. Uniqueness, not secrecy, is what matters: std's
@@ -577,7 +589,10 @@ impl Inner {
         // a server that is down: report it at once. Anything else (a slow connect,
         // a dropped connection, a server still loading) is retried.
         let never_reached = !self.reached.load(Ordering::Relaxed);
-        if (never_reached && e.is_connection_refusal()) || Instant::now() + *pause >= end {
+        // So is a Sentinel master name no sentinel has ever answered for.
+        let refused =
+            e.is_connection_refusal() || e.kind() == ErrorKind::MasterNameNotFoundBySentinel;
+        if (never_reached && refused) || Instant::now() + *pause >= end {
             return Err(self.unreachable(e));
         }
         let p = *pause;

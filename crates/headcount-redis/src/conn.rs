@@ -306,8 +306,9 @@ fn is_transient_kind(e: &RedisError) -> bool {
 }
 
 /// A failover under way: the server was demoted to a replica (`READONLY`, also
-/// from inside the script), or the sentinels name no reachable primary yet. A
-/// new connection (which asks the sentinels again) may reach the new primary.
+/// from inside the script), or the sentinels name no reachable primary yet (or
+/// do not know the name). A new connection (which asks the sentinels again) may
+/// reach the new primary.
 pub(crate) fn is_failover(e: &RedisError) -> bool {
     matches!(
         e.kind(),
@@ -589,10 +590,12 @@ impl Inner {
         // a server that is down: report it at once. Anything else (a slow connect,
         // a dropped connection, a server still loading) is retried.
         let never_reached = !self.reached.load(Ordering::Relaxed);
-        // So is a Sentinel master name no sentinel has ever answered for.
-        let refused =
-            e.is_connection_refusal() || e.kind() == ErrorKind::MasterNameNotFoundBySentinel;
-        if (never_reached && refused) || Instant::now() + *pause >= end {
+        // Not so with Sentinel: a primary the sentinels name that refuses, or
+        // none they can name, is a failover under way (also for a new process).
+        let sentinel = matches!(self.target, Target::Sentinel(_));
+        if (never_reached && e.is_connection_refusal() && !sentinel)
+            || Instant::now() + *pause >= end
+        {
             return Err(self.unreachable(e));
         }
         let p = *pause;

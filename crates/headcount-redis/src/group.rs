@@ -154,7 +154,9 @@ impl RedisWaitGroup {
     /// Use [`Options::min_replicas`] so that an acknowledged `add` or `done`
     /// survives the failover; a waiter whose round was lost in it gets
     /// [`Error::StateLost`], never a false zero. Plain TCP, no password on the
-    /// primary.
+    /// primary. While no sentinel names a reachable primary (a failover, or a
+    /// master name they do not know) calls are retried; after the retry window
+    /// they fail with [`Error::Unreachable`] saying the master was not found.
     ///
     /// # Errors
     ///

@@ -33,7 +33,8 @@
 //! the wake-ups.
 //!
 //! Run: `cargo bench -p headcount-redis --bench redis_wait_group` (or `-- paired`
-//! for the paired figures and the slow-log figure alone).
+//! for the paired figures and the slow-log figure alone, `-- topologies` for the
+//! TLS and cluster figures alone).
 
 #[path = "../tests/support/cluster.rs"]
 mod cluster;
@@ -571,6 +572,10 @@ fn topologies() {
 }
 
 fn benches(c: &mut Criterion) {
+    if std::env::args().any(|a| a == "topologies") {
+        topologies();
+        return;
+    }
     let server = RedisServer::start();
     done_latency(c, &server);
     wakeup_latency(c, &server);

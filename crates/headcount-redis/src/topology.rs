@@ -260,16 +260,18 @@ impl Target {
         // set up; only informational, and refused by servers before 7.2).
         let settings = info.redis_settings().clone().set_skip_set_lib_name();
         let info = info.set_redis_settings(settings);
-        let addr = info.addr().to_string();
         match certificates(opts, &[&info])? {
             None => Ok(Target::Node(redis::Client::open(info).unwrap_or(client))),
             #[cfg(feature = "tls")]
-            Some(certs) => redis::Client::build_with_tls(info, certs)
-                .map(Target::Node)
-                .map_err(|e| Error::Tls {
-                    addr,
-                    detail: e.to_string(),
-                }),
+            Some(certs) => {
+                let addr = info.addr().to_string();
+                redis::Client::build_with_tls(info, certs)
+                    .map(Target::Node)
+                    .map_err(|e| Error::Tls {
+                        addr,
+                        detail: e.to_string(),
+                    })
+            }
             #[cfg(not(feature = "tls"))]
             Some(never) => match never {},
         }

@@ -288,9 +288,19 @@ pub(crate) fn tls_failure(e: &RedisError) -> Option<String> {
         .then_some(text)
 }
 
+/// A refused password or user, also as the cluster client reports it (inside
+/// "failed to connect to each cluster node").
+fn auth_failure(e: &RedisError) -> bool {
+    let text = e.to_string();
+    e.kind() == ErrorKind::AuthenticationFailed
+        || e.code() == Some("WRONGPASS")
+        || text.contains("AuthenticationFailed")
+        || text.contains("WRONGPASS")
+}
+
 /// A failure worth retrying on a new connection.
 pub(crate) fn is_transient(e: &RedisError) -> bool {
-    tls_failure(e).is_none() && is_transient_kind(e)
+    tls_failure(e).is_none() && !auth_failure(e) && is_transient_kind(e)
 }
 
 fn is_transient_kind(e: &RedisError) -> bool {
@@ -558,7 +568,7 @@ impl Inner {
         if let Some(detail) = tls_failure(&e) {
             return Error::Tls { addr, detail };
         }
-        if e.kind() == ErrorKind::AuthenticationFailed || code == "WRONGPASS" {
+        if auth_failure(&e) {
             return Error::AuthFailed { addr, user };
         }
         // A client that has not authenticated gets `NOAUTH` for a short command and,

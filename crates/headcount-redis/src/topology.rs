@@ -26,8 +26,13 @@ use redis::{
 pub(crate) enum Target {
     /// One server (plain TCP, TLS or a Unix socket).
     Node(redis::Client),
-    /// A Redis Cluster, reached through its seed nodes.
-    Cluster(ClusterClient),
+    /// A Redis Cluster, reached through its seed nodes (`seeds`: their addresses;
+    /// `settings`: the first seed's user and password, used on every node).
+    Cluster {
+        client: ClusterClient,
+        seeds: String,
+        settings: redis::RedisConnectionInfo,
+    },
     /// The primary that Redis Sentinel names, resolved again for every connection.
     Sentinel(Box<SentinelTarget>),
 }
@@ -48,7 +53,7 @@ impl Target {
     pub(crate) fn addr(&self) -> String {
         match self {
             Target::Node(c) => c.get_connection_info().addr().to_string(),
-            Target::Cluster(_) => "the Redis Cluster".to_owned(),
+            Target::Cluster { seeds, .. } => format!("the Redis Cluster of {seeds}"),
             Target::Sentinel(s) => format!("master `{}` of sentinels {}", s.master, s.addrs),
         }
     }
@@ -58,7 +63,7 @@ impl Target {
     pub(crate) fn connect(&self, timeout: Duration) -> RedisResult<Conn> {
         match self {
             Target::Node(c) => Ok(Conn::Node(c.get_connection_with_timeout(timeout)?)),
-            Target::Cluster(c) => {
+            Target::Cluster { client: c, .. } => {
                 let config = ClusterConfig::new()
                     .set_connection_timeout(timeout)
                     .set_response_timeout(timeout);
@@ -92,7 +97,7 @@ impl Target {
                 c.get_multiplexed_async_connection_with_config(&config)
                     .await?,
             )),
-            Target::Cluster(c) => {
+            Target::Cluster { client: c, .. } => {
                 let config = ClusterConfig::new()
                     .set_connection_timeout(connect)
                     .set_response_timeout(response);
@@ -121,7 +126,8 @@ impl Target {
     pub(crate) fn settings(&self) -> Option<redis::RedisConnectionInfo> {
         match self {
             Target::Node(c) => Some(c.get_connection_info().redis_settings().clone()),
-            Target::Cluster(_) | Target::Sentinel(_) => None,
+            Target::Cluster { settings, .. } => Some(settings.clone()),
+            Target::Sentinel(_) => None,
         }
     }
 }
@@ -284,6 +290,12 @@ impl Target {
         let infos = parse_all(urls)?;
         let refs: Vec<&ConnectionInfo> = infos.iter().collect();
         let certs = certificates(opts, &refs)?;
+        let seeds = infos
+            .iter()
+            .map(|i| i.addr().to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let settings = infos[0].redis_settings().clone();
         let builder = redis::cluster::ClusterClientBuilder::new(infos);
         #[cfg(feature = "tls")]
         let builder = match certs {
@@ -294,7 +306,11 @@ impl Target {
         let _ = certs;
         builder
             .build()
-            .map(Target::Cluster)
+            .map(|client| Target::Cluster {
+                client,
+                seeds,
+                settings,
+            })
             .map_err(|e| Error::InvalidUrl {
                 url: redact_url(&urls.join(",")),
                 reason: redact_url(&e.to_string()),

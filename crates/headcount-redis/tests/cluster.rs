@@ -233,3 +233,21 @@ fn durable_acknowledgements_wait_on_the_node_that_owns_the_group() {
         "{r:?}"
     );
 }
+
+#[test]
+fn a_wrong_user_on_a_cluster_is_auth_failed_naming_it_and_the_seeds() {
+    let cluster = Cluster::start();
+    let url = cluster.nodes[0]
+        .url()
+        .replace("redis://", "redis://someone:wrong-secret@");
+    let wg = RedisWaitGroup::open_cluster(&[url.as_str()], "auth", Options::new()).unwrap();
+    let r = wg.add(1);
+    match &r {
+        Err(e @ Error::AuthFailed { user, addr }) => {
+            assert_eq!(user.as_deref(), Some("someone"));
+            assert!(addr.contains(&cluster.nodes[0].port.to_string()), "{addr}");
+            assert!(!e.to_string().contains("wrong-secret"), "{e}");
+        }
+        other => panic!("expected AuthFailed, got {other:?}"),
+    }
+}

@@ -107,3 +107,35 @@ fn an_unknown_master_name_is_unreachable_after_the_retry_window_naming_it() {
     wg.add(1).unwrap();
     assert_eq!(primary.raw_count("g"), Some(1));
 }
+
+/// `READONLY` (a server that is a replica, as a demoted primary is after a
+/// failover) is retried within the retry window: once the server is promoted
+/// (`REPLICAOF NO ONE`), the same call is applied there, once.
+#[test]
+fn readonly_is_retried_until_the_server_is_promoted() {
+    let primary = RedisServer::start();
+    let replica = RedisServer::replica_of(&primary);
+    let opts = Options::new().retry_window(Duration::from_secs(20));
+    let wg = RedisWaitGroup::open_with(replica.client(), "promoted", opts).unwrap();
+    let promote = {
+        let mut c = replica.conn();
+        thread::spawn(move || {
+            thread::sleep(Duration::from_millis(500));
+            let _: () = redis::cmd("REPLICAOF")
+                .arg("NO")
+                .arg("ONE")
+                .query(&mut c)
+                .unwrap();
+        })
+    };
+    let t = Instant::now();
+    wg.add(2).unwrap();
+    assert!(
+        t.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        t.elapsed()
+    );
+    promote.join().unwrap();
+    assert_eq!(wg.count().unwrap(), 2);
+    assert_eq!(replica.raw_count("promoted"), Some(2));
+}

@@ -135,3 +135,22 @@ fn certificates_for_a_plain_url_or_unreadable_ones_are_refused_before_any_call()
     let shown = format!("{:?}", certs.options("ca.crt"));
     assert!(!shown.contains("PRIVATE KEY"), "{shown}");
 }
+
+#[test]
+fn a_certificate_for_another_host_is_a_tls_error() {
+    let certs = Certs::make();
+    let server = TlsServer::start(&certs);
+    // The server's certificate names IP 127.0.0.1 only, not `localhost`.
+    let url = format!("rediss://localhost:{}", server.port);
+    let opts = certs
+        .options("ca.crt")
+        .retry_window(Duration::from_secs(20));
+    let wg = RedisWaitGroup::open_url_with(&url, "tls-host", opts).unwrap();
+    let t = Instant::now();
+    let r = wg.add(1);
+    assert!(
+        matches!(&r, Err(Error::Tls { detail, .. }) if detail.contains("certificate")),
+        "{r:?}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+}

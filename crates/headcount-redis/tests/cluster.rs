@@ -251,3 +251,47 @@ fn a_wrong_user_on_a_cluster_is_auth_failed_naming_it_and_the_seeds() {
         other => panic!("expected AuthFailed, got {other:?}"),
     }
 }
+
+/// Mid-migration (slot `MIGRATING` on its owner, `IMPORTING` on the target, keys
+/// moved, not yet reassigned) the owner answers `ASK`: every operation and a new
+/// waiter follow it, and the waiter is released at the true zero after the slot is
+/// reassigned.
+#[test]
+fn ask_redirects_mid_migration_are_followed() {
+    let cluster = Cluster::start();
+    let name = cluster.name_on(0, "asked");
+    let slot = cluster.slot_of(&name);
+    let wg = open_via(&cluster, 0, &name);
+    wg.add(3).unwrap();
+    let from = cluster.begin_migration(slot, 2);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    wg.done().unwrap();
+    rt.block_on(wg.done_async()).unwrap();
+    assert_eq!(wg.count().unwrap(), 1);
+    let lease = wg.join(Duration::from_secs(10)).unwrap();
+    assert_eq!(wg.status().unwrap().leases.len(), 1);
+    let blocking = {
+        let wg = wg.clone();
+        thread::spawn(move || wg.wait_timeout(LONG))
+    };
+    let asynchronous = {
+        let wg = wg.clone();
+        rt.spawn(async move { wg.wait_timeout_async(LONG).await })
+    };
+    thread::sleep(Duration::from_millis(300));
+    assert!(!blocking.is_finished() && !asynchronous.is_finished());
+    cluster.finish_migration(slot, from, 2);
+    thread::sleep(Duration::from_millis(300));
+    assert!(!blocking.is_finished() && !asynchronous.is_finished());
+    lease.done().unwrap();
+    blocking.join().unwrap().unwrap();
+    rt.block_on(asynchronous).unwrap().unwrap();
+    assert!(exists_on(
+        &cluster,
+        2,
+        &format!("headcount:{{{name}}}:state")
+    ));
+}

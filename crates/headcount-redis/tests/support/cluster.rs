@@ -243,6 +243,14 @@ impl Cluster {
     /// Moves `slot` (and its keys) from its owner to node `to`, as
     /// `redis-cli --cluster reshard` does.
     pub(crate) fn migrate(&self, slot: u16, to: usize) {
+        let from = self.begin_migration(slot, to);
+        self.finish_migration(slot, from, to);
+    }
+
+    /// The first half of [`Cluster::migrate`]: the slot is `MIGRATING` on its owner
+    /// and `IMPORTING` on node `to`, and its keys have moved, so the owner answers
+    /// `ASK` for them. Returns the owner's index.
+    pub(crate) fn begin_migration(&self, slot: u16, to: usize) -> usize {
         let from = self.owner(slot);
         assert_ne!(from, to);
         let (src, dst) = (&self.nodes[from], &self.nodes[to]);
@@ -278,7 +286,23 @@ impl Cluster {
                 .query(&mut src.conn())
                 .unwrap();
         }
-        for node in [dst, src] {
+        from
+    }
+
+    /// The second half of [`Cluster::migrate`]: every master assigns the slot to
+    /// node `to` (`SETSLOT .. NODE`).
+    pub(crate) fn finish_migration(&self, slot: u16, from: usize, to: usize) {
+        let dst = &self.nodes[to];
+        let dst_id = dst.id();
+        let setslot = |node: &Node, args: &[&str]| {
+            let _: () = redis::cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(slot)
+                .arg(args)
+                .query(&mut node.conn())
+                .unwrap();
+        };
+        for node in [dst, &self.nodes[from]] {
             setslot(node, &["NODE", &dst_id]);
         }
         // The masters only (replicas added later follow their master).

@@ -4,8 +4,9 @@
 #   bash scripts/check.sh            # everything
 #   QUICK=1 bash scripts/check.sh    # skip Miri (the slowest step)
 #
-# Installs what it needs (redis-server, Go, the nightly Miri component) and fails loudly when
-# it cannot. Steps: fmt, clippy (-D warnings), all tests and doctests (every feature, and the
+# Installs what it needs (redis-server, redis-cli, redis-sentinel and openssl through
+# scripts/ensure-redis.sh; Go; the nightly Miri component) and fails loudly when it
+# cannot. Steps: fmt, clippy (-D warnings), all tests and doctests (every feature, and the
 # core without features), the docs (-D warnings, and as docs.rs builds them), the packages
 # (`cargo publish --dry-run`), the core on its minimum supported Rust version, the loom models,
 # Miri over the core, the benchmark tool's smoke run.

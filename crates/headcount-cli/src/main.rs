@@ -31,7 +31,8 @@ Exit codes:
       or out-of-range N or TTL; the server refused the URL: authentication
       required, wrong password or user, no such database, or the ACL user
       lacks a command headcount needs (the error names it)
-  3   Redis unreachable
+  3   Redis unreachable; TLS failed (the server's certificate is not signed by
+      --tls-ca, or it refused the client certificate)
   4   timeout (`wait --timeout`)
   5   a participant was lost (its lease expired: process died or stalled)
   6   a participant failed (`run`: the command failed or could not start)
@@ -40,6 +41,18 @@ Exit codes:
   9   fenced: this participant's lease was reaped; its done was not counted
   10  not replicated (`--min-replicas`): applied on the primary, but too few
       replicas confirmed it in time; it may or may not survive a failover
+
+Topologies:
+  one server     --redis redis://HOST:PORT (or rediss://HOST:PORT for TLS)
+  TLS            --redis rediss://HOST:PORT [--tls-ca CA.pem]
+                 [--tls-cert CLIENT.pem --tls-key CLIENT.key]
+  Redis Cluster  --cluster --redis redis://NODE1:PORT,redis://NODE2:PORT,...
+                 (seed nodes; MOVED/ASK redirects and slot migrations are followed)
+  Sentinel       --sentinel MASTER --redis redis://SENTINEL1:26379,redis://...
+                 (the primary is asked of the sentinels on every new connection:
+                 a failover is followed; use --min-replicas 1 so that no
+                 acknowledged add/done is lost)
+
 Failures print one line on stderr saying what happened. No output shows the
 password of the URL (--help hides the value of HEADCOUNT_REDIS_URL).
 
@@ -65,7 +78,9 @@ fn after_help() -> String {
 #[derive(Debug, Parser)]
 #[command(name = "headcount", version, after_help = after_help())]
 struct Cli {
-    /// Redis server URL: redis://[USER:PASSWORD@]HOST[:PORT][/DB].
+    /// Redis server URL: redis://[USER:PASSWORD@]HOST[:PORT][/DB], or rediss://...
+    /// for TLS. With --cluster or --sentinel: a comma-separated list of URLs
+    /// (cluster seed nodes, or sentinels).
     #[arg(
         long,
         global = true,
@@ -110,6 +125,47 @@ struct Cli {
         value_name = "DURATION"
     )]
     expire_after: Duration,
+
+    /// Treat the --redis URLs as seed nodes of a Redis Cluster.
+    #[arg(
+        long,
+        global = true,
+        env = "HEADCOUNT_REDIS_CLUSTER",
+        value_parser = clap::builder::FalseyValueParser::new(),
+        conflicts_with = "sentinel"
+    )]
+    cluster: bool,
+
+    /// Reach the primary that Redis Sentinel names MASTER; the --redis URLs are
+    /// the sentinels'.
+    #[arg(long, global = true, env = "HEADCOUNT_SENTINEL", value_name = "MASTER")]
+    sentinel: Option<String>,
+
+    /// For rediss:// URLs: trust only this CA certificate (PEM file), not the
+    /// system's roots.
+    #[arg(long, global = true, env = "HEADCOUNT_TLS_CA", value_name = "FILE")]
+    tls_ca: Option<std::path::PathBuf>,
+
+    /// For rediss:// URLs: present this client certificate (PEM file; needs
+    /// --tls-key).
+    #[arg(
+        long,
+        global = true,
+        env = "HEADCOUNT_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<std::path::PathBuf>,
+
+    /// The private key of --tls-cert (PEM file).
+    #[arg(
+        long,
+        global = true,
+        env = "HEADCOUNT_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<std::path::PathBuf>,
 
     #[command(subcommand)]
     command: Cmd,
@@ -200,7 +256,7 @@ fn exit_code(e: &Error) -> u8 {
         | Error::AuthFailed { .. }
         | Error::NoSuchDatabase { .. }
         | Error::NoPermission { .. } => 2,
-        Error::Unreachable { .. } => 3,
+        Error::Unreachable { .. } | Error::Tls { .. } => 3,
         Error::Timeout { .. } => 4,
         Error::ParticipantLost { .. } => 5,
         Error::ParticipantFailed { .. } => 6,
@@ -221,12 +277,60 @@ impl From<Error> for Failure {
     }
 }
 
-fn run(cli: Cli) -> Result<(), Failure> {
-    let options = Options::new()
+/// Reads a certificate or key file named by an option (unreadable: usage error).
+fn read_pem(flag: &str, path: &std::path::Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path)
+        .map_err(|e| Failure(2, format!("{flag} {}: cannot read it: {e}", path.display())))
+}
+
+/// The options of the command line, certificates read.
+fn options(cli: &Cli) -> Result<Options, Failure> {
+    let mut options = Options::new()
         .min_replicas(cli.min_replicas)
         .replica_timeout(cli.replica_timeout)
         .expire_after(cli.expire_after);
-    let open = |name: &str| RedisWaitGroup::open_url_with(&cli.redis, name, options.clone());
+    if let Some(ca) = &cli.tls_ca {
+        options = options.tls_ca(read_pem("--tls-ca", ca)?);
+    }
+    if let (Some(cert), Some(key)) = (&cli.tls_cert, &cli.tls_key) {
+        options =
+            options.tls_client_cert(read_pem("--tls-cert", cert)?, read_pem("--tls-key", key)?);
+    }
+    Ok(options)
+}
+
+/// Where the groups are: `--redis`, `--cluster`, `--sentinel`.
+struct Topology {
+    redis: String,
+    cluster: bool,
+    sentinel: Option<String>,
+}
+
+/// Opens group `name` on the topology of the command line.
+fn open_group(topo: &Topology, options: &Options, name: &str) -> Result<RedisWaitGroup, Error> {
+    let urls: Vec<&str> = topo.redis.split(',').map(str::trim).collect();
+    if topo.cluster {
+        return RedisWaitGroup::open_cluster(&urls, name, options.clone());
+    }
+    if let Some(master) = &topo.sentinel {
+        return RedisWaitGroup::open_sentinel(&urls, master, name, options.clone());
+    }
+    if urls.len() > 1 {
+        return Err(Error::InvalidArgument(
+            "--redis lists several URLs: add --cluster (seed nodes of a Redis Cluster) or --sentinel MASTER".into(),
+        ));
+    }
+    RedisWaitGroup::open_url_with(&topo.redis, name, options.clone())
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let options = options(&cli)?;
+    let topo = Topology {
+        redis: cli.redis.clone(),
+        cluster: cli.cluster,
+        sentinel: cli.sentinel.clone(),
+    };
+    let open = |name: &str| open_group(&topo, &options, name);
     match cli.command {
         Cmd::Add { name, n } => open(&name)?.add(n)?,
         Cmd::Done { name } => open(&name)?.done()?,

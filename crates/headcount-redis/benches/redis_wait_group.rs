@@ -26,11 +26,22 @@
 //! slowest script call the server's `SLOWLOG` recorded (target: under 2 ms; no
 //! script's work grows with the number of sessions, participants or rounds).
 //!
+//! Then the same paired figures over TLS (a `rediss://` server with test
+//! certificates) and on a 3-master Redis Cluster, each against a raw `EVALSHA` of
+//! the one-line script on the same connection type (a TLS connection; a cluster
+//! connection, its key in the group's slot), both for `done` and as the unit of
+//! the wake-ups.
+//!
 //! Run: `cargo bench -p headcount-redis --bench redis_wait_group` (or `-- paired`
-//! for the paired figures and the slow-log figure alone).
+//! for the paired figures and the slow-log figure alone, `-- topologies` for the
+//! TLS and cluster figures alone).
 
+#[path = "../tests/support/cluster.rs"]
+mod cluster;
 #[path = "../tests/support/mod.rs"]
 mod support;
+#[path = "../tests/support/tls.rs"]
+mod tls;
 
 use std::sync::mpsc;
 use std::thread;
@@ -453,12 +464,124 @@ fn idle_sessions(server: &RedisServer) {
         .unwrap();
 }
 
+/// Paired figures on one topology: `done` against a raw `EVALSHA` on the same
+/// connection type (`raw` times one), and the wake-ups of `wait()` and
+/// `wait_async()` in raw `EVALSHA` round trips. `open` opens a group; `blocked`
+/// counts the clients blocked on the group's node.
+fn paired_on(
+    topology: &str,
+    mut raw: impl FnMut() -> Duration,
+    open: impl Fn(&str) -> RedisWaitGroup,
+    mut blocked: impl FnMut() -> usize,
+) {
+    let wg = open("bench-done");
+    wg.add(1_000_000_000).unwrap();
+    let (mut peer, mut ours) = (Vec::new(), Vec::new());
+    for i in 0..2200 {
+        let r = raw();
+        let t1 = Instant::now();
+        wg.done().unwrap();
+        let t2 = Instant::now();
+        if i >= 200 {
+            peer.push(r);
+            ours.push(t2 - t1);
+        }
+    }
+    report_paired(
+        &format!("{topology} done/headcount"),
+        ours,
+        "done/raw_evalsha",
+        peer,
+        "x (target <= 1.5x)",
+    );
+    for (name, run_async) in [("headcount_sync", false), ("headcount_async", true)] {
+        let wg = open(&format!("bench-{name}"));
+        let (go, woke) = spawn_waiter(&wg, run_async);
+        let (mut rtt, mut wake) = (Vec::new(), Vec::new());
+        for _ in 0..300 {
+            wg.add(1).unwrap();
+            go.send(()).unwrap();
+            let t = Instant::now();
+            while blocked() < 1 {
+                assert!(
+                    t.elapsed() < Duration::from_secs(10),
+                    "the waiter never blocked"
+                );
+                thread::sleep(Duration::from_micros(200));
+            }
+            rtt.push(raw());
+            let t0 = Instant::now();
+            wg.done().unwrap();
+            wake.push(woke.recv().unwrap() - t0);
+        }
+        report_paired(
+            &format!("{topology} wakeup/{name}"),
+            wake,
+            "one raw EVALSHA round trip",
+            rtt,
+            " round trips (target < 2)",
+        );
+    }
+}
+
+/// A raw `EVALSHA` of a one-line `INCRBY` script on `conn`, timed.
+fn raw_evalsha(conn: &mut impl redis::ConnectionLike, key: &str) -> Duration {
+    let incr = redis::Script::new("return redis.call('INCRBY', KEYS[1], ARGV[1])");
+    let t0 = Instant::now();
+    let _: i64 = incr.key(key).arg(-1).invoke(conn).unwrap();
+    t0.elapsed()
+}
+
+/// [`paired_on`] over TLS and on a Redis Cluster.
+fn topologies() {
+    let certs = tls::Certs::make();
+    let server = tls::TlsServer::start(&certs);
+    let mut conn = server.conn(&certs);
+    let mut stats = server.conn(&certs);
+    paired_on(
+        "tls",
+        || raw_evalsha(&mut conn, "raw:tls"),
+        |name| RedisWaitGroup::open_url_with(&server.url(), name, certs.options("ca.crt")).unwrap(),
+        || {
+            let info: String = redis::cmd("INFO").arg("clients").query(&mut stats).unwrap();
+            info.lines()
+                .find_map(|l| l.strip_prefix("blocked_clients:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0)
+        },
+    );
+
+    let cluster = cluster::Cluster::start();
+    let urls = cluster.urls();
+    let seeds: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let mut conn = redis::cluster::ClusterClient::new(seeds.clone())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    // Every group and the raw key on one node (the raw key in the `done` group's slot).
+    let raw_key = format!("{{{}}}:raw", cluster.name_on(1, "bench-done"));
+    paired_on(
+        "cluster",
+        || raw_evalsha(&mut conn, &raw_key),
+        |group| {
+            let name = cluster.name_on(1, group);
+            RedisWaitGroup::open_cluster(&seeds, &name, headcount_redis::Options::new()).unwrap()
+        },
+        || cluster.nodes[1].blocked_clients(),
+    );
+}
+
 fn benches(c: &mut Criterion) {
+    if std::env::args().any(|a| a == "topologies") {
+        topologies();
+        return;
+    }
     let server = RedisServer::start();
     done_latency(c, &server);
     wakeup_latency(c, &server);
     paired(&server);
     idle_sessions(&server);
+    topologies();
 }
 
 mod harness {

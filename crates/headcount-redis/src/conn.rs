@@ -15,12 +15,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Connection, ErrorKind, RedisError, ServerErrorKind, Value};
+use redis::{ErrorKind, RedisError, ServerErrorKind, Value};
 
 use crate::error::{Error, Result};
 use crate::keys::Keys;
 use crate::script::{field, interpret, Call, Reply, Session};
+use crate::topology::{AsyncConn, Conn, Target};
 
 /// The longest [`Options::retry_window`]: half the idle time after which the
 /// server forgets a client session (one hour, in `group.lua`).
@@ -50,6 +50,21 @@ pub struct Options {
     pub(crate) replica_timeout: Duration,
     /// Idle period after which every key of the group expires.
     pub(crate) expire_after: Duration,
+    /// The CA certificate(s) a `rediss://` server's certificate must chain to
+    /// (PEM); `None`: the system's roots.
+    pub(crate) tls_ca: Option<Pem>,
+    /// The client certificate chain and private key (PEM) for mutual TLS.
+    pub(crate) tls_client: Option<(Pem, Pem)>,
+}
+
+/// PEM bytes; `Debug` shows only their length (a private key is a secret).
+#[derive(Clone)]
+pub(crate) struct Pem(pub(crate) Vec<u8>);
+
+impl std::fmt::Debug for Pem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{} bytes of PEM>", self.0.len())
+    }
 }
 
 /// The default [`Options::expire_after`]: 7 days.
@@ -64,6 +79,8 @@ impl Default for Options {
             min_replicas: 0,
             replica_timeout: Duration::from_secs(1),
             expire_after: DEFAULT_EXPIRE_AFTER,
+            tls_ca: None,
+            tls_client: None,
         }
     }
 }
@@ -193,16 +210,121 @@ impl Options {
     }
 }
 
+impl Options {
+    /// For `rediss://` URLs: trust only the CA certificate(s) in `pem` (PEM text,
+    /// e.g. the contents of a private CA's `ca.crt`) instead of the system's roots.
+    /// A server whose certificate does not chain to it is refused with
+    /// [`Error::Tls`]. Opening a `redis://` URL with this set is
+    /// [`Error::InvalidUrl`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use headcount_redis::{Options, RedisWaitGroup};
+    /// let ca = std::fs::read("ca.crt")?;
+    /// let opts = Options::new().tls_ca(ca);
+    /// let wg = RedisWaitGroup::open_url_with("rediss://redis.internal:6380", "job", opts)?;
+    /// # let _ = wg;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tls_ca(mut self, pem: impl Into<Vec<u8>>) -> Options {
+        self.tls_ca = Some(Pem(pem.into()));
+        self
+    }
+
+    /// For `rediss://` URLs: present this client certificate (chain) and private
+    /// key, both PEM, to a server that requires client certificates
+    /// (`tls-auth-clients yes`). `Debug` never shows the key.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use headcount_redis::Options;
+    /// let opts = Options::new()
+    ///     .tls_ca(std::fs::read("ca.crt")?)
+    ///     .tls_client_cert(std::fs::read("client.crt")?, std::fs::read("client.key")?);
+    /// # let _ = opts;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn tls_client_cert(mut self, cert: impl Into<Vec<u8>>, key: impl Into<Vec<u8>>) -> Options {
+        self.tls_client = Some((Pem(cert.into()), Pem(key.into())));
+        self
+    }
+
+    /// Whether certificates were given.
+    pub(crate) fn has_tls_files(&self) -> bool {
+        self.tls_ca.is_some() || self.tls_client.is_some()
+    }
+}
+
+/// The TLS library's error inside `e`, if the failure is a TLS one (an untrusted
+/// or wrong certificate, a refused client certificate): retrying would fail the
+/// same way.
+pub(crate) fn tls_failure(e: &RedisError) -> Option<String> {
+    #[cfg(feature = "tls")]
+    {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(err) = source {
+            if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+                return Some(tls.to_string());
+            }
+            if let Some(tls) = err
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            {
+                return Some(tls.to_string());
+            }
+            source = err.source();
+        }
+    }
+    // A certificate or key that could not be read when the client was built; the
+    // rustls errors that reach here as text only (an alert on the first read:
+    // the server refused the client's certificate, or that there was none).
+    let text = e.to_string();
+    ["PEM", "invalid peer certificate", "received fatal alert"]
+        .iter()
+        .any(|m| text.contains(m))
+        .then_some(text)
+}
+
+/// A refused password or user, also as the cluster client reports it (inside
+/// "failed to connect to each cluster node").
+fn auth_failure(e: &RedisError) -> bool {
+    let text = e.to_string();
+    e.kind() == ErrorKind::AuthenticationFailed
+        || e.code() == Some("WRONGPASS")
+        || text.contains("AuthenticationFailed")
+        || text.contains("WRONGPASS")
+}
+
 /// A failure worth retrying on a new connection.
 pub(crate) fn is_transient(e: &RedisError) -> bool {
+    tls_failure(e).is_none() && !auth_failure(e) && is_transient_kind(e)
+}
+
+fn is_transient_kind(e: &RedisError) -> bool {
     e.is_io_error()
         || e.is_connection_refusal()
         || e.is_connection_dropped()
         || e.is_timeout()
+        || is_failover(e)
         || matches!(
             e.kind(),
             ErrorKind::Server(ServerErrorKind::BusyLoading | ServerErrorKind::TryAgain)
         )
+}
+
+/// A failover under way: the server was demoted to a replica (`READONLY`, also
+/// from inside the script), or the sentinels name no reachable primary yet (or
+/// do not know the name). A new connection (which asks the sentinels again) may
+/// reach the new primary.
+pub(crate) fn is_failover(e: &RedisError) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::Server(ServerErrorKind::ReadOnly) | ErrorKind::MasterNameNotFoundBySentinel
+    ) || e.code() == Some("READONLY")
+        || e.detail().is_some_and(|d| d.contains("READONLY"))
 }
 
 /// A random 128-bit id, hex. Uniqueness, not secrecy, is what matters: std's
@@ -229,8 +351,12 @@ pub(crate) fn random_id() -> String {
 pub(crate) struct Inner {
     pub(crate) name: String,
     pub(crate) keys: Keys,
-    pub(crate) client: redis::Client,
+    /// Where connections go (one server, a cluster, Sentinel's primary).
+    pub(crate) target: Target,
     pub(crate) addr: String,
+    /// The user and database of the URL (for error messages).
+    user: Option<String>,
+    db: i64,
     pub(crate) opts: Options,
     /// How many replies a new connection waits for before it is ready (`AUTH`,
     /// `SELECT`): the client library gives each the whole connect timeout.
@@ -249,12 +375,12 @@ pub(crate) struct Inner {
     reached: AtomicBool,
     /// Idle blocking connections; `true`: its reply timeout was changed by a
     /// blocking read and is restored when it is next taken.
-    pool: Mutex<Vec<(Connection, bool)>>,
+    pool: Mutex<Vec<(Conn, bool)>>,
     /// Sessions not in use by a call (see the module docs).
     sessions: Mutex<Vec<Session>>,
-    aconn: Mutex<Option<MultiplexedConnection>>,
+    aconn: Mutex<Option<AsyncConn>>,
     /// Idle connections of async waiters (their reply timeout allows a blocking read).
-    readers: Mutex<Vec<MultiplexedConnection>>,
+    readers: Mutex<Vec<AsyncConn>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -269,25 +395,24 @@ impl std::fmt::Debug for Inner {
 }
 
 impl Inner {
-    pub(crate) fn new(client: redis::Client, name: &str, opts: Options) -> Inner {
-        let info = client.get_connection_info();
-        let addr = info.addr().to_string();
-        let settings = info.redis_settings();
-        let setup_replies =
-            u32::from(settings.password().is_some()) + u32::from(settings.db() != 0);
-        // Without `CLIENT SETINFO` (two more replies to wait for when a connection is
-        // set up; only informational, and refused by servers before 7.2).
-        let client = redis::Client::open(
-            info.clone()
-                .set_redis_settings(settings.clone().set_skip_set_lib_name()),
-        )
-        .unwrap_or(client);
+    pub(crate) fn new(target: Target, name: &str, opts: Options) -> Inner {
+        let addr = target.addr();
+        let settings = target.settings();
+        let user = settings
+            .as_ref()
+            .and_then(|s| s.username().map(str::to_owned));
+        let db = settings.as_ref().map_or(0, |s| s.db());
+        let setup_replies = settings.as_ref().map_or(1, |s| {
+            u32::from(s.password().is_some()) + u32::from(s.db() != 0)
+        });
         Inner {
             setup_replies,
             name: name.to_owned(),
             keys: Keys::new(name),
-            client,
+            target,
             addr,
+            user,
+            db,
             opts,
             inst: Mutex::new(None),
             lost: AtomicBool::new(false),
@@ -431,12 +556,14 @@ impl Inner {
     /// The error for a failure that is not worth retrying: an authentication, database
     /// or permission refusal gets its own variant, anything else is [`Error::Redis`].
     pub(crate) fn refused(&self, e: RedisError) -> Error {
-        let info = self.client.get_connection_info().redis_settings();
         let addr = self.addr.clone();
-        let user = info.username().map(str::to_owned);
+        let user = self.user.clone();
         let code = e.code().unwrap_or_default();
         let detail = e.detail().unwrap_or_default();
-        if e.kind() == ErrorKind::AuthenticationFailed || code == "WRONGPASS" {
+        if let Some(detail) = tls_failure(&e) {
+            return Error::Tls { addr, detail };
+        }
+        if auth_failure(&e) {
             return Error::AuthFailed { addr, user };
         }
         // A client that has not authenticated gets `NOAUTH` for a short command and,
@@ -454,10 +581,7 @@ impl Inner {
             };
         }
         if e.to_string().contains("refused to switch database") {
-            return Error::NoSuchDatabase {
-                addr,
-                db: info.db(),
-            };
+            return Error::NoSuchDatabase { addr, db: self.db };
         }
         Error::Redis(e)
     }
@@ -471,7 +595,12 @@ impl Inner {
         // a server that is down: report it at once. Anything else (a slow connect,
         // a dropped connection, a server still loading) is retried.
         let never_reached = !self.reached.load(Ordering::Relaxed);
-        if (never_reached && e.is_connection_refusal()) || Instant::now() + *pause >= end {
+        // Not so with Sentinel: a primary the sentinels name that refuses, or
+        // none they can name, is a failover under way (also for a new process).
+        let sentinel = matches!(self.target, Target::Sentinel(_));
+        if (never_reached && e.is_connection_refusal() && !sentinel)
+            || Instant::now() + *pause >= end
+        {
             return Err(self.unreachable(e));
         }
         let p = *pause;
@@ -532,11 +661,9 @@ impl Inner {
     /// A new blocking connection, set up by `end` (connect, `AUTH`, `SELECT`), with
     /// the reply timeout for an attempt that must end by `end`; `true`: that
     /// timeout is shorter than the configured one.
-    fn connect_until(&self, end: Instant) -> redis::RedisResult<(Connection, bool)> {
+    fn connect_until(&self, end: Instant) -> redis::RedisResult<(Conn, bool)> {
         let budget = self.opts.connect_timeout.min(left_until(end));
-        let c = self
-            .client
-            .get_connection_with_timeout(budget / self.setup_replies.max(1))?;
+        let c = self.target.connect(budget / self.setup_replies.max(1))?;
         let (t, clamped) = self.reply_timeout(end);
         c.set_read_timeout(Some(t))?;
         c.set_write_timeout(Some(t))?;
@@ -547,7 +674,7 @@ impl Inner {
     /// A pooled blocking connection, or a new one, with the reply timeout for an
     /// attempt that must end by `end`; `true`: that timeout is shorter than the
     /// configured one (give it back with [`Inner::give_waited`]).
-    pub(crate) fn take_until(&self, end: Instant) -> redis::RedisResult<(Connection, bool)> {
+    pub(crate) fn take_until(&self, end: Instant) -> redis::RedisResult<(Conn, bool)> {
         loop {
             let pooled = self.pool.lock().unwrap().pop();
             let Some((c, changed)) = pooled else {
@@ -562,7 +689,7 @@ impl Inner {
         }
     }
 
-    fn put_back(&self, c: Connection, timeout_changed: bool) {
+    fn put_back(&self, c: Conn, timeout_changed: bool) {
         let mut pool = self.pool.lock().unwrap();
         if pool.len() < 8 {
             pool.push((c, timeout_changed));
@@ -573,7 +700,7 @@ impl Inner {
     /// ones (a blocking read, a call near its deadline). They are restored when it
     /// is next taken, not here: this is on the path of a waiter that was just
     /// released.
-    pub(crate) fn give_waited(&self, c: Connection) {
+    pub(crate) fn give_waited(&self, c: Conn) {
         self.put_back(c, true);
     }
 
@@ -658,23 +785,19 @@ impl Inner {
 
     // ---- async (tokio) ----
 
-    fn async_config(&self, extra: Duration) -> AsyncConnectionConfig {
-        AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.opts.connect_timeout))
-            .set_response_timeout(Some(self.opts.io_timeout.saturating_add(extra)))
-    }
-
     /// A new multiplexed connection whose reply timeout allows for `extra` of
     /// blocking, set up by `end`.
     async fn connect_async_until(
         &self,
         extra: Duration,
         end: Instant,
-    ) -> redis::RedisResult<MultiplexedConnection> {
+    ) -> redis::RedisResult<AsyncConn> {
         let c = within(
             end,
-            self.client
-                .get_multiplexed_async_connection_with_config(&self.async_config(extra)),
+            self.target.connect_async(
+                self.opts.connect_timeout,
+                self.opts.io_timeout.saturating_add(extra),
+            ),
         )
         .await?;
         self.reached.store(true, Ordering::Relaxed);
@@ -687,7 +810,7 @@ impl Inner {
         &self,
         block: Duration,
         end: Instant,
-    ) -> redis::RedisResult<MultiplexedConnection> {
+    ) -> redis::RedisResult<AsyncConn> {
         let pooled = self.readers.lock().unwrap().pop();
         match pooled {
             Some(c) => Ok(c),
@@ -697,7 +820,7 @@ impl Inner {
 
     /// Gives back a waiter's connection after a completed read (nothing in flight).
     /// Closing it instead would put a socket teardown on the released waiter's path.
-    pub(crate) fn give_reader(&self, c: MultiplexedConnection) {
+    pub(crate) fn give_reader(&self, c: AsyncConn) {
         let mut readers = self.readers.lock().unwrap();
         if readers.len() < 8 {
             readers.push(c);
@@ -849,7 +972,7 @@ fn refused_command(code: &str, detail: &str) -> Option<Option<String>> {
 /// A durable mutation: the script and `WAIT` in one round trip (`WAIT` cannot run
 /// inside a script). Loads the script on `NOSCRIPT` and sends both again.
 fn durable_blocking(
-    c: &mut Connection,
+    c: &mut Conn,
     eval: &redis::Cmd,
     wait: &redis::Cmd,
 ) -> redis::RedisResult<(Value, Option<usize>)> {
@@ -867,7 +990,7 @@ fn durable_blocking(
 
 /// [`durable_blocking`], async.
 async fn durable_async(
-    c: &mut MultiplexedConnection,
+    c: &mut AsyncConn,
     eval: &redis::Cmd,
     wait: &redis::Cmd,
 ) -> redis::RedisResult<(Value, Option<usize>)> {

@@ -203,6 +203,17 @@ pub enum Error {
         /// Replicas required.
         wanted: usize,
     },
+    /// A TLS connection (`rediss://`) could not be set up: the server's certificate
+    /// does not chain to the trusted CA ([`Options::tls_ca`](crate::Options::tls_ca)
+    /// or the system's roots) or does not name the host, the server refused the
+    /// client certificate, or a certificate or key given could not be read. Not
+    /// retried: it would fail the same way.
+    Tls {
+        /// The server address.
+        addr: String,
+        /// What the TLS library reported, one line.
+        detail: String,
+    },
 }
 
 impl Error {
@@ -273,6 +284,11 @@ impl fmt::Display for Error {
             Error::Unreachable { addr, source } => {
                 write!(f, "Redis at {addr} is unreachable: {}", one_line(&source.to_string()))
             }
+            Error::Tls { addr, detail } => write!(
+                f,
+                "TLS with Redis at {addr} failed (certificate not trusted, wrong CA, or a bad client certificate or key): {}",
+                one_line(detail)
+            ),
             Error::AuthRequired { addr } => write!(
                 f,
                 "Redis at {addr} requires a password (authentication required): put PASSWORD@ or USER:PASSWORD@ before the host in the URL"

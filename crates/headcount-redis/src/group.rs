@@ -9,6 +9,7 @@ use crate::keys::validate_name;
 use crate::lease::{default_participant, Lease};
 use crate::script::field;
 use crate::status::Status;
+use crate::topology::Target;
 use crate::wait;
 
 /// Largest counter value (and largest `|delta|`): 2^53 - 1, exact in Redis's Lua.
@@ -85,19 +86,18 @@ impl RedisWaitGroup {
     /// # Ok::<(), headcount_redis::Error>(())
     /// ```
     pub fn open_url(url: &str, name: &str) -> Result<RedisWaitGroup> {
-        validate_name(name)?;
-        let client = redis::Client::open(url).map_err(|e| Error::InvalidUrl {
-            url: crate::error::redact_url(url),
-            reason: crate::error::redact_url(&e.to_string()),
-        })?;
-        RedisWaitGroup::open(client, name)
+        RedisWaitGroup::open_url_with(url, name, Options::default())
     }
 
-    /// [`open_url`](Self::open_url) with explicit [`Options`].
+    /// [`open_url`](Self::open_url) with explicit [`Options`]. A `rediss://` URL
+    /// (TLS) uses the certificates of [`Options::tls_ca`] and
+    /// [`Options::tls_client_cert`], or the system's roots.
     ///
     /// # Errors
     ///
-    /// As [`open_url`](Self::open_url).
+    /// As [`open_url`](Self::open_url); [`Error::InvalidUrl`] for certificates
+    /// given with a `redis://` URL; [`Error::Tls`] for a certificate or key that
+    /// cannot be read.
     ///
     /// # Examples
     ///
@@ -109,16 +109,91 @@ impl RedisWaitGroup {
     /// # Ok::<(), headcount_redis::Error>(())
     /// ```
     pub fn open_url_with(url: &str, name: &str, options: Options) -> Result<RedisWaitGroup> {
-        // `open_url` is the one place a URL is parsed (and its errors written).
-        let parsed = RedisWaitGroup::open_url(url, name)?;
-        RedisWaitGroup::open_with(parsed.inner.client.clone(), name, options)
+        validate_name(name)?;
+        let client = redis::Client::open(url).map_err(|e| Error::InvalidUrl {
+            url: crate::error::redact_url(url),
+            reason: crate::error::redact_url(&e.to_string()),
+        })?;
+        RedisWaitGroup::open_with(client, name, options)
     }
 
-    /// [`open`](Self::open) with explicit [`Options`].
+    /// Opens the group `name` on a Redis Cluster, given the URLs of one or more of
+    /// its nodes (seeds; the user and password are the first URL's, `rediss://`
+    /// URLs use the certificates of `options`). Nothing is sent to Redis yet.
+    /// Every key of the group is in one hash slot (`headcount:{NAME}:*`): each
+    /// command goes to the node that owns it, and `MOVED`/`ASK` redirects (a slot
+    /// migrated or failed over, also while a waiter waits) are followed. A durable
+    /// mutation's `WAIT` ([`Options::min_replicas`]) runs on that same node.
     ///
     /// # Errors
     ///
+    /// [`Error::InvalidUrl`] for an empty list or a URL that does not parse;
     /// [`Error::InvalidName`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use headcount_redis::{Options, RedisWaitGroup};
+    /// let seeds = ["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"];
+    /// let wg = RedisWaitGroup::open_cluster(&seeds, "job", Options::new())?;
+    /// wg.add(1)?;
+    /// # Ok::<(), headcount_redis::Error>(())
+    /// ```
+    pub fn open_cluster(urls: &[&str], name: &str, options: Options) -> Result<RedisWaitGroup> {
+        validate_name(name)?;
+        let target = Target::cluster(urls, &options)?;
+        Ok(RedisWaitGroup {
+            inner: Arc::new(Inner::new(target, name, options)),
+        })
+    }
+
+    /// Opens the group `name` on the primary that Redis Sentinel names `master`,
+    /// given the URLs of one or more sentinels. Every new connection asks the
+    /// sentinels for the current primary, so after a failover (a connection error,
+    /// or `READONLY` from a demoted primary) the next attempt reaches the new one.
+    /// Use [`Options::min_replicas`] so that an acknowledged `add` or `done`
+    /// survives the failover; a waiter whose round was lost in it gets
+    /// [`Error::StateLost`], never a false zero. Plain TCP, no password on the
+    /// primary. While no sentinel names a reachable primary (a failover, or a
+    /// master name they do not know) calls are retried; after the retry window
+    /// they fail with [`Error::Unreachable`] saying the master was not found.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidUrl`] for an empty list or a URL that does not parse;
+    /// [`Error::InvalidArgument`] for an empty master name or TLS certificates;
+    /// [`Error::InvalidName`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use headcount_redis::{Options, RedisWaitGroup};
+    /// let sentinels = ["redis://10.0.0.1:26379", "redis://10.0.0.2:26379"];
+    /// let opts = Options::new().min_replicas(1);
+    /// let wg = RedisWaitGroup::open_sentinel(&sentinels, "mymaster", "job", opts)?;
+    /// wg.add(1)?;
+    /// # Ok::<(), headcount_redis::Error>(())
+    /// ```
+    pub fn open_sentinel(
+        urls: &[&str],
+        master: &str,
+        name: &str,
+        options: Options,
+    ) -> Result<RedisWaitGroup> {
+        validate_name(name)?;
+        let target = Target::sentinel(urls, master, &options)?;
+        Ok(RedisWaitGroup {
+            inner: Arc::new(Inner::new(target, name, options)),
+        })
+    }
+
+    /// [`open`](Self::open) with explicit [`Options`] (for a `rediss://` client,
+    /// its certificates).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidName`]; as [`open_url_with`](Self::open_url_with) for
+    /// certificates.
     ///
     /// # Examples
     ///
@@ -135,8 +210,9 @@ impl RedisWaitGroup {
         options: Options,
     ) -> Result<RedisWaitGroup> {
         validate_name(name)?;
+        let target = Target::node(client, &options)?;
         Ok(RedisWaitGroup {
-            inner: Arc::new(Inner::new(client, name, options)),
+            inner: Arc::new(Inner::new(target, name, options)),
         })
     }
 

@@ -42,6 +42,7 @@ use redis::Value;
 use crate::conn::{after, is_transient, left_until, within, Inner};
 use crate::error::{Error, Result};
 use crate::script::{failure, number, text, Check};
+use crate::topology::{AsyncConn, Conn};
 
 /// Longest single blocking read: the waiter re-checks at least this often.
 const MAX_BLOCK: Duration = Duration::from_secs(2);
@@ -280,7 +281,7 @@ impl<'a> Waiter<'a> {
 /// their own (taken from the handle's pool and given back when healthy), so they
 /// never hold up other calls on the handle.
 pub(crate) fn wait_blocking(inner: &Inner, deadline: Option<Instant>) -> Result<()> {
-    let mut conn: Option<redis::Connection> = None;
+    let mut conn: Option<Conn> = None;
     let r = wait_blocking_on(inner, deadline, &mut conn);
     if let Some(c) = conn {
         inner.give_waited(c);
@@ -291,7 +292,7 @@ pub(crate) fn wait_blocking(inner: &Inner, deadline: Option<Instant>) -> Result<
 fn wait_blocking_on(
     inner: &Inner,
     deadline: Option<Instant>,
-    conn: &mut Option<redis::Connection>,
+    conn: &mut Option<Conn>,
 ) -> Result<()> {
     let mut waiter = Waiter::new(inner, deadline);
     loop {
@@ -336,7 +337,7 @@ pub(crate) async fn wait_async(inner: &Inner, deadline: Option<Instant>) -> Resu
 async fn wait_async_on(
     inner: &Inner,
     deadline: Option<Instant>,
-    conn: &mut Option<redis::aio::MultiplexedConnection>,
+    conn: &mut Option<AsyncConn>,
 ) -> Result<()> {
     let mut waiter = Waiter::new(inner, deadline);
     loop {

@@ -1,0 +1,410 @@
+//! How a handle reaches Redis: one server, a Redis Cluster, or the primary named by
+//! Redis Sentinel; and the two connection types (blocking and async) the rest of
+//! the crate runs its commands on, whatever the topology.
+//!
+//! Everything goes through the `redis` crate's own clients: a cluster connection
+//! follows `MOVED`/`ASK` redirects itself and routes each command by its keys
+//! (every key of a group is in one hash slot), and a Sentinel target asks the
+//! sentinels for the current primary on every new connection, so a connection
+//! made after a failover reaches the new primary.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::conn::Options;
+use crate::error::{redact_url, Error, Result};
+use redis::aio::MultiplexedConnection;
+use redis::cluster::{ClusterClient, ClusterConfig};
+use redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};
+use redis::{
+    AsyncConnectionConfig, Cmd, ConnectionInfo, ConnectionLike, Pipeline, RedisFuture, RedisResult,
+    Value,
+};
+
+/// Where a handle's connections go (one per handle: its size does not matter).
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Target {
+    /// One server (plain TCP, TLS or a Unix socket).
+    Node(redis::Client),
+    /// A Redis Cluster, reached through its seed nodes (`seeds`: their addresses;
+    /// `settings`: the first seed's user and password, used on every node).
+    Cluster {
+        client: ClusterClient,
+        seeds: String,
+        settings: redis::RedisConnectionInfo,
+    },
+    /// The primary that Redis Sentinel names, resolved again for every connection.
+    Sentinel(Box<SentinelTarget>),
+}
+
+/// The sentinels of a [`Target::Sentinel`]: one copy for blocking connections and
+/// one for async ones (each resolution needs the sentinel list mutably).
+pub(crate) struct SentinelTarget {
+    pub(crate) master: String,
+    pub(crate) node: SentinelNodeConnectionInfo,
+    pub(crate) blocking: Mutex<Sentinel>,
+    pub(crate) aio: tokio::sync::Mutex<Sentinel>,
+    /// The sentinels' addresses (for messages).
+    pub(crate) addrs: String,
+}
+
+impl Target {
+    /// The address(es) shown in error messages (never a password).
+    pub(crate) fn addr(&self) -> String {
+        match self {
+            Target::Node(c) => c.get_connection_info().addr().to_string(),
+            Target::Cluster { seeds, .. } => format!("the Redis Cluster of {seeds}"),
+            Target::Sentinel(s) => format!("master `{}` of sentinels {}", s.master, s.addrs),
+        }
+    }
+
+    /// A new blocking connection whose setup (connect, TLS, `AUTH`, `SELECT`)
+    /// takes at most `timeout` per step.
+    pub(crate) fn connect(&self, timeout: Duration) -> RedisResult<Conn> {
+        match self {
+            Target::Node(c) => Ok(Conn::Node(c.get_connection_with_timeout(timeout)?)),
+            Target::Cluster { client: c, .. } => {
+                let config = ClusterConfig::new()
+                    .set_connection_timeout(timeout)
+                    .set_response_timeout(timeout);
+                Ok(Conn::Cluster(Box::new(
+                    c.get_connection_with_config(config)?,
+                )))
+            }
+            Target::Sentinel(s) => {
+                let client = s
+                    .blocking
+                    .lock()
+                    .unwrap()
+                    .master_for(&s.master, Some(&s.node))?;
+                Ok(Conn::Node(client.get_connection_with_timeout(timeout)?))
+            }
+        }
+    }
+
+    /// A new async connection: set up within `connect`, every reply within
+    /// `response`.
+    pub(crate) async fn connect_async(
+        &self,
+        connect: Duration,
+        response: Duration,
+    ) -> RedisResult<AsyncConn> {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(connect))
+            .set_response_timeout(Some(response));
+        match self {
+            Target::Node(c) => Ok(AsyncConn::Node(
+                c.get_multiplexed_async_connection_with_config(&config)
+                    .await?,
+            )),
+            Target::Cluster { client: c, .. } => {
+                let config = ClusterConfig::new()
+                    .set_connection_timeout(connect)
+                    .set_response_timeout(response);
+                Ok(AsyncConn::Cluster(
+                    c.get_async_connection_with_config(config).await?,
+                ))
+            }
+            Target::Sentinel(s) => {
+                let client = s
+                    .aio
+                    .lock()
+                    .await
+                    .async_master_for(&s.master, Some(&s.node))
+                    .await?;
+                Ok(AsyncConn::Node(
+                    client
+                        .get_multiplexed_async_connection_with_config(&config)
+                        .await?,
+                ))
+            }
+        }
+    }
+
+    /// The connection settings of the nodes (user, password, database): those of
+    /// the server, of the first cluster seed, or those given for the primary.
+    pub(crate) fn settings(&self) -> Option<redis::RedisConnectionInfo> {
+        match self {
+            Target::Node(c) => Some(c.get_connection_info().redis_settings().clone()),
+            Target::Cluster { settings, .. } => Some(settings.clone()),
+            Target::Sentinel(_) => None,
+        }
+    }
+}
+
+/// A blocking connection: to one server, or to a Redis Cluster (one socket per
+/// node it has talked to, commands routed by key).
+pub(crate) enum Conn {
+    Node(redis::Connection),
+    Cluster(Box<redis::cluster::ClusterConnection>),
+}
+
+impl Conn {
+    /// Sets the reply timeout (of every node's socket, for a cluster).
+    pub(crate) fn set_read_timeout(&self, d: Option<Duration>) -> RedisResult<()> {
+        match self {
+            Conn::Node(c) => c.set_read_timeout(d),
+            Conn::Cluster(c) => c.set_read_timeout(d),
+        }
+    }
+
+    /// Sets the send timeout (of every node's socket, for a cluster).
+    pub(crate) fn set_write_timeout(&self, d: Option<Duration>) -> RedisResult<()> {
+        match self {
+            Conn::Node(c) => c.set_write_timeout(d),
+            Conn::Cluster(c) => c.set_write_timeout(d),
+        }
+    }
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command(&mut self, cmd: &[u8]) -> RedisResult<Value> {
+        match self {
+            Conn::Node(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    /// A pipeline; on a cluster, all of it goes to the node of its first command's
+    /// key (the script, then `WAIT`, which must run on that same node).
+    fn req_packed_commands(
+        &mut self,
+        cmd: &[u8],
+        offset: usize,
+        count: usize,
+    ) -> RedisResult<Vec<Value>> {
+        match self {
+            Conn::Node(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn req_command(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+        match self {
+            Conn::Node(c) => c.req_command(cmd),
+            Conn::Cluster(c) => c.req_command(cmd),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Node(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+
+    /// `true` for both: the cluster connection sends a whole pipeline to one node.
+    fn supports_pipelining(&self) -> bool {
+        true
+    }
+
+    fn check_connection(&mut self) -> bool {
+        match self {
+            Conn::Node(c) => c.check_connection(),
+            Conn::Cluster(c) => c.check_connection(),
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        match self {
+            Conn::Node(c) => c.is_open(),
+            Conn::Cluster(c) => c.is_open(),
+        }
+    }
+}
+
+/// An async connection (cheap to clone; clones share it): multiplexed to one
+/// server, or a Redis Cluster connection (one multiplexed socket per node,
+/// commands and pipelines routed by key).
+#[derive(Clone)]
+pub(crate) enum AsyncConn {
+    Node(MultiplexedConnection),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for AsyncConn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            AsyncConn::Node(c) => c.req_packed_command(cmd),
+            AsyncConn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    /// A pipeline; on a cluster, all of it goes to the node of its commands' slot
+    /// (keyless commands such as `WAIT` follow the script's).
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            AsyncConn::Node(c) => c.req_packed_commands(cmd, offset, count),
+            AsyncConn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            AsyncConn::Node(c) => c.get_db(),
+            AsyncConn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// Parses one URL into connection info (the error text never holds a password).
+pub(crate) fn connection_info(url: &str) -> RedisResult<ConnectionInfo> {
+    redis::IntoConnectionInfo::into_connection_info(url)
+}
+
+impl Target {
+    /// One server, from `client`, with the certificates of `opts` for a
+    /// `rediss://` URL.
+    pub(crate) fn node(client: redis::Client, opts: &Options) -> Result<Target> {
+        let info = client.get_connection_info().clone();
+        // Without `CLIENT SETINFO` (two more replies to wait for when a connection is
+        // set up; only informational, and refused by servers before 7.2).
+        let settings = info.redis_settings().clone().set_skip_set_lib_name();
+        let info = info.set_redis_settings(settings);
+        match certificates(opts, &[&info])? {
+            None => Ok(Target::Node(redis::Client::open(info).unwrap_or(client))),
+            #[cfg(feature = "tls")]
+            Some(certs) => {
+                let addr = info.addr().to_string();
+                redis::Client::build_with_tls(info, certs)
+                    .map(Target::Node)
+                    .map_err(|e| Error::Tls {
+                        addr,
+                        detail: e.to_string(),
+                    })
+            }
+            #[cfg(not(feature = "tls"))]
+            Some(never) => match never {},
+        }
+    }
+
+    /// A Redis Cluster reached through the seed nodes `urls` (their user and
+    /// password are the first URL's; `rediss://` URLs use the certificates of
+    /// `opts`).
+    pub(crate) fn cluster(urls: &[&str], opts: &Options) -> Result<Target> {
+        let infos = parse_all(urls)?;
+        let refs: Vec<&ConnectionInfo> = infos.iter().collect();
+        let certs = certificates(opts, &refs)?;
+        let seeds = infos
+            .iter()
+            .map(|i| i.addr().to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let settings = infos[0].redis_settings().clone();
+        let builder = redis::cluster::ClusterClientBuilder::new(infos);
+        #[cfg(feature = "tls")]
+        let builder = match certs {
+            Some(c) => builder.certs(c),
+            None => builder,
+        };
+        #[cfg(not(feature = "tls"))]
+        let _ = certs;
+        builder
+            .build()
+            .map(|client| Target::Cluster {
+                client,
+                seeds,
+                settings,
+            })
+            .map_err(|e| Error::InvalidUrl {
+                url: redact_url(&urls.join(",")),
+                reason: redact_url(&e.to_string()),
+            })
+    }
+
+    /// The primary named `master` by the sentinels at `urls` (plain TCP, without
+    /// a password on the primary).
+    pub(crate) fn sentinel(urls: &[&str], master: &str, opts: &Options) -> Result<Target> {
+        let infos = parse_all(urls)?;
+        if opts.has_tls_files() {
+            return Err(Error::InvalidArgument(
+                "TLS certificates are not supported with Sentinel".into(),
+            ));
+        }
+        if master.is_empty() {
+            return Err(Error::InvalidArgument(
+                "the Sentinel master name is empty".into(),
+            ));
+        }
+        let build = || {
+            Sentinel::build(infos.clone()).map_err(|e| Error::InvalidUrl {
+                url: redact_url(&urls.join(",")),
+                reason: redact_url(&e.to_string()),
+            })
+        };
+        let addrs = infos
+            .iter()
+            .map(|i| i.addr().to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        Ok(Target::Sentinel(Box::new(SentinelTarget {
+            master: master.to_owned(),
+            node: SentinelNodeConnectionInfo::default(),
+            blocking: Mutex::new(build()?),
+            aio: tokio::sync::Mutex::new(build()?),
+            addrs,
+        })))
+    }
+}
+
+/// Parses every URL of a list; an empty list or a bad URL is [`Error::InvalidUrl`].
+fn parse_all(urls: &[&str]) -> Result<Vec<ConnectionInfo>> {
+    if urls.is_empty() {
+        return Err(Error::InvalidUrl {
+            url: String::new(),
+            reason: "no URL given".into(),
+        });
+    }
+    urls.iter()
+        .map(|u| {
+            connection_info(u.trim()).map_err(|e| Error::InvalidUrl {
+                url: redact_url(u),
+                reason: redact_url(&e.to_string()),
+            })
+        })
+        .collect()
+}
+
+#[cfg(feature = "tls")]
+type Certificates = redis::TlsCertificates;
+#[cfg(not(feature = "tls"))]
+type Certificates = std::convert::Infallible;
+
+/// The certificates of `opts` for connections to `nodes`; `None` when none were
+/// given. Certificates for a URL without TLS are refused.
+fn certificates(opts: &Options, nodes: &[&ConnectionInfo]) -> Result<Option<Certificates>> {
+    if !opts.has_tls_files() {
+        return Ok(None);
+    }
+    if let Some(plain) = nodes
+        .iter()
+        .find(|i| !matches!(i.addr(), redis::ConnectionAddr::TcpTls { .. }))
+    {
+        return Err(Error::InvalidUrl {
+            url: plain.addr().to_string(),
+            reason: "TLS certificates were given for a URL without TLS: use rediss://".into(),
+        });
+    }
+    #[cfg(feature = "tls")]
+    {
+        Ok(Some(redis::TlsCertificates {
+            client_tls: opts
+                .tls_client
+                .as_ref()
+                .map(|(cert, key)| redis::ClientTlsConfig {
+                    client_cert: cert.0.clone(),
+                    client_key: key.0.clone(),
+                }),
+            root_cert: opts.tls_ca.as_ref().map(|ca| ca.0.clone()),
+        }))
+    }
+    #[cfg(not(feature = "tls"))]
+    Err(Error::InvalidArgument(
+        "TLS certificates need the `tls` feature of headcount-redis".into(),
+    ))
+}

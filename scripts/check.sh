@@ -62,6 +62,10 @@ RUSTDOCFLAGS="--cfg docsrs -D warnings" CARGO_TARGET_DIR=target/docsrs \
   cargo +nightly doc -p headcount --all-features --no-deps
 
 step "packages (cargo publish --dry-run, every publishable crate)"
+# The dry run unpacks each workspace package into Cargo's registry cache under a name keyed by
+# this checkout's path and the version, and reuses an unpacked copy left by an earlier run from
+# the same path: the crates would then be verified against stale sources of each other.
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/headcount*
 cargo publish --workspace --dry-run --allow-dirty
 
 step "minimum supported Rust version (the core, with and without features)"

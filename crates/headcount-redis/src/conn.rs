@@ -253,8 +253,6 @@ pub(crate) struct Inner {
     /// Sessions not in use by a call (see the module docs).
     sessions: Mutex<Vec<Session>>,
     aconn: Mutex<Option<MultiplexedConnection>>,
-    /// Idle connections of async waiters (their reply timeout allows a blocking read).
-    readers: Mutex<Vec<MultiplexedConnection>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -296,7 +294,6 @@ impl Inner {
             pool: Mutex::new(Vec::new()),
             sessions: Mutex::new(Vec::new()),
             aconn: Mutex::new(None),
-            readers: Mutex::new(Vec::new()),
         }
     }
 
@@ -468,7 +465,12 @@ impl Inner {
     }
 
     /// Decides what to do about a failed attempt of a call that must give up by `end`.
-    fn retry_pause(&self, e: RedisError, end: Instant, pause: &mut Duration) -> Result<Duration> {
+    pub(crate) fn retry_pause(
+        &self,
+        e: RedisError,
+        end: Instant,
+        pause: &mut Duration,
+    ) -> Result<Duration> {
         if !is_transient(&e) {
             return Err(self.refused(e));
         }
@@ -532,6 +534,38 @@ impl Inner {
         }
     }
 
+    // ---- the shared watcher (see `watch.rs`) ----
+
+    /// Identifies the server (address, database, user and password) whose watcher
+    /// this handle shares: handles with the same key share one watcher connection.
+    /// Never printed (it holds the password).
+    pub(crate) fn watch_key(&self) -> String {
+        let info = self.client.get_connection_info();
+        let s = info.redis_settings();
+        format!(
+            "{}|{}|{:?}|{:?}",
+            info.addr(),
+            s.db(),
+            s.username(),
+            s.password()
+        )
+    }
+
+    /// How the watcher of this handle's server makes its connection.
+    pub(crate) fn connector(&self) -> Connector {
+        Connector {
+            client: self.client.clone(),
+            opts: self.opts.clone(),
+            setup_replies: self.setup_replies,
+        }
+    }
+
+    /// Records that the server answered this handle (through the watcher): from now
+    /// on its failures are retried.
+    pub(crate) fn mark_reached(&self) {
+        self.reached.store(true, Ordering::Relaxed);
+    }
+
     // ---- blocking ----
 
     /// A new blocking connection, set up by `end` (connect, `AUTH`, `SELECT`), with
@@ -572,14 +606,6 @@ impl Inner {
         if pool.len() < 8 {
             pool.push((c, timeout_changed));
         }
-    }
-
-    /// Returns a connection whose reply timeouts may differ from the configured
-    /// ones (a blocking read, a call near its deadline). They are restored when it
-    /// is next taken, not here: this is on the path of a waiter that was just
-    /// released.
-    pub(crate) fn give_waited(&self, c: Connection) {
-        self.put_back(c, true);
     }
 
     /// Runs `call`, resending it on transient failures in the same session under the
@@ -686,29 +712,6 @@ impl Inner {
         Ok(c)
     }
 
-    /// A connection for an async waiter's blocking reads of up to `block`: a pooled
-    /// one, or a new one set up by `end`.
-    pub(crate) async fn take_reader(
-        &self,
-        block: Duration,
-        end: Instant,
-    ) -> redis::RedisResult<MultiplexedConnection> {
-        let pooled = self.readers.lock().unwrap().pop();
-        match pooled {
-            Some(c) => Ok(c),
-            None => self.connect_async_until(block, end).await,
-        }
-    }
-
-    /// Gives back a waiter's connection after a completed read (nothing in flight).
-    /// Closing it instead would put a socket teardown on the released waiter's path.
-    pub(crate) fn give_reader(&self, c: MultiplexedConnection) {
-        let mut readers = self.readers.lock().unwrap();
-        if readers.len() < 8 {
-            readers.push(c);
-        }
-    }
-
     /// [`Inner::run`], async: one shared multiplexed connection, replaced on failure.
     /// A call dropped (cancelled) in flight takes its session with it: its outcome
     /// is unknown, and a new session keeps the numbers of the next calls in order.
@@ -777,6 +780,33 @@ impl Inner {
                 }
             }
         }
+    }
+}
+
+/// Makes the connection of a server's watcher (see `watch.rs`): the handle's
+/// client and timeouts, independent of the handle's lifetime.
+#[derive(Clone)]
+pub(crate) struct Connector {
+    client: redis::Client,
+    opts: Options,
+    setup_replies: u32,
+}
+
+impl Connector {
+    /// A new blocking connection (connect, `AUTH`, `SELECT` within the connect
+    /// timeout), its reply timeout set to the configured one.
+    pub(crate) fn connect(&self) -> redis::RedisResult<Connection> {
+        let c = self
+            .client
+            .get_connection_with_timeout(self.opts.connect_timeout / self.setup_replies.max(1))?;
+        c.set_read_timeout(Some(self.opts.io_timeout))?;
+        c.set_write_timeout(Some(self.opts.io_timeout))?;
+        Ok(c)
+    }
+
+    /// The configured reply timeout.
+    pub(crate) fn io_timeout(&self) -> Duration {
+        self.opts.io_timeout
     }
 }
 

@@ -52,6 +52,13 @@
 //! from the stream. The blocking read is bounded by the earliest lease expiry, so
 //! the waiter itself reaps a dead participant's lease on time.
 //!
+//! The waiters of one process share their connection: per server, one watcher
+//! thread runs every waiter's snapshots and reads the streams of every group being
+//! waited on in one `XREAD BLOCK` (at most 20 ms, so that new waiters join it
+//! quickly), then wakes the waiters whose events came. A thousand waiters, blocking
+//! or async, hold one connection; a waiter that returns, times out or is dropped
+//! leaves nothing registered ([`RedisWaitGroup::local_waiters`]).
+//!
 //! # Rounds, failures and reuse
 //!
 //! As in the core, reaching zero releases the waiters of that moment and a later
@@ -77,6 +84,7 @@ mod lease;
 mod script;
 mod status;
 mod wait;
+mod watch;
 
 pub use acl::ACL_RULE;
 pub use conn::{Options, DEFAULT_EXPIRE_AFTER, MAX_RETRY_WINDOW};

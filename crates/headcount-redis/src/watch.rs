@@ -1,0 +1,445 @@
+//! The watcher: one connection per process and server that serves every waiter.
+//!
+//! Waiters do not hold connections of their own. Each server (address, database,
+//! credentials) has one [`Hub`] per process, and while anyone waits on it, one
+//! watcher thread with one blocking connection. A waiter hands the hub two kinds of
+//! work:
+//!
+//! - **snapshot requests**: the `check` script of its group. The watcher runs the
+//!   pending ones, one after another, on its connection and sends each reply (or
+//!   error) back on the request's channel.
+//! - **registrations**: "wake me with the events of stream `K` after id `S`, or at
+//!   `T` at the latest". The watcher reads the streams of every registration in one
+//!   `XREAD BLOCK b STREAMS k1 k2 .. id1 id2 ..`, each stream from the lowest id
+//!   registered on it, and hands each registration the entries after its own id,
+//!   then drops it (a waiter re-registers after its next snapshot). A registration
+//!   whose time `T` has come gets `Recheck` (the waiter takes a new snapshot: that is
+//!   when expired leases are reaped). A failed read is sent to every registration.
+//!
+//! The watcher's blocking read lasts at most [`WATCH_BLOCK`] (and never beyond the
+//! earliest `T`), so new requests and registrations are picked up within that time
+//! without a second connection to unblock it; a registered waiter is woken as soon
+//! as its event is written. Nothing is missed in between: a registration reads from
+//! its snapshot's stream id, so events written before the watcher reads its stream
+//! are returned by that read.
+//!
+//! Waiters keep their own clocks: each waits on its channel until its own limit (the
+//! deadline plus the final snapshot, the retry window), so a server that is gone or
+//! frozen (and a watcher stuck in a read) delays no waiter past its deadline. A
+//! registration is removed when its waiter stops waiting for any reason (released,
+//! failed, timed out, or its future dropped): [`Watch`] removes it on drop. The
+//! thread ends, closing its connection, once nothing has been pending for
+//! [`IDLE_EXIT`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use redis::streams::{StreamId, StreamReadOptions, StreamReadReply};
+use redis::{Commands, Connection, RedisError, RedisResult, ScriptInvocation, Value};
+
+use crate::conn::{is_transient, Connector, Inner};
+
+/// Longest blocking read of the watcher: how long a new request or registration may
+/// wait for the read in progress to end.
+pub(crate) const WATCH_BLOCK: Duration = Duration::from_millis(20);
+/// The watcher thread ends after this long with nothing to do.
+const IDLE_EXIT: Duration = Duration::from_millis(500);
+/// Entries read per stream and read.
+const READ_COUNT: usize = 64;
+
+/// What the watcher sends a waiter.
+#[derive(Debug)]
+pub(crate) enum Delivery {
+    /// The reply to a snapshot request.
+    Reply(RedisResult<Value>),
+    /// Entries of the registered stream after the registered id.
+    Events(Vec<StreamId>),
+    /// The registration's time has come: take a new snapshot.
+    Recheck,
+    /// The read failed (the connection was dropped).
+    Failed(RedisError),
+}
+
+/// The sending half of a waiter's channel.
+enum Tx {
+    Blocking(mpsc::SyncSender<Delivery>),
+    Async(tokio::sync::oneshot::Sender<Delivery>),
+}
+
+impl Tx {
+    fn send(self, d: Delivery) {
+        // A waiter that stopped waiting dropped its receiver: nothing to do.
+        match self {
+            Tx::Blocking(s) => drop(s.try_send(d)),
+            Tx::Async(s) => drop(s.send(d)),
+        }
+    }
+}
+
+/// The receiving half of a waiter's channel.
+pub(crate) enum Rx {
+    Blocking(mpsc::Receiver<Delivery>),
+    Async(tokio::sync::oneshot::Receiver<Delivery>),
+}
+
+impl Rx {
+    fn pair(blocking: bool) -> (Tx, Rx) {
+        if blocking {
+            let (tx, rx) = mpsc::sync_channel(1);
+            (Tx::Blocking(tx), Rx::Blocking(rx))
+        } else {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            (Tx::Async(tx), Rx::Async(rx))
+        }
+    }
+
+    /// Waits for the delivery until `until`; `None` when none came.
+    ///
+    /// # Panics
+    ///
+    /// On the receiver of an async waiter.
+    pub(crate) fn recv_until(self, until: Instant) -> Option<Delivery> {
+        match self {
+            Rx::Blocking(rx) => rx
+                .recv_timeout(until.saturating_duration_since(Instant::now()))
+                .ok(),
+            Rx::Async(_) => unreachable!("an async receiver is awaited"),
+        }
+    }
+
+    /// [`Rx::recv_until`], async.
+    pub(crate) async fn recv_until_async(self, until: Instant) -> Option<Delivery> {
+        match self {
+            Rx::Async(rx) => {
+                let left = until.saturating_duration_since(Instant::now());
+                tokio::time::timeout(left, rx).await.ok()?.ok()
+            }
+            Rx::Blocking(rx) => rx
+                .recv_timeout(until.saturating_duration_since(Instant::now()))
+                .ok(),
+        }
+    }
+}
+
+/// One waiter's interest in a stream.
+struct Reg {
+    stream: String,
+    after: StreamPos,
+    recheck_at: Instant,
+    tx: Tx,
+}
+
+struct Request {
+    inv: ScriptInvocation<'static>,
+    tx: Tx,
+}
+
+#[derive(Default)]
+struct State {
+    regs: HashMap<u64, Reg>,
+    requests: Vec<Request>,
+    running: bool,
+    next_id: u64,
+}
+
+/// The watcher of one server in this process (see the module docs).
+pub(crate) struct Hub {
+    connector: Connector,
+    state: Mutex<State>,
+    /// Wakes an idle watcher thread.
+    work: Condvar,
+}
+
+static HUBS: LazyLock<Mutex<HashMap<String, Arc<Hub>>>> = LazyLock::new(Default::default);
+
+/// The hub of `inner`'s server.
+pub(crate) fn hub(inner: &Inner) -> Arc<Hub> {
+    HUBS.lock()
+        .unwrap()
+        .entry(inner.watch_key())
+        .or_insert_with(|| {
+            Arc::new(Hub {
+                connector: inner.connector(),
+                state: Mutex::new(State::default()),
+                work: Condvar::new(),
+            })
+        })
+        .clone()
+}
+
+/// A registration; removed from the hub on drop.
+pub(crate) struct Watch {
+    hub: Arc<Hub>,
+    id: u64,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.hub.state.lock().unwrap().regs.remove(&self.id);
+    }
+}
+
+/// A stream entry id (`ms-seq`), ordered as Redis orders them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct StreamPos(u64, u64);
+
+impl StreamPos {
+    /// Parses `ms-seq` (or `ms`); anything else reads as the stream's start.
+    fn parse(id: &str) -> StreamPos {
+        let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+        match (ms.parse(), seq.parse()) {
+            (Ok(ms), Ok(seq)) => StreamPos(ms, seq),
+            _ => StreamPos(0, 0),
+        }
+    }
+
+    fn id(self) -> String {
+        format!("{}-{}", self.0, self.1)
+    }
+}
+
+impl Hub {
+    /// Queues a snapshot request (`inv`, a read-only call of the script); its reply
+    /// comes on the returned receiver.
+    pub(crate) fn request(self: &Arc<Self>, inv: ScriptInvocation<'static>, blocking: bool) -> Rx {
+        let (tx, rx) = Rx::pair(blocking);
+        let mut st = self.state.lock().unwrap();
+        st.requests.push(Request { inv, tx });
+        self.wake(&mut st);
+        rx
+    }
+
+    /// Registers for the entries of `stream` after `last_id`, or a `Recheck` at
+    /// `recheck_at`. The registration ends when the returned [`Watch`] is dropped.
+    pub(crate) fn watch(
+        self: &Arc<Self>,
+        stream: &str,
+        last_id: &str,
+        recheck_at: Instant,
+        blocking: bool,
+    ) -> (Watch, Rx) {
+        let (tx, rx) = Rx::pair(blocking);
+        let mut st = self.state.lock().unwrap();
+        let id = st.next_id;
+        st.next_id += 1;
+        st.regs.insert(
+            id,
+            Reg {
+                stream: stream.to_owned(),
+                after: StreamPos::parse(last_id),
+                recheck_at,
+                tx,
+            },
+        );
+        self.wake(&mut st);
+        (
+            Watch {
+                hub: self.clone(),
+                id,
+            },
+            rx,
+        )
+    }
+
+    /// How many registrations on `stream` are live.
+    pub(crate) fn watching(&self, stream: &str) -> usize {
+        let st = self.state.lock().unwrap();
+        st.regs.values().filter(|r| r.stream == stream).count()
+    }
+
+    /// Starts the watcher thread if it is not running, else wakes it if idle.
+    fn wake(self: &Arc<Self>, st: &mut State) {
+        if st.running {
+            self.work.notify_one();
+            return;
+        }
+        st.running = true;
+        let hub = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("headcount-watch".into())
+            .spawn(move || hub.run());
+        if spawned.is_err() {
+            // No thread: every waiter times out on its own clock; the next one tries again.
+            st.running = false;
+        }
+    }
+
+    /// The watcher thread.
+    fn run(self: Arc<Self>) {
+        let mut conn: Option<Connection> = None;
+        let mut pause = Duration::from_millis(20);
+        loop {
+            let Some((requests, streams, block)) = self.next_work() else {
+                return;
+            };
+            let c = match conn.as_mut() {
+                Some(c) => c,
+                None => match self.connector.connect() {
+                    Ok(c) => {
+                        pause = Duration::from_millis(20);
+                        conn.insert(c)
+                    }
+                    Err(e) => {
+                        self.fail_all(requests, &e);
+                        // Let waiters decide (retry or give up) and pace the reconnects.
+                        let st = self.state.lock().unwrap();
+                        drop(self.work.wait_timeout(st, pause).unwrap());
+                        pause = (pause * 2).min(Duration::from_millis(500));
+                        continue;
+                    }
+                },
+            };
+            if !self.serve(c, requests) {
+                conn = None;
+                continue;
+            }
+            if streams.is_empty() {
+                continue;
+            }
+            let read = read_streams(c, &streams, block, self.connector.io_timeout());
+            if read.is_err() {
+                conn = None;
+            }
+            self.deliver(read);
+        }
+    }
+
+    /// Waits for work; takes the pending requests, the streams to read (each from the
+    /// lowest id registered on it) and the read's block. `None`: idle long enough,
+    /// the thread ends.
+    #[allow(clippy::type_complexity)]
+    fn next_work(&self) -> Option<(Vec<Request>, BTreeMap<String, StreamPos>, Duration)> {
+        let mut st = self.state.lock().unwrap();
+        while st.requests.is_empty() && st.regs.is_empty() {
+            let (g, r) = self.work.wait_timeout(st, IDLE_EXIT).unwrap();
+            st = g;
+            if r.timed_out() && st.requests.is_empty() && st.regs.is_empty() {
+                st.running = false;
+                return None;
+            }
+        }
+        let requests = std::mem::take(&mut st.requests);
+        let mut streams: BTreeMap<String, StreamPos> = BTreeMap::new();
+        let mut earliest: Option<Instant> = None;
+        for r in st.regs.values() {
+            let e = streams.entry(r.stream.clone()).or_insert(r.after);
+            *e = (*e).min(r.after);
+            earliest = Some(earliest.map_or(r.recheck_at, |t| t.min(r.recheck_at)));
+        }
+        let block = earliest.map_or(WATCH_BLOCK, |t| {
+            t.saturating_duration_since(Instant::now()).min(WATCH_BLOCK)
+        });
+        Some((requests, streams, block))
+    }
+
+    /// Runs the snapshot requests; `false` when the connection failed (the requests
+    /// not yet run get the error).
+    fn serve(&self, c: &mut Connection, requests: Vec<Request>) -> bool {
+        let mut failed: Option<RedisError> = None;
+        for r in requests {
+            if let Some(e) = &failed {
+                r.tx.send(Delivery::Reply(Err(e.clone())));
+                continue;
+            }
+            let reply = r.inv.invoke::<Value>(c);
+            if let Err(e) = &reply {
+                if is_transient(e) {
+                    failed = Some(e.clone());
+                }
+            }
+            r.tx.send(Delivery::Reply(reply));
+        }
+        failed.is_none()
+    }
+
+    /// Sends `e` (a failed connect) to every pending request and registration: their
+    /// waiters decide, on their own clocks, whether to try again.
+    fn fail_all(&self, requests: Vec<Request>, e: &RedisError) {
+        for r in requests {
+            r.tx.send(Delivery::Reply(Err(e.clone())));
+        }
+        let mut st = self.state.lock().unwrap();
+        for (_, r) in st.regs.drain() {
+            r.tx.send(Delivery::Failed(e.clone()));
+        }
+    }
+
+    /// Hands the outcome of a read to the registrations it concerns, and `Recheck` to
+    /// those whose time has come.
+    fn deliver(&self, read: RedisResult<Option<StreamReadReply>>) {
+        let mut st = self.state.lock().unwrap();
+        let reply = match read {
+            Ok(r) => r,
+            Err(e) => {
+                for (_, r) in st.regs.drain() {
+                    r.tx.send(Delivery::Failed(e.clone()));
+                }
+                return;
+            }
+        };
+        let mut done = Vec::new();
+        for key in reply.map(|r| r.keys).unwrap_or_default() {
+            for (id, r) in st.regs.iter() {
+                if r.stream != key.key {
+                    continue;
+                }
+                let after: Vec<StreamId> = key
+                    .ids
+                    .iter()
+                    .filter(|e| StreamPos::parse(&e.id) > r.after)
+                    .cloned()
+                    .collect();
+                if !after.is_empty() {
+                    done.push((*id, Some(after)));
+                }
+            }
+        }
+        let now = Instant::now();
+        for (id, r) in st.regs.iter() {
+            if r.recheck_at <= now && !done.iter().any(|(d, _)| d == id) {
+                done.push((*id, None));
+            }
+        }
+        for (id, events) in done {
+            if let Some(r) = st.regs.remove(&id) {
+                r.tx.send(events.map_or(Delivery::Recheck, Delivery::Events));
+            }
+        }
+    }
+}
+
+/// One `XREAD BLOCK` of `streams`, with a reply timeout of the block plus `io`.
+fn read_streams(
+    c: &mut Connection,
+    streams: &BTreeMap<String, StreamPos>,
+    block: Duration,
+    io: Duration,
+) -> RedisResult<Option<StreamReadReply>> {
+    let keys: Vec<&String> = streams.keys().collect();
+    let ids: Vec<String> = streams.values().map(|p| p.id()).collect();
+    c.set_read_timeout(Some(block.saturating_add(io)))?;
+    let ms = usize::try_from(block.as_millis())
+        .unwrap_or(usize::MAX)
+        .max(1);
+    let opts = StreamReadOptions::default().block(ms).count(READ_COUNT);
+    let r = c.xread_options(&keys, &ids, &opts);
+    c.set_read_timeout(Some(io))?;
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_ids_order_as_in_redis() {
+        assert!(StreamPos::parse("10-2") > StreamPos::parse("9-99"));
+        assert!(StreamPos::parse("10-2") > StreamPos::parse("10-1"));
+        assert_eq!(StreamPos::parse("0-0"), StreamPos(0, 0));
+        assert_eq!(StreamPos::parse("7"), StreamPos(7, 0));
+        assert_eq!(StreamPos::parse("junk"), StreamPos(0, 0));
+        assert_eq!(StreamPos::parse("12-3").id(), "12-3");
+    }
+}

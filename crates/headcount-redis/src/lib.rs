@@ -54,9 +54,9 @@
 //!
 //! The waiters of one process share their connection: per server, one watcher
 //! thread runs every waiter's snapshots and reads the streams of every group being
-//! waited on in one `XREAD BLOCK` (at most 20 ms, so that new waiters join it
-//! quickly), then wakes the waiters whose events came. A thousand waiters, blocking
-//! or async, hold one connection; a waiter that returns, times out or is dropped
+//! waited on in one `XREAD BLOCK` (ended with `CLIENT UNBLOCK` from a second
+//! connection when a new waiter arrives), then wakes the waiters whose events came. A thousand waiters, blocking
+//! or async, hold two connections; a waiter that returns, times out or is dropped
 //! leaves nothing registered ([`RedisWaitGroup::local_waiters`]).
 //!
 //! # Rounds, failures and reuse

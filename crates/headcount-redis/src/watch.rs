@@ -16,12 +16,17 @@
 //!   whose time `T` has come gets `Recheck` (the waiter takes a new snapshot: that is
 //!   when expired leases are reaped). A failed read is sent to every registration.
 //!
-//! The watcher's blocking read lasts at most [`WATCH_BLOCK`] (and never beyond the
-//! earliest `T`), so new requests and registrations are picked up within that time
-//! without a second connection to unblock it; a registered waiter is woken as soon
-//! as its event is written. Nothing is missed in between: a registration reads from
-//! its snapshot's stream id, so events written before the watcher reads its stream
-//! are returned by that read.
+//! The watcher's blocking read lasts until the earliest re-check time (at most
+//! [`WATCH_BLOCK`]). A request or registration that arrives while it is blocked
+//! ends it at once: a second thread (the unblocker, started on first need, with a
+//! connection of its own, ended after [`IDLE_EXIT`] without use) sends
+//! `CLIENT UNBLOCK` with the watcher's connection id, the read returns as if timed
+//! out, and the watcher takes the new work. (Short blocks instead would not do:
+//! Redis ends a timed-out `XREAD BLOCK` only at its next cron tick, 100 ms with the
+//! default `hz 10`.) A lone waiter never needs the unblocker: it asks for work only
+//! after the watcher answered it. Nothing is missed in between: a registration reads
+//! from its snapshot's stream id, so events written before the watcher reads its
+//! stream are returned by that read.
 //!
 //! Waiters keep their own clocks: each waits on its channel until its own limit (the
 //! deadline plus the final snapshot, the retry window), so a server that is gone or
@@ -41,9 +46,9 @@ use redis::{Commands, Connection, RedisError, RedisResult, ScriptInvocation, Val
 
 use crate::conn::{is_transient, Connector, Inner};
 
-/// Longest blocking read of the watcher: how long a new request or registration may
-/// wait for the read in progress to end.
-pub(crate) const WATCH_BLOCK: Duration = Duration::from_millis(20);
+/// Longest blocking read of the watcher (waiters re-check at least this often
+/// anyway); new work ends a read at once through the unblocker.
+pub(crate) const WATCH_BLOCK: Duration = Duration::from_secs(2);
 /// The watcher thread ends after this long with nothing to do.
 const IDLE_EXIT: Duration = Duration::from_millis(500);
 /// Entries read per stream and read.
@@ -142,6 +147,15 @@ struct State {
     requests: Vec<Request>,
     running: bool,
     next_id: u64,
+    /// The watcher's connection id (`CLIENT ID`), while it has one.
+    reader: Option<i64>,
+    /// The watcher has taken its work and is (about to be) blocked in its read.
+    blocked: bool,
+    /// Bumped for each read: an unblock is for one read only.
+    read_no: u64,
+    /// A new request or registration came during the read `read_no`: unblock it.
+    unblock: Option<u64>,
+    unblocker_running: bool,
 }
 
 /// The watcher of one server in this process (see the module docs).
@@ -150,6 +164,8 @@ pub(crate) struct Hub {
     state: Mutex<State>,
     /// Wakes an idle watcher thread.
     work: Condvar,
+    /// Wakes the unblocker thread.
+    unblock: Condvar,
 }
 
 static HUBS: LazyLock<Mutex<HashMap<String, Arc<Hub>>>> = LazyLock::new(Default::default);
@@ -164,6 +180,7 @@ pub(crate) fn hub(inner: &Inner) -> Arc<Hub> {
                 connector: inner.connector(),
                 state: Mutex::new(State::default()),
                 work: Condvar::new(),
+                unblock: Condvar::new(),
             })
         })
         .clone()
@@ -249,10 +266,27 @@ impl Hub {
         st.regs.values().filter(|r| r.stream == stream).count()
     }
 
-    /// Starts the watcher thread if it is not running, else wakes it if idle.
+    /// Starts the watcher thread if it is not running, else wakes it: if idle, by
+    /// its condition variable; if blocked in a read of other streams, through the
+    /// unblocker (`CLIENT UNBLOCK` from a second connection).
     fn wake(self: &Arc<Self>, st: &mut State) {
         if st.running {
-            self.work.notify_one();
+            if st.blocked {
+                st.unblock = Some(st.read_no);
+                if st.unblocker_running {
+                    self.unblock.notify_one();
+                } else {
+                    st.unblocker_running = true;
+                    let hub = self.clone();
+                    let spawned = std::thread::Builder::new()
+                        .name("headcount-unblock".into())
+                        .spawn(move || hub.run_unblocker());
+                    // Without it the read still ends at its block (at most 2 s).
+                    st.unblocker_running = spawned.is_ok();
+                }
+            } else {
+                self.work.notify_one();
+            }
             return;
         }
         st.running = true;
@@ -263,6 +297,60 @@ impl Hub {
         if spawned.is_err() {
             // No thread: every waiter times out on its own clock; the next one tries again.
             st.running = false;
+        }
+    }
+
+    /// The unblocker thread: ends the watcher's blocked read when new work came
+    /// during it (the read's reply is then a timeout, and the watcher takes the new
+    /// work). Ends, closing its connection, after [`IDLE_EXIT`] without a request.
+    fn run_unblocker(self: Arc<Self>) {
+        let mut conn: Option<Connection> = None;
+        let mut st = self.state.lock().unwrap();
+        loop {
+            let Some(read_no) = st.unblock else {
+                let (g, r) = self.unblock.wait_timeout(st, IDLE_EXIT).unwrap();
+                st = g;
+                if r.timed_out() && st.unblock.is_none() {
+                    st.unblocker_running = false;
+                    return;
+                }
+                continue;
+            };
+            st.unblock = None;
+            let target = st.reader;
+            // Until the read it was asked for ends (it may not have started yet).
+            while let Some(id) = target {
+                if !(st.blocked && st.read_no == read_no) {
+                    break;
+                }
+                drop(st);
+                let unblocked = self.send_unblock(&mut conn, id);
+                st = self.state.lock().unwrap();
+                if unblocked || !(st.blocked && st.read_no == read_no) {
+                    break;
+                }
+                drop(st);
+                std::thread::sleep(Duration::from_millis(1));
+                st = self.state.lock().unwrap();
+            }
+        }
+    }
+
+    /// `CLIENT UNBLOCK id`; `true` when it ended a blocked read.
+    fn send_unblock(&self, conn: &mut Option<Connection>, id: i64) -> bool {
+        if conn.is_none() {
+            *conn = self.connector.connect().ok();
+        }
+        let Some(c) = conn.as_mut() else {
+            return false;
+        };
+        let r: RedisResult<i64> = redis::cmd("CLIENT").arg("UNBLOCK").arg(id).query(c);
+        match r {
+            Ok(n) => n == 1,
+            Err(_) => {
+                *conn = None;
+                false
+            }
         }
     }
 
@@ -277,8 +365,12 @@ impl Hub {
             let c = match conn.as_mut() {
                 Some(c) => c,
                 None => match self.connector.connect() {
-                    Ok(c) => {
+                    Ok(mut c) => {
                         pause = Duration::from_millis(20);
+                        // Without it (an ACL user lacking `client|id`) reads are
+                        // not unblocked: they end at their block.
+                        let id = redis::cmd("CLIENT").arg("ID").query::<i64>(&mut c).ok();
+                        self.state.lock().unwrap().reader = id;
                         conn.insert(c)
                     }
                     Err(e) => {
@@ -291,11 +383,12 @@ impl Hub {
                     }
                 },
             };
-            if !self.serve(c, requests) {
-                conn = None;
-                continue;
-            }
-            if streams.is_empty() {
+            let served = self.serve(c, requests);
+            if !served || streams.is_empty() {
+                self.state.lock().unwrap().blocked = false;
+                if !served {
+                    conn = None;
+                }
                 continue;
             }
             let read = read_streams(c, &streams, block, self.connector.io_timeout());
@@ -317,6 +410,7 @@ impl Hub {
             st = g;
             if r.timed_out() && st.requests.is_empty() && st.regs.is_empty() {
                 st.running = false;
+                st.reader = None;
                 return None;
             }
         }
@@ -331,6 +425,9 @@ impl Hub {
         let block = earliest.map_or(WATCH_BLOCK, |t| {
             t.saturating_duration_since(Instant::now()).min(WATCH_BLOCK)
         });
+        // From here on, new work unblocks the read (see `wake`).
+        st.blocked = true;
+        st.read_no += 1;
         Some((requests, streams, block))
     }
 
@@ -361,6 +458,8 @@ impl Hub {
             r.tx.send(Delivery::Reply(Err(e.clone())));
         }
         let mut st = self.state.lock().unwrap();
+        st.blocked = false;
+        st.reader = None;
         for (_, r) in st.regs.drain() {
             r.tx.send(Delivery::Failed(e.clone()));
         }
@@ -370,9 +469,11 @@ impl Hub {
     /// those whose time has come.
     fn deliver(&self, read: RedisResult<Option<StreamReadReply>>) {
         let mut st = self.state.lock().unwrap();
+        st.blocked = false;
         let reply = match read {
             Ok(r) => r,
             Err(e) => {
+                st.reader = None;
                 for (_, r) in st.regs.drain() {
                     r.tx.send(Delivery::Failed(e.clone()));
                 }

@@ -425,8 +425,9 @@ impl Hub {
         let block = earliest.map_or(WATCH_BLOCK, |t| {
             t.saturating_duration_since(Instant::now()).min(WATCH_BLOCK)
         });
-        // From here on, new work unblocks the read (see `wake`).
-        st.blocked = true;
+        // From here on, new work unblocks the read (see `wake`); without streams to
+        // read the watcher looks for work again right after the requests.
+        st.blocked = !streams.is_empty();
         st.read_no += 1;
         Some((requests, streams, block))
     }

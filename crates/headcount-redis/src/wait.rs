@@ -275,7 +275,7 @@ pub(crate) fn wait_blocking(inner: &Inner, deadline: Option<Instant>) -> Result<
         let mut pause = Duration::from_millis(20);
         let items = loop {
             let rx = hub.request(call.invocation(&inner.keys, None), true);
-            match waiter.on_reply(rx.recv_until(waiter.attempt_end(end))) {
+            match waiter.on_reply(hub.recv_blocking(rx, waiter.attempt_end(end))) {
                 Ok(items) => break items,
                 Err(e) => match inner.retry_pause(e, end, &mut pause) {
                     Ok(p) => std::thread::sleep(p),
@@ -289,7 +289,7 @@ pub(crate) fn wait_blocking(inner: &Inner, deadline: Option<Instant>) -> Result<
         };
         let now = Instant::now();
         let (_watch, rx) = hub.watch(inner.keys.events(), &chk.last_id, now + block, true);
-        let got = rx.recv_until(after(now, waiter.read_timeout(block)));
+        let got = hub.recv_blocking(rx, after(now, waiter.read_timeout(block)));
         if waiter.on_watch(&chk, gen, got)? {
             return Ok(());
         }

@@ -1,36 +1,47 @@
 //! The watcher: one connection per process and server that serves every waiter.
 //!
 //! Waiters do not hold connections of their own. Each server (address, database,
-//! credentials) has one [`Hub`] per process, and while anyone waits on it, one
-//! watcher thread with one blocking connection. A waiter hands the hub two kinds of
-//! work:
+//! credentials) has one [`Hub`] per process, with one reading connection, and one
+//! reader at a time: a blocking waiter (the leader) or the watcher thread. A
+//! waiter hands the hub two kinds of work:
 //!
-//! - **snapshot requests**: the `check` script of its group. The watcher runs the
+//! - **snapshot requests**: the `check` script of its group. The reader runs the
 //!   pending ones, one after another, on its connection and sends each reply (or
 //!   error) back on the request's channel.
 //! - **registrations**: "wake me with the events of stream `K` after id `S`, or at
-//!   `T` at the latest". The watcher reads the streams of every registration in one
+//!   `T` at the latest". The reader reads the streams of every registration in one
 //!   `XREAD BLOCK b STREAMS k1 k2 .. id1 id2 ..`, each stream from the lowest id
 //!   registered on it, and hands each registration the entries after its own id,
 //!   then drops it (a waiter re-registers after its next snapshot). A registration
 //!   whose time `T` has come gets `Recheck` (the waiter takes a new snapshot: that is
 //!   when expired leases are reaped). A failed read is sent to every registration.
 //!
-//! The watcher's blocking read lasts until the earliest re-check time (at most
+//! Who reads (leader/follower): a blocking waiter that finds no reader becomes the
+//! leader: it runs the rounds (requests, then the read) for every waiter on its own
+//! thread until its own delivery comes, then gives the role and the connection to
+//! the watcher thread if others still wait. A lone blocking waiter (the CLI's) thus
+//! reads for itself: its wake-up is its own read's reply, with no thread in
+//! between, and no socket is closed on its way out (an idle connection is closed
+//! by the janitor thread after [`IDLE_EXIT`]). Blocking waiters that find a reader,
+//! and async waiters, are served by it (the watcher thread is started for async
+//! waiters when nobody reads).
+//!
+//! The reader's blocking read lasts until the earliest re-check time (at most
 //! [`WATCH_BLOCK`]). A request or registration that arrives while it is blocked
 //! ends it at once: a second thread (the unblocker, started on first need, with a
 //! connection of its own, ended after [`IDLE_EXIT`] without use) sends
-//! `CLIENT UNBLOCK` with the watcher's connection id, the read returns as if timed
-//! out, and the watcher takes the new work. (Short blocks instead would not do:
+//! `CLIENT UNBLOCK` with the reading connection's id, the read returns as if timed
+//! out, and the reader takes the new work. (Short blocks instead would not do:
 //! Redis ends a timed-out `XREAD BLOCK` only at its next cron tick, 100 ms with the
 //! default `hz 10`.) A lone waiter never needs the unblocker: it asks for work only
-//! after the watcher answered it. Nothing is missed in between: a registration reads
-//! from its snapshot's stream id, so events written before the watcher reads its
+//! after the reader answered it. Nothing is missed in between: a registration reads
+//! from its snapshot's stream id, so events written before the reader reads its
 //! stream are returned by that read.
 //!
 //! Waiters keep their own clocks: each waits on its channel until its own limit (the
 //! deadline plus the final snapshot, the retry window), so a server that is gone or
-//! frozen (and a watcher stuck in a read) delays no waiter past its deadline. A
+//! frozen (and a reader stuck in a read) delays no waiter past its deadline; a
+//! leader cuts every reply wait of its rounds to its own limit. A
 //! registration is removed when its waiter stops waiting for any reason (released,
 //! failed, timed out, or its future dropped): [`Watch`] removes it on drop. The
 //! thread ends, closing its connection, once nothing has been pending for
@@ -44,7 +55,7 @@ use std::time::{Duration, Instant};
 use redis::streams::{StreamId, StreamReadOptions, StreamReadReply};
 use redis::{Commands, Connection, RedisError, RedisResult, ScriptInvocation, Value};
 
-use crate::conn::{is_transient, Connector, Inner};
+use crate::conn::{is_transient, left_until, Connector, Inner};
 
 /// Longest blocking read of the watcher (waiters re-check at least this often
 /// anyway); new work ends a read at once through the unblocker.
@@ -101,20 +112,6 @@ impl Rx {
     }
 
     /// Waits for the delivery until `until`; `None` when none came.
-    ///
-    /// # Panics
-    ///
-    /// On the receiver of an async waiter.
-    pub(crate) fn recv_until(self, until: Instant) -> Option<Delivery> {
-        match self {
-            Rx::Blocking(rx) => rx
-                .recv_timeout(until.saturating_duration_since(Instant::now()))
-                .ok(),
-            Rx::Async(_) => unreachable!("an async receiver is awaited"),
-        }
-    }
-
-    /// [`Rx::recv_until`], async.
     pub(crate) async fn recv_until_async(self, until: Instant) -> Option<Delivery> {
         match self {
             Rx::Async(rx) => {
@@ -127,6 +124,10 @@ impl Rx {
         }
     }
 }
+
+/// A round's work: the snapshot requests, the streams to read from their ids, the
+/// read's block.
+type Work = (Vec<Request>, BTreeMap<String, StreamPos>, Duration);
 
 /// One waiter's interest in a stream.
 struct Reg {
@@ -145,7 +146,14 @@ struct Request {
 struct State {
     regs: HashMap<u64, Reg>,
     requests: Vec<Request>,
+    /// The watcher thread is running (it holds the reader role while it runs).
     running: bool,
+    /// A blocking waiter holds the reader role (see [`Hub::recv_blocking`]).
+    leading: bool,
+    /// The janitor thread is running (see [`Hub::run_janitor`]).
+    janitor: bool,
+    /// When a leading waiter last gave the connection back.
+    idle_since: Option<Instant>,
     next_id: u64,
     /// The watcher's connection id (`CLIENT ID`), while it has one.
     reader: Option<i64>,
@@ -166,6 +174,8 @@ pub(crate) struct Hub {
     work: Condvar,
     /// Wakes the unblocker thread.
     unblock: Condvar,
+    /// The reading connection while its holder (thread or leading waiter) changes.
+    conn: Mutex<Option<Connection>>,
 }
 
 static HUBS: LazyLock<Mutex<HashMap<String, Arc<Hub>>>> = LazyLock::new(Default::default);
@@ -181,6 +191,7 @@ pub(crate) fn hub(inner: &Inner) -> Arc<Hub> {
                 state: Mutex::new(State::default()),
                 work: Condvar::new(),
                 unblock: Condvar::new(),
+                conn: Mutex::new(None),
             })
         })
         .clone()
@@ -224,7 +235,7 @@ impl Hub {
         let (tx, rx) = Rx::pair(blocking);
         let mut st = self.state.lock().unwrap();
         st.requests.push(Request { inv, tx });
-        self.wake(&mut st);
+        self.wake(&mut st, blocking);
         rx
     }
 
@@ -250,7 +261,7 @@ impl Hub {
                 tx,
             },
         );
-        self.wake(&mut st);
+        self.wake(&mut st, blocking);
         (
             Watch {
                 hub: self.clone(),
@@ -269,8 +280,12 @@ impl Hub {
     /// Starts the watcher thread if it is not running, else wakes it: if idle, by
     /// its condition variable; if blocked in a read of other streams, through the
     /// unblocker (`CLIENT UNBLOCK` from a second connection).
-    fn wake(self: &Arc<Self>, st: &mut State) {
-        if st.running {
+    ///
+    /// Work of a blocking waiter while no one reads is left to the waiter itself (it
+    /// becomes the reader in [`Hub::recv_blocking`]); a leading waiter that is not
+    /// blocked takes new work in its next round, or hands it to the thread.
+    fn wake(self: &Arc<Self>, st: &mut State, blocking: bool) {
+        if st.running || st.leading {
             if st.blocked {
                 st.unblock = Some(st.read_no);
                 if st.unblocker_running {
@@ -284,11 +299,18 @@ impl Hub {
                     // Without it the read still ends at its block (at most 2 s).
                     st.unblocker_running = spawned.is_ok();
                 }
-            } else {
+            } else if st.running {
                 self.work.notify_one();
             }
             return;
         }
+        if !blocking {
+            self.start_thread(st);
+        }
+    }
+
+    /// Starts the watcher thread (no one holds the reader role).
+    fn start_thread(self: &Arc<Self>, st: &mut State) {
         st.running = true;
         let hub = self.clone();
         let spawned = std::thread::Builder::new()
@@ -354,56 +376,172 @@ impl Hub {
         }
     }
 
-    /// The watcher thread.
+    /// The watcher thread: rounds until nothing has been pending for [`IDLE_EXIT`].
     fn run(self: Arc<Self>) {
-        let mut conn: Option<Connection> = None;
+        let mut conn = self.conn.lock().unwrap().take();
         let mut pause = Duration::from_millis(20);
-        loop {
-            let Some((requests, streams, block)) = self.next_work() else {
-                return;
-            };
-            let c = match conn.as_mut() {
-                Some(c) => c,
-                None => match self.connector.connect() {
-                    Ok(mut c) => {
-                        pause = Duration::from_millis(20);
-                        // Without it (an ACL user lacking `client|id`) reads are
-                        // not unblocked: they end at their block.
-                        let id = redis::cmd("CLIENT").arg("ID").query::<i64>(&mut c).ok();
-                        self.state.lock().unwrap().reader = id;
-                        conn.insert(c)
-                    }
-                    Err(e) => {
-                        self.fail_all(requests, &e);
-                        // Let waiters decide (retry or give up) and pace the reconnects.
-                        let st = self.state.lock().unwrap();
-                        drop(self.work.wait_timeout(st, pause).unwrap());
-                        pause = (pause * 2).min(Duration::from_millis(500));
-                        continue;
-                    }
-                },
-            };
-            let served = self.serve(c, requests);
-            if !served || streams.is_empty() {
-                self.state.lock().unwrap().blocked = false;
-                if !served {
-                    conn = None;
-                }
+        while let Some(work) = self.next_work() {
+            if self.round(&mut conn, work, None, || false).is_ok() {
+                pause = Duration::from_millis(20);
                 continue;
             }
-            let read = read_streams(c, &streams, block, self.connector.io_timeout());
-            if read.is_err() {
-                conn = None;
-            }
-            self.deliver(read);
+            // Let waiters decide (retry or give up) and pace the reconnects.
+            let st = self.state.lock().unwrap();
+            drop(self.work.wait_timeout(st, pause).unwrap());
+            pause = (pause * 2).min(Duration::from_millis(500));
         }
     }
 
-    /// Waits for work; takes the pending requests, the streams to read (each from the
-    /// lowest id registered on it) and the read's block. `None`: idle long enough,
-    /// the thread ends.
-    #[allow(clippy::type_complexity)]
-    fn next_work(&self) -> Option<(Vec<Request>, BTreeMap<String, StreamPos>, Duration)> {
+    /// Waits for the delivery on a blocking waiter's `rx` until `until`; `None` when
+    /// none came. When no one reads (no thread, no other leading waiter), the waiter
+    /// becomes the reader: it runs rounds for every waiter itself until its own
+    /// delivery comes (so a lone waiter needs no thread and no hand-over), then
+    /// gives the role to the thread if others still wait.
+    ///
+    /// # Panics
+    ///
+    /// On the receiver of an async waiter.
+    pub(crate) fn recv_blocking(self: &Arc<Self>, rx: Rx, until: Instant) -> Option<Delivery> {
+        let Rx::Blocking(rx) = rx else {
+            unreachable!("an async receiver is awaited")
+        };
+        {
+            let mut st = self.state.lock().unwrap();
+            if !st.running && !st.leading {
+                st.leading = true;
+                if !st.janitor {
+                    let hub = self.clone();
+                    st.janitor = std::thread::Builder::new()
+                        .name("headcount-janitor".into())
+                        .spawn(move || hub.run_janitor())
+                        .is_ok();
+                }
+                drop(st);
+                return self.lead(&rx, until);
+            }
+        }
+        rx.recv_timeout(until.saturating_duration_since(Instant::now()))
+            .ok()
+    }
+
+    /// The janitor thread: closes the connection that leading waiters left in the hub
+    /// once it has not been used for [`IDLE_EXIT`] (started by the first leading
+    /// waiter, so that no closing is on a released waiter's path), then ends.
+    fn run_janitor(self: Arc<Self>) {
+        loop {
+            std::thread::sleep(IDLE_EXIT);
+            let mut st = self.state.lock().unwrap();
+            let idle = st.idle_since.is_none_or(|t| t.elapsed() >= IDLE_EXIT);
+            if st.running || st.leading || !idle {
+                continue;
+            }
+            st.janitor = false;
+            st.idle_since = None;
+            let conn = self.conn.lock().unwrap().take();
+            if conn.is_some() {
+                st.reader = None;
+            }
+            drop(st);
+            drop(conn);
+            return;
+        }
+    }
+
+    /// The rounds of a leading waiter (see [`Hub::recv_blocking`]), each cut to the
+    /// waiter's own `until`.
+    fn lead(self: &Arc<Self>, rx: &mpsc::Receiver<Delivery>, until: Instant) -> Option<Delivery> {
+        let mut conn = self.conn.lock().unwrap().take();
+        let mut got = rx.try_recv().ok();
+        while got.is_none() && Instant::now() < until {
+            let work = self.take_work(&mut self.state.lock().unwrap());
+            // Its own reply ends the round before the read.
+            let own = || {
+                got = rx.try_recv().ok();
+                got.is_some()
+            };
+            // A failed connect was sent to every waiter, this one included.
+            let _ = self.round(&mut conn, work, Some(until), own);
+            if got.is_none() {
+                got = rx.try_recv().ok();
+            }
+        }
+        self.release(conn);
+        got
+    }
+
+    /// A leading waiter gives up the reader role and the connection: to the thread
+    /// when others still wait, else to the janitor.
+    fn release(self: &Arc<Self>, conn: Option<Connection>) {
+        let mut st = self.state.lock().unwrap();
+        st.leading = false;
+        st.blocked = false;
+        // Kept, not closed: a socket teardown here would be on the released
+        // waiter's path. The janitor closes it once unused for [`IDLE_EXIT`].
+        *self.conn.lock().unwrap() = conn;
+        st.idle_since = Some(Instant::now());
+        if !st.requests.is_empty() || !st.regs.is_empty() {
+            self.start_thread(&mut st);
+        }
+    }
+
+    /// The reading connection, its id recorded for `CLIENT UNBLOCK`; setting it up
+    /// waits at most `cap` for each reply.
+    fn open(&self, cap: Duration) -> RedisResult<Connection> {
+        let mut c = self.connector.connect()?;
+        c.set_read_timeout(Some(cap))?;
+        // Without it (an ACL user lacking `client|id`) reads are not unblocked:
+        // they end at their block.
+        let id = redis::cmd("CLIENT").arg("ID").query::<i64>(&mut c).ok();
+        c.set_read_timeout(Some(self.connector.io_timeout()))?;
+        self.state.lock().unwrap().reader = id;
+        Ok(c)
+    }
+
+    /// One round of the reader: runs the requests of `work`, then (unless `stop`
+    /// says so after them) reads its streams and delivers what came. `until`: the
+    /// leading waiter's own limit, which cuts every reply wait of the round. `Err`:
+    /// connecting failed (the error was sent to every waiter).
+    fn round(
+        &self,
+        conn: &mut Option<Connection>,
+        (requests, streams, block): Work,
+        until: Option<Instant>,
+        stop: impl FnOnce() -> bool,
+    ) -> RedisResult<()> {
+        let io = self.connector.io_timeout();
+        let cap = |d: Duration| until.map_or(d, |u| d.min(left_until(u)));
+        let c = match conn {
+            Some(c) => c,
+            None => match self.open(cap(io)) {
+                Ok(c) => conn.insert(c),
+                Err(e) => {
+                    self.fail_all(requests, &e);
+                    return Err(e);
+                }
+            },
+        };
+        let served = c.set_read_timeout(Some(cap(io))).is_ok() && self.serve(c, requests);
+        if !served || streams.is_empty() || stop() {
+            self.state.lock().unwrap().blocked = false;
+            if !served {
+                *conn = None;
+            }
+            return Ok(());
+        }
+        let block = until.map_or(block, |u| {
+            block.min(u.saturating_duration_since(Instant::now()))
+        });
+        let read = read_streams(c, &streams, block, cap(block.saturating_add(io)));
+        if read.is_err() {
+            *conn = None;
+        }
+        self.deliver(read);
+        Ok(())
+    }
+
+    /// Waits for work; then [`Hub::take_work`]. `None`: idle long enough, the thread
+    /// ends.
+    fn next_work(&self) -> Option<Work> {
         let mut st = self.state.lock().unwrap();
         while st.requests.is_empty() && st.regs.is_empty() {
             let (g, r) = self.work.wait_timeout(st, IDLE_EXIT).unwrap();
@@ -414,6 +552,12 @@ impl Hub {
                 return None;
             }
         }
+        Some(self.take_work(&mut st))
+    }
+
+    /// Takes the pending requests, the streams to read (each from the lowest id
+    /// registered on it) and the read's block.
+    fn take_work(&self, st: &mut State) -> Work {
         let requests = std::mem::take(&mut st.requests);
         let mut streams: BTreeMap<String, StreamPos> = BTreeMap::new();
         let mut earliest: Option<Instant> = None;
@@ -426,10 +570,10 @@ impl Hub {
             t.saturating_duration_since(Instant::now()).min(WATCH_BLOCK)
         });
         // From here on, new work unblocks the read (see `wake`); without streams to
-        // read the watcher looks for work again right after the requests.
+        // read the reader looks for work again right after the requests.
         st.blocked = !streams.is_empty();
         st.read_no += 1;
-        Some((requests, streams, block))
+        (requests, streams, block)
     }
 
     /// Runs the snapshot requests; `false` when the connection failed (the requests
@@ -512,23 +656,23 @@ impl Hub {
     }
 }
 
-/// One `XREAD BLOCK` of `streams`, with a reply timeout of the block plus `io`.
+/// One `XREAD BLOCK` of `streams` with a reply timeout of `reply` (left set: the
+/// next round sets its own before its first reply wait, and restoring it here would
+/// be on the released waiters' path).
 fn read_streams(
     c: &mut Connection,
     streams: &BTreeMap<String, StreamPos>,
     block: Duration,
-    io: Duration,
+    reply: Duration,
 ) -> RedisResult<Option<StreamReadReply>> {
     let keys: Vec<&String> = streams.keys().collect();
     let ids: Vec<String> = streams.values().map(|p| p.id()).collect();
-    c.set_read_timeout(Some(block.saturating_add(io)))?;
+    c.set_read_timeout(Some(reply))?;
     let ms = usize::try_from(block.as_millis())
         .unwrap_or(usize::MAX)
         .max(1);
     let opts = StreamReadOptions::default().block(ms).count(READ_COUNT);
-    let r = c.xread_options(&keys, &ids, &opts);
-    c.set_read_timeout(Some(io))?;
-    r
+    c.xread_options(&keys, &ids, &opts)
 }
 
 #[cfg(test)]

@@ -808,6 +808,20 @@ impl Connector {
     pub(crate) fn io_timeout(&self) -> Duration {
         self.opts.io_timeout
     }
+
+    /// A new multiplexed connection whose reply timeout allows for `extra` of
+    /// blocking (its calls are also cut by their callers' limits).
+    pub(crate) async fn connect_async(
+        &self,
+        extra: Duration,
+    ) -> redis::RedisResult<MultiplexedConnection> {
+        let cfg = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.opts.connect_timeout))
+            .set_response_timeout(Some(self.opts.io_timeout.saturating_add(extra)));
+        self.client
+            .get_multiplexed_async_connection_with_config(&cfg)
+            .await
+    }
 }
 
 /// The shortest time an attempt is given, even past its call's limit: a call always

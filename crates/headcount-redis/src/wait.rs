@@ -308,7 +308,7 @@ pub(crate) async fn wait_async(inner: &Inner, deadline: Option<Instant>) -> Resu
         let mut pause = Duration::from_millis(20);
         let items = loop {
             let rx = hub.request(call.invocation(&inner.keys, None), false);
-            let got = rx.recv_until_async(waiter.attempt_end(end)).await;
+            let got = hub.recv_async(rx, waiter.attempt_end(end)).await;
             match waiter.on_reply(got) {
                 Ok(items) => break items,
                 Err(e) => match inner.retry_pause(e, end, &mut pause) {
@@ -323,8 +323,8 @@ pub(crate) async fn wait_async(inner: &Inner, deadline: Option<Instant>) -> Resu
         };
         let now = Instant::now();
         let (_watch, rx) = hub.watch(inner.keys.events(), &chk.last_id, now + block, false);
-        let got = rx
-            .recv_until_async(after(now, waiter.read_timeout(block)))
+        let got = hub
+            .recv_async(rx, after(now, waiter.read_timeout(block)))
             .await;
         if waiter.on_watch(&chk, gen, got)? {
             return Ok(());

@@ -52,6 +52,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Condvar, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
+use redis::aio::MultiplexedConnection;
 use redis::streams::{StreamId, StreamReadOptions, StreamReadReply};
 use redis::{Commands, Connection, RedisError, RedisResult, ScriptInvocation, Value};
 
@@ -110,18 +111,22 @@ impl Rx {
             (Tx::Async(tx), Rx::Async(rx))
         }
     }
+}
 
-    /// Waits for the delivery until `until`; `None` when none came.
-    pub(crate) async fn recv_until_async(self, until: Instant) -> Option<Delivery> {
-        match self {
-            Rx::Async(rx) => {
-                let left = until.saturating_duration_since(Instant::now());
-                tokio::time::timeout(left, rx).await.ok()?.ok()
-            }
-            Rx::Blocking(rx) => rx
-                .recv_timeout(until.saturating_duration_since(Instant::now()))
-                .ok(),
-        }
+/// The reader role of a leading async waiter, given up on drop (see
+/// [`Hub::recv_async`]).
+struct AsyncLead {
+    hub: Arc<Hub>,
+    conn: Option<MultiplexedConnection>,
+}
+
+impl Drop for AsyncLead {
+    fn drop(&mut self) {
+        // Dropping a multiplexed connection only ends its driver task, which closes
+        // the socket later on the runtime: nothing on the released waiter's path.
+        // Not kept in the hub: it is bound to this runtime, which may end first.
+        drop(self.conn.take());
+        self.hub.clone().release(|_| {});
     }
 }
 
@@ -235,7 +240,7 @@ impl Hub {
         let (tx, rx) = Rx::pair(blocking);
         let mut st = self.state.lock().unwrap();
         st.requests.push(Request { inv, tx });
-        self.wake(&mut st, blocking);
+        self.wake(&mut st);
         rx
     }
 
@@ -261,7 +266,7 @@ impl Hub {
                 tx,
             },
         );
-        self.wake(&mut st, blocking);
+        self.wake(&mut st);
         (
             Watch {
                 hub: self.clone(),
@@ -277,14 +282,13 @@ impl Hub {
         st.regs.values().filter(|r| r.stream == stream).count()
     }
 
-    /// Starts the watcher thread if it is not running, else wakes it: if idle, by
-    /// its condition variable; if blocked in a read of other streams, through the
-    /// unblocker (`CLIENT UNBLOCK` from a second connection).
-    ///
-    /// Work of a blocking waiter while no one reads is left to the waiter itself (it
-    /// becomes the reader in [`Hub::recv_blocking`]); a leading waiter that is not
-    /// blocked takes new work in its next round, or hands it to the thread.
-    fn wake(self: &Arc<Self>, st: &mut State, blocking: bool) {
+    /// Wakes the reader for new work: an idle watcher thread by its condition
+    /// variable; a reader blocked in a read of other streams through the unblocker
+    /// (`CLIENT UNBLOCK` from a second connection). A leading waiter that is not
+    /// blocked takes new work in its next round, or hands it to the thread. When
+    /// nobody reads, the waiter that brought the work becomes the reader
+    /// ([`Hub::recv_blocking`], [`Hub::recv_async`]).
+    fn wake(self: &Arc<Self>, st: &mut State) {
         if st.running || st.leading {
             if st.blocked {
                 st.unblock = Some(st.read_no);
@@ -302,10 +306,6 @@ impl Hub {
             } else if st.running {
                 self.work.notify_one();
             }
-            return;
-        }
-        if !blocking {
-            self.start_thread(st);
         }
     }
 
@@ -405,23 +405,130 @@ impl Hub {
         let Rx::Blocking(rx) = rx else {
             unreachable!("an async receiver is awaited")
         };
-        {
-            let mut st = self.state.lock().unwrap();
-            if !st.running && !st.leading {
-                st.leading = true;
-                if !st.janitor {
-                    let hub = self.clone();
-                    st.janitor = std::thread::Builder::new()
-                        .name("headcount-janitor".into())
-                        .spawn(move || hub.run_janitor())
-                        .is_ok();
-                }
-                drop(st);
-                return self.lead(&rx, until);
-            }
+        if self.take_lead() {
+            return self.lead(&rx, until);
         }
         rx.recv_timeout(until.saturating_duration_since(Instant::now()))
             .ok()
+    }
+
+    /// Takes the reader role if nobody holds it (and starts the janitor).
+    fn take_lead(self: &Arc<Self>) -> bool {
+        let mut st = self.state.lock().unwrap();
+        if st.running || st.leading {
+            return false;
+        }
+        st.leading = true;
+        if !st.janitor {
+            let hub = self.clone();
+            st.janitor = std::thread::Builder::new()
+                .name("headcount-janitor".into())
+                .spawn(move || hub.run_janitor())
+                .is_ok();
+        }
+        true
+    }
+
+    /// [`Hub::recv_blocking`] for an async waiter: a leading async waiter runs the
+    /// rounds in its own future, on a multiplexed connection, so that its wake-up is
+    /// its own read's reply on its runtime.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future gives up the reader role (to the thread if others still
+    /// wait); a read or request in flight is dropped with its connection, and the
+    /// waiters whose requests it held see their channel closed and ask again.
+    pub(crate) async fn recv_async(self: &Arc<Self>, rx: Rx, until: Instant) -> Option<Delivery> {
+        let Rx::Async(mut rx) = rx else {
+            unreachable!("a blocking receiver is waited on")
+        };
+        if !self.take_lead() {
+            let left = until.saturating_duration_since(Instant::now());
+            return tokio::time::timeout(left, rx).await.ok()?.ok();
+        }
+        let mut lead = AsyncLead {
+            hub: self.clone(),
+            conn: None,
+        };
+        let mut got = rx.try_recv().ok();
+        while got.is_none() && Instant::now() < until {
+            let work = self.take_work(&mut self.state.lock().unwrap());
+            let round = self.round_async(&mut lead.conn, work, until, &mut rx, &mut got);
+            if tokio::time::timeout(left_until(until), round)
+                .await
+                .is_err()
+            {
+                self.state.lock().unwrap().blocked = false;
+            }
+            if got.is_none() {
+                got = rx.try_recv().ok();
+            }
+        }
+        got
+    }
+
+    /// [`Hub::round`] of a leading async waiter, on `conn` (taken out while a call
+    /// is in flight: a round dropped half-way drops it). Its own delivery, if it
+    /// comes with the requests, ends the round before the read (into `got`).
+    async fn round_async(
+        &self,
+        conn: &mut Option<MultiplexedConnection>,
+        (requests, streams, block): Work,
+        until: Instant,
+        rx: &mut tokio::sync::oneshot::Receiver<Delivery>,
+        got: &mut Option<Delivery>,
+    ) {
+        let mut c = match conn.take() {
+            Some(c) => c,
+            None => match self.connector.connect_async(WATCH_BLOCK).await {
+                Ok(mut c) => {
+                    let id = redis::cmd("CLIENT")
+                        .arg("ID")
+                        .query_async::<i64>(&mut c)
+                        .await;
+                    self.state.lock().unwrap().reader = id.ok();
+                    c
+                }
+                Err(e) => {
+                    self.fail_all(requests, &e);
+                    return;
+                }
+            },
+        };
+        let mut failed: Option<RedisError> = None;
+        for r in requests {
+            if let Some(e) = &failed {
+                r.tx.send(Delivery::Reply(Err(e.clone())));
+                continue;
+            }
+            let reply = r.inv.invoke_async::<Value>(&mut c).await;
+            if let Err(e) = &reply {
+                if is_transient(e) {
+                    failed = Some(e.clone());
+                }
+            }
+            r.tx.send(Delivery::Reply(reply));
+        }
+        *got = rx.try_recv().ok();
+        if failed.is_some() || streams.is_empty() || got.is_some() {
+            self.state.lock().unwrap().blocked = false;
+            if failed.is_none() {
+                *conn = Some(c);
+            }
+            return;
+        }
+        let block = block.min(until.saturating_duration_since(Instant::now()));
+        let keys: Vec<&String> = streams.keys().collect();
+        let ids: Vec<String> = streams.values().map(|p| p.id()).collect();
+        let ms = usize::try_from(block.as_millis())
+            .unwrap_or(usize::MAX)
+            .max(1);
+        let opts = StreamReadOptions::default().block(ms).count(READ_COUNT);
+        let read = redis::AsyncCommands::xread_options(&mut c, &keys, &ids, &opts).await;
+        if read.is_ok() {
+            *conn = Some(c);
+        }
+        self.deliver(read);
     }
 
     /// The janitor thread: closes the connection that leading waiters left in the hub
@@ -438,9 +545,7 @@ impl Hub {
             st.janitor = false;
             st.idle_since = None;
             let conn = self.conn.lock().unwrap().take();
-            if conn.is_some() {
-                st.reader = None;
-            }
+            st.reader = None;
             drop(st);
             drop(conn);
             return;
@@ -465,19 +570,20 @@ impl Hub {
                 got = rx.try_recv().ok();
             }
         }
-        self.release(conn);
+        self.release(|hub| *hub.conn.lock().unwrap() = conn);
         got
     }
 
-    /// A leading waiter gives up the reader role and the connection: to the thread
-    /// when others still wait, else to the janitor.
-    fn release(self: &Arc<Self>, conn: Option<Connection>) {
+    /// A leading waiter gives up the reader role and the connection (`keep` puts
+    /// it back in the hub): to the thread when others still wait, else to the
+    /// janitor.
+    fn release(self: &Arc<Self>, keep: impl FnOnce(&Hub)) {
         let mut st = self.state.lock().unwrap();
         st.leading = false;
         st.blocked = false;
         // Kept, not closed: a socket teardown here would be on the released
         // waiter's path. The janitor closes it once unused for [`IDLE_EXIT`].
-        *self.conn.lock().unwrap() = conn;
+        keep(self);
         st.idle_since = Some(Instant::now());
         if !st.requests.is_empty() || !st.regs.is_empty() {
             self.start_thread(&mut st);

@@ -5,11 +5,15 @@
 
 mod support;
 
+use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use headcount_redis::RedisWaitGroup;
 use support::RedisServer;
+
+/// The tests count the threads of the process: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
 
 /// `connected_clients` of `INFO clients` (this query's own connection included).
 fn connected_clients(server: &RedisServer) -> i64 {
@@ -34,8 +38,34 @@ fn threads_named(name: &str) -> usize {
         .count()
 }
 
+/// Waits (up to 20 s) until `connected_clients` is at most `n`.
+fn await_clients_at_most(server: &RedisServer, n: i64) {
+    let t = Instant::now();
+    while connected_clients(server) > n {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the connection stayed open"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits (up to 20 s) until the watcher threads of earlier tests have ended.
+fn await_no_watcher_thread() {
+    let t = Instant::now();
+    while threads_named("headcount-watch") > 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "a watcher thread stayed"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn a_lone_blocking_waiter_reads_on_its_own_thread() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    await_no_watcher_thread();
     let server = RedisServer::start();
     let wg = RedisWaitGroup::open(server.client(), "lone").unwrap();
     wg.add(1).unwrap();
@@ -60,12 +90,40 @@ fn a_lone_blocking_waiter_reads_on_its_own_thread() {
         .unwrap();
     waiter.join().unwrap().unwrap();
     // Nobody waits: the connection is closed.
-    let t = Instant::now();
-    while connected_clients(&server) > baseline {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "the connection stayed open"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
+    await_clients_at_most(&server, baseline);
+}
+
+/// The same for a lone `wait_async()`: it reads in its own future, on its runtime.
+#[test]
+fn a_lone_async_waiter_reads_in_its_own_future() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    await_no_watcher_thread();
+    let server = RedisServer::start();
+    let wg = RedisWaitGroup::open(server.client(), "lone-async").unwrap();
+    wg.add(1).unwrap();
+    drop(wg);
+    thread::sleep(Duration::from_millis(100));
+    let baseline = connected_clients(&server);
+    let client = server.client();
+    let waiter = thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let wg = RedisWaitGroup::open(client, "lone-async").unwrap();
+        rt.block_on(wg.wait_timeout_async(Duration::from_secs(60)))
+    });
+    server.await_blocked_readers(1);
+    assert_eq!(
+        threads_named("headcount-watch"),
+        0,
+        "a lone async waiter was served by the watcher thread"
+    );
+    assert_eq!(connected_clients(&server) - baseline, 1);
+    RedisWaitGroup::open(server.client(), "lone-async")
+        .unwrap()
+        .done()
+        .unwrap();
+    waiter.join().unwrap().unwrap();
+    await_clients_at_most(&server, baseline);
 }

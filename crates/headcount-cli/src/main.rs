@@ -2,6 +2,10 @@
 //!
 //! See `headcount --help` and this crate's README for the commands and exit codes.
 
+mod progress;
+mod status_json;
+
+use std::io::IsTerminal;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
@@ -218,6 +222,11 @@ enum Cmd {
     Status {
         /// Group name.
         name: String,
+        /// Print one JSON object instead (schema in the README): count, round,
+        /// state, broken reason, participants with their leases' remaining time,
+        /// failures, warnings.
+        #[arg(long)]
+        json: bool,
     },
     /// Delete the group now (every key); its waiters exit 7. Exit 7 if it does not
     /// exist.
@@ -336,13 +345,21 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Done { name } => open(&name)?.done()?,
         Cmd::Wait { name, timeout } => {
             let wg = open(&name)?;
-            match timeout {
-                Some(t) => wg.wait_timeout(t)?,
-                None => wg.wait()?,
+            let terminal = std::io::stderr().is_terminal() && std::io::stdout().is_terminal();
+            if terminal {
+                progress::wait(wg, timeout)?
+            } else {
+                match timeout {
+                    Some(t) => wg.wait_timeout(t)?,
+                    None => wg.wait()?,
+                }
             }
         }
         Cmd::Count { name } => println!("{}", open(&name)?.count()?),
-        Cmd::Status { name } => println!("{}", open(&name)?.status()?),
+        Cmd::Status { name, json: false } => println!("{}", open(&name)?.status()?),
+        Cmd::Status { name, json: true } => {
+            println!("{}", status_json::to_json(&open(&name)?.status()?))
+        }
         Cmd::Delete { name } => open(&name)?.delete()?,
         Cmd::Run { name, ttl, command } => {
             let wg = open(&name)?;

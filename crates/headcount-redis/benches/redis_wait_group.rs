@@ -21,6 +21,12 @@
 //! of paired samples (peer and headcount timed back to back in one loop), which a
 //! noisy machine skews far less than separate runs.
 //!
+//! Then 1,000 waiters (threads in `wait()` and tokio tasks in `wait_async()`) on one
+//! group and on 100 groups: the connections they hold (`INFO clients`; target at
+//! most 4) and the spread of their wake-ups after the zero (target: all within
+//! 50 ms); and how long a new group's waiter takes to join the watcher's blocked
+//! read.
+//!
 //! Last, with 200,000 idle client-session records in one group (what as many
 //! abandoned clients leave), it runs a mix of every operation and prints the
 //! slowest script call the server's `SLOWLOG` recorded (target: under 2 ms; no
@@ -333,6 +339,120 @@ fn paired(server: &RedisServer) {
     }
 }
 
+/// `connected_clients` of `INFO clients` (the query's own connection included).
+fn connected_clients(server: &RedisServer) -> i64 {
+    let info: String = redis::cmd("INFO")
+        .arg("clients")
+        .query(&mut server.conn())
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("connected_clients:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// 1,000 waiters (500 threads in `wait()`, 500 tokio tasks in `wait_async()`, each
+/// with its own handle) on `groups` groups: the connections they hold, and the
+/// spread of their wake-ups after their group's zero.
+fn many_waiters(server: &RedisServer, groups: usize) {
+    const WAITERS: usize = 1000;
+    let names: Vec<String> = (0..groups).map(|g| format!("many-{groups}-{g}")).collect();
+    for n in &names {
+        RedisWaitGroup::open(server.client(), n)
+            .unwrap()
+            .add(1)
+            .unwrap();
+    }
+    // The handles above closed their connections; earlier watchers end when idle.
+    thread::sleep(Duration::from_millis(800));
+    let baseline = connected_clients(server);
+    // Handles connect on first use: these only once the waiters are counted.
+    let probes: Vec<RedisWaitGroup> = names
+        .iter()
+        .map(|n| RedisWaitGroup::open(server.client(), n).unwrap())
+        .collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (tx, rx) = mpsc::channel::<(usize, Instant)>();
+    for i in 0..WAITERS {
+        let g = i % groups;
+        let wg = RedisWaitGroup::open(server.client(), &names[g]).unwrap();
+        let tx = tx.clone();
+        if i % 2 == 0 {
+            thread::spawn(move || {
+                wg.wait().unwrap();
+                let _ = tx.send((g, Instant::now()));
+            });
+        } else {
+            rt.spawn(async move {
+                wg.wait_async().await.unwrap();
+                let _ = tx.send((g, Instant::now()));
+            });
+        }
+    }
+    drop(tx);
+    for p in &probes {
+        while p.local_waiters() < WAITERS / groups {
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let used = connected_clients(server) - baseline;
+    let mut zero_at = Vec::with_capacity(groups);
+    for p in &probes {
+        let t = Instant::now();
+        p.done().unwrap();
+        zero_at.push(t);
+    }
+    let mut after: Vec<Duration> = rx.iter().map(|(g, t)| t - zero_at[g]).collect();
+    after.sort();
+    let at = |q: f64| after[((after.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
+    println!(
+        "{WAITERS} waiters on {groups} group(s): {used} connection(s) while waiting \
+         (target <= 4); wake-up after the zero: min {:.1} ms, median {:.1} ms, \
+         p99 {:.1} ms, max {:.1} ms (target: all within 50 ms)",
+        at(0.0),
+        at(0.5),
+        at(0.99),
+        at(1.0)
+    );
+    rt.shutdown_background();
+}
+
+/// How long a waiter on a new group takes to be registered (its snapshot taken and
+/// its stream read) while the watcher is blocked on another group's stream.
+fn join_while_blocked(server: &RedisServer) {
+    let busy = RedisWaitGroup::open(server.client(), "join-busy").unwrap();
+    busy.add(1).unwrap();
+    let b = busy.clone();
+    let holder = thread::spawn(move || b.wait().unwrap());
+    server.await_blocked_readers(1);
+    let wg = RedisWaitGroup::open(server.client(), "join-new").unwrap();
+    let (go, woke) = spawn_waiter(&wg, false);
+    let mut joined = Vec::new();
+    for _ in 0..100 {
+        wg.add(1).unwrap();
+        let t0 = Instant::now();
+        go.send(()).unwrap();
+        while wg.local_waiters() < 1 {
+            thread::yield_now();
+        }
+        joined.push(t0.elapsed());
+        wg.done().unwrap();
+        woke.recv().unwrap();
+    }
+    let m = median(joined);
+    println!(
+        "a new group's waiter joins the watcher's blocked read in {:.2} ms (median; \
+         `CLIENT UNBLOCK` ends the read in progress)",
+        m.as_secs_f64() * 1e3
+    );
+    busy.done().unwrap();
+    holder.join().unwrap();
+}
+
 /// Every `EVALSHA` in the slow log (which records every command here): its
 /// operation and duration in µs.
 fn slow_scripts(conn: &mut redis::Connection) -> Vec<(String, u64)> {
@@ -580,6 +700,9 @@ fn benches(c: &mut Criterion) {
     done_latency(c, &server);
     wakeup_latency(c, &server);
     paired(&server);
+    many_waiters(&server, 1);
+    many_waiters(&server, 100);
+    join_while_blocked(&server);
     idle_sessions(&server);
     topologies();
 }

@@ -5,7 +5,10 @@
 /// the commands sent by the client (`EVALSHA`, `SCRIPT LOAD` after a `NOSCRIPT`,
 /// `XREAD`, `SELECT` for a URL with a database number, `WAIT` for
 /// [`Options::min_replicas`](crate::Options::min_replicas), `INFO` for the
-/// eviction warning of `status`) and those called inside the group's script.
+/// eviction warning of `status`, `CLIENT ID` and `CLIENT UNBLOCK` for the waiters'
+/// shared watcher to end its own blocked read when a new waiter arrives: without
+/// them waiters still work, a new one joining within 2 s) and those called inside
+/// the group's script.
 ///
 /// Create the user with it (Redis 7):
 ///
@@ -24,7 +27,7 @@
 /// assert!(rule.contains(" +evalsha "));
 /// ```
 pub const ACL_RULE: &str = "~headcount:* +evalsha +script|load +xread +select +wait +info \
-+time +exists +hget +hmget +hset +hdel +hexists +hlen +unlink +pexpireat \
++time +client|id +client|unblock +exists +hget +hmget +hset +hdel +hexists +hlen +unlink +pexpireat \
 +llen +lrange +rpush +xadd +xrevrange +xtrim +zadd +zcard +zrange +zrangebyscore +zrem";
 
 #[cfg(test)]
@@ -62,10 +65,19 @@ mod tests {
             include_str!("lease.rs"),
             include_str!("status.rs"),
             include_str!("wait.rs"),
+            include_str!("watch.rs"),
         ] {
             used.extend(called(src, "redis::cmd(", '"'));
+            // The client library's typed stream read sends `XREAD`.
+            if src.contains(".xread_options(") {
+                used.insert("xread".into());
+            }
         }
         used.insert("evalsha".into());
+        // `CLIENT` is sent with the subcommands `ID` and `UNBLOCK` (the watcher).
+        if used.remove("client") {
+            used.extend(["client|id".into(), "client|unblock".into()]);
+        }
         assert!(used.contains("xread") && used.contains("hset"), "{used:?}");
         let granted = granted();
         let missing: Vec<_> = used.difference(&granted).collect();

@@ -12,7 +12,7 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use redis::{ErrorKind, RedisError, ServerErrorKind, Value};
@@ -352,7 +352,7 @@ pub(crate) struct Inner {
     pub(crate) name: String,
     pub(crate) keys: Keys,
     /// Where connections go (one server, a cluster, Sentinel's primary).
-    pub(crate) target: Target,
+    pub(crate) target: Arc<Target>,
     pub(crate) addr: String,
     /// The user and database of the URL (for error messages).
     user: Option<String>,
@@ -379,8 +379,6 @@ pub(crate) struct Inner {
     /// Sessions not in use by a call (see the module docs).
     sessions: Mutex<Vec<Session>>,
     aconn: Mutex<Option<AsyncConn>>,
-    /// Idle connections of async waiters (their reply timeout allows a blocking read).
-    readers: Mutex<Vec<AsyncConn>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -409,7 +407,7 @@ impl Inner {
             setup_replies,
             name: name.to_owned(),
             keys: Keys::new(name),
-            target,
+            target: Arc::new(target),
             addr,
             user,
             db,
@@ -421,7 +419,6 @@ impl Inner {
             pool: Mutex::new(Vec::new()),
             sessions: Mutex::new(Vec::new()),
             aconn: Mutex::new(None),
-            readers: Mutex::new(Vec::new()),
         }
     }
 
@@ -587,7 +584,12 @@ impl Inner {
     }
 
     /// Decides what to do about a failed attempt of a call that must give up by `end`.
-    fn retry_pause(&self, e: RedisError, end: Instant, pause: &mut Duration) -> Result<Duration> {
+    pub(crate) fn retry_pause(
+        &self,
+        e: RedisError,
+        end: Instant,
+        pause: &mut Duration,
+    ) -> Result<Duration> {
         if !is_transient(&e) {
             return Err(self.refused(e));
         }
@@ -597,7 +599,7 @@ impl Inner {
         let never_reached = !self.reached.load(Ordering::Relaxed);
         // Not so with Sentinel: a primary the sentinels name that refuses, or
         // none they can name, is a failover under way (also for a new process).
-        let sentinel = matches!(self.target, Target::Sentinel(_));
+        let sentinel = matches!(*self.target, Target::Sentinel(_));
         if (never_reached && e.is_connection_refusal() && !sentinel)
             || Instant::now() + *pause >= end
         {
@@ -656,6 +658,44 @@ impl Inner {
         }
     }
 
+    // ---- the shared watcher (see `watch.rs`) ----
+
+    /// Identifies the server (address, database, user and password) whose watcher
+    /// this handle shares: handles with the same key share one watcher connection.
+    /// On a cluster the group's hash tag is part of the key, so every stream a
+    /// watcher reads is in one slot. Never printed (it holds the password).
+    pub(crate) fn watch_key(&self) -> String {
+        let settings = self.target.settings();
+        let s = settings.as_ref();
+        let slot = if self.target.is_cluster() {
+            self.name.as_str()
+        } else {
+            ""
+        };
+        format!(
+            "{}|{}|{:?}|{:?}|{slot}",
+            self.target.addr(),
+            self.db,
+            s.and_then(|s| s.username()),
+            s.and_then(|s| s.password()),
+        )
+    }
+
+    /// How the watcher of this handle's server makes its connection.
+    pub(crate) fn connector(&self) -> Connector {
+        Connector {
+            target: Arc::clone(&self.target),
+            opts: self.opts.clone(),
+            setup_replies: self.setup_replies,
+        }
+    }
+
+    /// Records that the server answered this handle (through the watcher): from now
+    /// on its failures are retried.
+    pub(crate) fn mark_reached(&self) {
+        self.reached.store(true, Ordering::Relaxed);
+    }
+
     // ---- blocking ----
 
     /// A new blocking connection, set up by `end` (connect, `AUTH`, `SELECT`), with
@@ -673,7 +713,7 @@ impl Inner {
 
     /// A pooled blocking connection, or a new one, with the reply timeout for an
     /// attempt that must end by `end`; `true`: that timeout is shorter than the
-    /// configured one (give it back with [`Inner::give_waited`]).
+    /// configured one.
     pub(crate) fn take_until(&self, end: Instant) -> redis::RedisResult<(Conn, bool)> {
         loop {
             let pooled = self.pool.lock().unwrap().pop();
@@ -694,14 +734,6 @@ impl Inner {
         if pool.len() < 8 {
             pool.push((c, timeout_changed));
         }
-    }
-
-    /// Returns a connection whose reply timeouts may differ from the configured
-    /// ones (a blocking read, a call near its deadline). They are restored when it
-    /// is next taken, not here: this is on the path of a waiter that was just
-    /// released.
-    pub(crate) fn give_waited(&self, c: Conn) {
-        self.put_back(c, true);
     }
 
     /// Runs `call`, resending it on transient failures in the same session under the
@@ -804,29 +836,6 @@ impl Inner {
         Ok(c)
     }
 
-    /// A connection for an async waiter's blocking reads of up to `block`: a pooled
-    /// one, or a new one set up by `end`.
-    pub(crate) async fn take_reader(
-        &self,
-        block: Duration,
-        end: Instant,
-    ) -> redis::RedisResult<AsyncConn> {
-        let pooled = self.readers.lock().unwrap().pop();
-        match pooled {
-            Some(c) => Ok(c),
-            None => self.connect_async_until(block, end).await,
-        }
-    }
-
-    /// Gives back a waiter's connection after a completed read (nothing in flight).
-    /// Closing it instead would put a socket teardown on the released waiter's path.
-    pub(crate) fn give_reader(&self, c: AsyncConn) {
-        let mut readers = self.readers.lock().unwrap();
-        if readers.len() < 8 {
-            readers.push(c);
-        }
-    }
-
     /// [`Inner::run`], async: one shared multiplexed connection, replaced on failure.
     /// A call dropped (cancelled) in flight takes its session with it: its outcome
     /// is unknown, and a new session keeps the numbers of the next calls in order.
@@ -895,6 +904,51 @@ impl Inner {
                 }
             }
         }
+    }
+}
+
+/// Makes the connection of a server's watcher (see `watch.rs`): the handle's
+/// target and timeouts, independent of the handle's lifetime.
+#[derive(Clone)]
+pub(crate) struct Connector {
+    target: Arc<Target>,
+    opts: Options,
+    setup_replies: u32,
+}
+
+impl Connector {
+    /// A new blocking connection (connect, `AUTH`, `SELECT` within the connect
+    /// timeout), its reply timeout set to the configured one. A Sentinel target
+    /// resolves the current primary for each.
+    pub(crate) fn connect(&self) -> redis::RedisResult<Conn> {
+        let c = self
+            .target
+            .connect(self.opts.connect_timeout / self.setup_replies.max(1))?;
+        c.set_read_timeout(Some(self.opts.io_timeout))?;
+        c.set_write_timeout(Some(self.opts.io_timeout))?;
+        Ok(c)
+    }
+
+    /// Whether a blocked read can be ended with `CLIENT UNBLOCK`: not on a
+    /// cluster, where the command would go to any node, not to the reader's.
+    pub(crate) fn can_unblock(&self) -> bool {
+        !self.target.is_cluster()
+    }
+
+    /// The configured reply timeout.
+    pub(crate) fn io_timeout(&self) -> Duration {
+        self.opts.io_timeout
+    }
+
+    /// A new async connection whose reply timeout allows for `extra` of
+    /// blocking (its calls are also cut by their callers' limits).
+    pub(crate) async fn connect_async(&self, extra: Duration) -> redis::RedisResult<AsyncConn> {
+        self.target
+            .connect_async(
+                self.opts.connect_timeout,
+                self.opts.io_timeout.saturating_add(extra),
+            )
+            .await
     }
 }
 

@@ -359,6 +359,22 @@ impl RedisWaitGroup {
         wait::wait_blocking(&self.inner, Some(deadline))
     }
 
+    /// How many waiters of this process are blocked on this group's events right
+    /// now: registered with the process's watcher of the server, which reads the
+    /// events of every waited-on group on one connection. A waiter that returned,
+    /// timed out or was dropped is not counted. Runs no command.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// let wg = headcount_redis::RedisWaitGroup::open_url("redis://127.0.0.1:6379", "job")?;
+    /// assert_eq!(wg.local_waiters(), 0); // nobody waits in this process
+    /// # Ok::<(), headcount_redis::Error>(())
+    /// ```
+    pub fn local_waiters(&self) -> usize {
+        crate::watch::hub(&self.inner).watching(self.inner.keys.events())
+    }
+
     /// The counter now (after reaping expired leases).
     ///
     /// # Errors

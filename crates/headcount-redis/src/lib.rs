@@ -54,6 +54,16 @@
 //! from the stream. The blocking read is bounded by the earliest lease expiry, so
 //! the waiter itself reaps a dead participant's lease on time.
 //!
+//! The waiters of one process share their connection: per server, one watcher
+//! thread runs every waiter's snapshots and reads the streams of every group being
+//! waited on in one `XREAD BLOCK` (ended with `CLIENT UNBLOCK` from a second
+//! connection when a new waiter arrives), then wakes the waiters whose events came. A thousand waiters, blocking
+//! or async, hold two connections; a waiter that returns, times out or is dropped
+//! leaves nothing registered ([`RedisWaitGroup::local_waiters`]). On a Redis
+//! Cluster the waiters of one group share one connection (a group's keys are in
+//! one slot), and a blocked read is not unblocked: a new waiter there is served
+//! when it ends, within 2 s.
+//!
 //! # Rounds, failures and reuse
 //!
 //! As in the core, reaching zero releases the waiters of that moment and a later
@@ -80,6 +90,7 @@ mod script;
 mod status;
 mod topology;
 mod wait;
+mod watch;
 
 pub use acl::ACL_RULE;
 pub use conn::{Options, DEFAULT_EXPIRE_AFTER, MAX_RETRY_WINDOW};

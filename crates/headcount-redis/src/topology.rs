@@ -58,6 +58,11 @@ impl Target {
         }
     }
 
+    /// Whether this is a Redis Cluster.
+    pub(crate) fn is_cluster(&self) -> bool {
+        matches!(self, Target::Cluster { .. })
+    }
+
     /// A new blocking connection whose setup (connect, TLS, `AUTH`, `SELECT`)
     /// takes at most `timeout` per step.
     pub(crate) fn connect(&self, timeout: Duration) -> RedisResult<Conn> {

@@ -7,9 +7,11 @@
 //!    group's event stream. It also reaps expired leases first.
 //! 2. If the counter is zero the wait is over (or failed, if round `g` is broken),
 //!    as for the core `WaitGroup`. Otherwise the waiter saves `g` and `s`.
-//! 3. It blocks in `XREAD BLOCK .. STREAMS events s`. Every event appended after the
-//!    snapshot has an id above `s`, so the read returns it even if the waiter was
-//!    disconnected when it was written (a pub/sub message would be gone). A `zero`
+//! 3. It waits for the events of the group's stream after `s`, read by the
+//!    process's watcher of the server (see `watch.rs`: one `XREAD BLOCK` on one
+//!    connection for every waiter of the process). Every event appended after the
+//!    snapshot has an id above `s`, so the read returns it even if it was written
+//!    while the watcher was reconnecting (a pub/sub message would be gone). A `zero`
 //!    event for round `g` releases it; a `broken` event for round `g` fails it.
 //! 4. Whenever the read times out or the connection fails, the waiter takes a new
 //!    snapshot and compares with the saved `g`: a generation above `g`, or zero at
@@ -24,8 +26,8 @@
 //!
 //! # Deadlines
 //!
-//! Every call to Redis a waiter makes (snapshot, connect, blocking read) is bounded
-//! by its limit: the caller's deadline plus [`FINAL_SNAPSHOT`] (time for the last
+//! Every wait for Redis (a snapshot, the watcher's read of its events) is bounded
+//! by the waiter's own clock, whatever the watcher is doing: its limit: the caller's deadline plus [`FINAL_SNAPSHOT`] (time for the last
 //! snapshot, which tells a zero reached at the deadline from a timeout), and the
 //! retry window since Redis last answered. A waiter therefore returns within its
 //! deadline plus a quarter of a second whatever the server does (gone, frozen,
@@ -34,15 +36,15 @@
 //! did not answer in time (slow or frozen) makes it an [`Error::Timeout`]; one that
 //! refused or dropped the connection, or was never reached, [`Error::Unreachable`].
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use redis::Value;
+use redis::streams::StreamId;
+use redis::RedisError;
 
-use crate::conn::{after, is_transient, left_until, within, Inner};
+use crate::conn::{after, cut_off, is_transient, left_until, Inner};
 use crate::error::{Error, Result};
-use crate::script::{failure, number, text, Check};
-use crate::topology::{AsyncConn, Conn};
+use crate::script::{failure, Check, Reply};
+use crate::watch::{self, Delivery};
 
 /// Longest single blocking read: the waiter re-checks at least this often.
 const MAX_BLOCK: Duration = Duration::from_secs(2);
@@ -101,71 +103,36 @@ fn block_for(chk: &Check, checked_at: Instant, deadline: Option<Instant>) -> Opt
     )
 }
 
-fn xread(events: &str, last_id: &str, block: Duration) -> redis::Cmd {
-    let mut cmd = redis::cmd("XREAD");
-    cmd.arg("BLOCK")
-        .arg(block.as_millis().max(1) as u64)
-        .arg("COUNT")
-        .arg(64)
-        .arg("STREAMS")
-        .arg(events)
-        .arg(last_id);
-    cmd
-}
-
-/// Looks through an `XREAD` reply for the end of round `gen`.
-/// `Ok(None)`: nothing decisive (or a timeout): take a new snapshot.
-fn scan(group: &str, inst: &str, gen: u64, reply: &Value) -> Result<Option<()>> {
-    let Value::Array(streams) = reply else {
-        return Ok(None); // Nil: the read timed out.
+/// Looks through the entries of a group's event stream for the end of round `gen`.
+/// `Ok(None)`: nothing decisive: take a new snapshot.
+fn scan(group: &str, inst: &str, gen: u64, entries: &[StreamId]) -> Result<Option<()>> {
+    let lost = || Error::StateLost {
+        group: group.to_owned(),
     };
-    for stream in streams {
-        let Value::Array(pair) = stream else { continue };
-        let Some(Value::Array(entries)) = pair.get(1) else {
+    for e in entries {
+        let get = |k: &str| e.get::<String>(k).unwrap_or_default();
+        if get("inst") != inst || get("type") == "deleted" {
+            return Err(lost());
+        }
+        if e.get::<u64>("gen") != Some(gen) {
             continue;
-        };
-        for entry in entries {
-            let Value::Array(e) = entry else { continue };
-            let Some(Value::Array(kv)) = e.get(1) else {
-                continue;
-            };
-            let mut f = HashMap::new();
-            for pair in kv.chunks(2) {
-                if let [k, v] = pair {
-                    f.insert(text(k)?, text(v)?);
-                }
+        }
+        match get("type").as_str() {
+            "broken" => {
+                let owed = e.get::<u64>("owed").unwrap_or(0);
+                return Err(failure(
+                    group,
+                    &get("kind"),
+                    get("who"),
+                    owed,
+                    get("detail"),
+                ));
             }
-            let get = |k: &str| f.get(k).cloned().unwrap_or_default();
-            if get("inst") != inst {
-                return Err(Error::StateLost {
-                    group: group.to_owned(),
-                });
-            }
-            if get("type") == "deleted" {
-                return Err(Error::StateLost {
-                    group: group.to_owned(),
-                });
-            }
-            if get("gen").parse::<u64>().ok() != Some(gen) {
-                continue;
-            }
-            match get("type").as_str() {
-                "broken" => {
-                    let owed = number(&Value::BulkString(get("owed").into_bytes())).unwrap_or(0);
-                    return Err(failure(
-                        group,
-                        &get("kind"),
-                        get("who"),
-                        owed,
-                        get("detail"),
-                    ));
-                }
-                // A `zero` event of a broken round: its `broken` event came first and
-                // was returned above, unless trimmed; the next snapshot tells.
-                "zero" if get("broken") == "1" => return Ok(None),
-                "zero" => return Ok(Some(())),
-                _ => {}
-            }
+            // A `zero` event of a broken round: its `broken` event came first and
+            // was returned above, unless trimmed; the next snapshot tells.
+            "zero" if get("broken") == "1" => return Ok(None),
+            "zero" => return Ok(Some(())),
+            _ => {}
         }
     }
     Ok(None)
@@ -251,120 +218,112 @@ impl<'a> Waiter<'a> {
         }
     }
 
-    /// After a read on `conn`: `true` when it released the wait, `false` to take a new
-    /// snapshot. A failed read drops the connection.
-    fn on_read<C>(
-        &mut self,
-        chk: &Check,
-        gen: u64,
-        read: redis::RedisResult<Value>,
-        conn: &mut Option<C>,
-    ) -> Result<bool> {
-        match read {
-            Ok(v) => {
+    /// After waiting on the watcher: `true` when it released the wait, `false` to
+    /// take a new snapshot (also when nothing came in time).
+    fn on_watch(&mut self, chk: &Check, gen: u64, got: Option<Delivery>) -> Result<bool> {
+        match got {
+            Some(Delivery::Events(entries)) => {
                 self.answered = Instant::now();
-                Ok(scan(&self.inner.name, &chk.inst, gen, &v)?.is_some())
+                Ok(scan(&self.inner.name, &chk.inst, gen, &entries)?.is_some())
             }
-            Err(e) => {
-                *conn = None;
-                if is_transient(&e) {
-                    Ok(false)
-                } else {
-                    Err(self.inner.refused(e))
-                }
+            Some(Delivery::Recheck) => {
+                self.answered = Instant::now();
+                Ok(false)
             }
+            Some(Delivery::Failed(e)) if !is_transient(&e) => Err(self.inner.refused(e)),
+            _ => Ok(false),
         }
     }
-}
 
-/// Blocking wait (see the module docs). The blocking reads use a connection of
-/// their own (taken from the handle's pool and given back when healthy), so they
-/// never hold up other calls on the handle.
-pub(crate) fn wait_blocking(inner: &Inner, deadline: Option<Instant>) -> Result<()> {
-    let mut conn: Option<Conn> = None;
-    let r = wait_blocking_on(inner, deadline, &mut conn);
-    if let Some(c) = conn {
-        inner.give_waited(c);
-    }
-    r
-}
-
-fn wait_blocking_on(
-    inner: &Inner,
-    deadline: Option<Instant>,
-    conn: &mut Option<Conn>,
-) -> Result<()> {
-    let mut waiter = Waiter::new(inner, deadline);
-    loop {
-        let checked_at = Instant::now();
-        let call = inner.call("check", false, vec![])?;
-        let reply = inner.run_until(&call, Some(waiter.limit()));
-        let chk = Check::parse(&reply.map_err(|e| waiter.on_failed_snapshot(e))?)?;
-        let Some((gen, block)) = waiter.on_snapshot(&chk, checked_at)? else {
-            return Ok(());
-        };
-        let c = match conn.as_mut() {
-            Some(c) => c,
-            None => match inner.take_until(waiter.limit()) {
-                Ok((c, _)) => conn.insert(c),
-                // The next snapshot retries (or reports Unreachable).
-                Err(e) if is_transient(&e) => continue,
-                Err(e) => return Err(inner.refused(e)),
-            },
-        };
-        c.set_read_timeout(Some(waiter.read_timeout(block)))
-            .map_err(Error::Redis)?;
-        let read = xread(inner.keys.events(), &chk.last_id, block).query::<Value>(c);
-        if waiter.on_read(&chk, gen, read, conn)? {
-            return Ok(());
-        }
-    }
-}
-
-/// Async wait (see the module docs). It reads on a connection of its own (from the
-/// handle's pool of blocking-read connections, given back after a completed read),
-/// so a blocked read never delays other operations of the handle. A wait dropped
-/// while it reads drops its connection: a read may still be in flight on it.
-pub(crate) async fn wait_async(inner: &Inner, deadline: Option<Instant>) -> Result<()> {
-    let mut conn = None;
-    let r = wait_async_on(inner, deadline, &mut conn).await;
-    if let Some(c) = conn {
-        inner.give_reader(c);
-    }
-    r
-}
-
-async fn wait_async_on(
-    inner: &Inner,
-    deadline: Option<Instant>,
-    conn: &mut Option<AsyncConn>,
-) -> Result<()> {
-    let mut waiter = Waiter::new(inner, deadline);
-    loop {
-        let checked_at = Instant::now();
-        let call = inner.call("check", false, vec![])?;
-        let reply = inner.run_async_until(&call, Some(waiter.limit())).await;
-        let chk = Check::parse(&reply.map_err(|e| waiter.on_failed_snapshot(e))?)?;
-        let Some((gen, block)) = waiter.on_snapshot(&chk, checked_at)? else {
-            return Ok(());
-        };
-        let c = match conn.as_mut() {
-            Some(c) => c,
-            None => match inner.take_reader(MAX_BLOCK, waiter.limit()).await {
-                Ok(c) => conn.insert(c),
-                Err(e) if is_transient(&e) => continue,
-                Err(e) => return Err(inner.refused(e)),
-            },
-        };
-        // Bounded like the blocking read's socket timeout; a read cut off here is
-        // still in flight, so `on_read` drops its connection.
-        let read_end = after(Instant::now(), waiter.read_timeout(block));
-        let read = within(
-            read_end,
-            xread(inner.keys.events(), &chk.last_id, block).query_async::<Value>(c),
+    /// When a snapshot attempt stops waiting for the watcher's reply.
+    fn attempt_end(&self, end: Instant) -> Instant {
+        let o = &self.inner.opts;
+        after(
+            Instant::now(),
+            o.io_timeout.saturating_add(o.connect_timeout),
         )
-        .await;
-        if waiter.on_read(&chk, gen, read, conn)? {
+        .min(end)
+    }
+
+    /// The outcome of one snapshot attempt: the script's items, or the error to
+    /// retry on (or give up with).
+    fn on_reply(&self, got: Option<Delivery>) -> std::result::Result<Result<Reply>, RedisError> {
+        match got {
+            Some(Delivery::Reply(Ok(v))) => {
+                self.inner.mark_reached();
+                Ok(self.inner.reply("check", v))
+            }
+            Some(Delivery::Reply(Err(e))) => Err(e),
+            _ => Err(cut_off()),
+        }
+    }
+}
+
+/// Blocking wait (see the module docs): snapshots and reads go through the
+/// process's watcher of the server (see `watch.rs`); the waiter holds no
+/// connection.
+pub(crate) fn wait_blocking(inner: &Inner, deadline: Option<Instant>) -> Result<()> {
+    let hub = watch::hub(inner);
+    let mut waiter = Waiter::new(inner, deadline);
+    loop {
+        let checked_at = Instant::now();
+        let call = inner.call("check", false, vec![])?;
+        let end = inner.call_end(Some(waiter.limit()));
+        let mut pause = Duration::from_millis(20);
+        let items = loop {
+            let rx = hub.request(call.invocation(&inner.keys, None), true);
+            match waiter.on_reply(hub.recv_blocking(rx, waiter.attempt_end(end))) {
+                Ok(items) => break items,
+                Err(e) => match inner.retry_pause(e, end, &mut pause) {
+                    Ok(p) => std::thread::sleep(p),
+                    Err(e) => break Err(e),
+                },
+            }
+        };
+        let chk = Check::parse(&items.map_err(|e| waiter.on_failed_snapshot(e))?)?;
+        let Some((gen, block)) = waiter.on_snapshot(&chk, checked_at)? else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        let (_watch, rx) = hub.watch(inner.keys.events(), &chk.last_id, now + block, true);
+        let got = hub.recv_blocking(rx, after(now, waiter.read_timeout(block)));
+        if waiter.on_watch(&chk, gen, got)? {
+            return Ok(());
+        }
+    }
+}
+
+/// Async wait (see the module docs): as [`wait_blocking`], awaiting the watcher's
+/// replies. Dropping the future removes its registration from the watcher.
+pub(crate) async fn wait_async(inner: &Inner, deadline: Option<Instant>) -> Result<()> {
+    let hub = watch::hub(inner);
+    let mut waiter = Waiter::new(inner, deadline);
+    loop {
+        let checked_at = Instant::now();
+        let call = inner.call("check", false, vec![])?;
+        let end = inner.call_end(Some(waiter.limit()));
+        let mut pause = Duration::from_millis(20);
+        let items = loop {
+            let rx = hub.request(call.invocation(&inner.keys, None), false);
+            let got = hub.recv_async(rx, waiter.attempt_end(end)).await;
+            match waiter.on_reply(got) {
+                Ok(items) => break items,
+                Err(e) => match inner.retry_pause(e, end, &mut pause) {
+                    Ok(p) => tokio::time::sleep(p).await,
+                    Err(e) => break Err(e),
+                },
+            }
+        };
+        let chk = Check::parse(&items.map_err(|e| waiter.on_failed_snapshot(e))?)?;
+        let Some((gen, block)) = waiter.on_snapshot(&chk, checked_at)? else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        let (_watch, rx) = hub.watch(inner.keys.events(), &chk.last_id, now + block, false);
+        let got = hub
+            .recv_async(rx, after(now, waiter.read_timeout(block)))
+            .await;
+        if waiter.on_watch(&chk, gen, got)? {
             return Ok(());
         }
     }

@@ -29,10 +29,11 @@ fn exists_on(cluster: &Cluster, node: usize, key: &str) -> bool {
     n == 1
 }
 
-/// Waits until node `node` has at least `n` blocked clients.
-fn await_blocked(cluster: &Cluster, node: usize, n: usize) {
+/// Waits until `n` waiters of `wg` are registered with the process's watcher and
+/// node `node` has a blocked client (the read they share).
+fn await_blocked(cluster: &Cluster, wg: &RedisWaitGroup, node: usize, n: usize) {
     let t = Instant::now();
-    while cluster.nodes[node].blocked_clients() < n {
+    while wg.local_waiters() < n || cluster.nodes[node].blocked_clients() < 1 {
         assert!(
             t.elapsed() < LONG,
             "the waiters never blocked on node {node}"
@@ -67,7 +68,7 @@ fn the_whole_cycle_runs_for_groups_on_each_master_through_any_seed() {
             let wg = wg.clone();
             rt.spawn(async move { wg.wait_timeout_async(LONG).await })
         };
-        await_blocked(&cluster, owner, 2);
+        await_blocked(&cluster, &wg, owner, 2);
         let status = wg.status().unwrap();
         assert_eq!((status.count, status.leases.len()), (2, 1), "{status}");
         lease.done().unwrap();
@@ -114,7 +115,7 @@ fn a_slot_migrated_while_waiters_wait_releases_them_at_the_true_zero() {
         let wg = wg.clone();
         rt.spawn(async move { wg.wait_timeout_async(LONG).await })
     };
-    await_blocked(&cluster, 0, 2);
+    await_blocked(&cluster, &wg, 0, 2);
     cluster.migrate(slot, 1);
     assert!(exists_on(
         &cluster,
@@ -133,7 +134,7 @@ fn a_slot_migrated_while_waiters_wait_releases_them_at_the_true_zero() {
     wg.done().unwrap();
     assert_eq!(wg.count().unwrap(), 1);
     // The waiters follow the group to its new node.
-    await_blocked(&cluster, 1, 2);
+    await_blocked(&cluster, &wg, 1, 2);
     thread::sleep(Duration::from_millis(300));
     assert!(!blocking.is_finished() && !asynchronous.is_finished());
     let zero_at = Instant::now();
@@ -146,6 +147,45 @@ fn a_slot_migrated_while_waiters_wait_releases_them_at_the_true_zero() {
         zero_at.elapsed()
     );
     assert_eq!(wg.count().unwrap(), 0);
+}
+
+/// Waiters of one process on groups in different slots (on different masters) at
+/// once: the watcher's reads never mix streams of two slots (which the cluster
+/// would refuse with `CROSSSLOT`), and each group's waiters are released at its
+/// own zero.
+#[test]
+fn waiters_on_groups_in_different_slots_share_no_read() {
+    let cluster = Cluster::start();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let groups: Vec<RedisWaitGroup> = (0..3)
+        .map(|owner| open_via(&cluster, 0, &cluster.name_on(owner, "apart")))
+        .collect();
+    let mut waiters = Vec::new();
+    for wg in &groups {
+        wg.add(1).unwrap();
+        let blocking = {
+            let wg = wg.clone();
+            thread::spawn(move || wg.wait_timeout(LONG))
+        };
+        let asynchronous = {
+            let wg = wg.clone();
+            rt.spawn(async move { wg.wait_timeout_async(LONG).await })
+        };
+        waiters.push((blocking, asynchronous));
+    }
+    for (owner, wg) in groups.iter().enumerate() {
+        await_blocked(&cluster, wg, owner, 2);
+    }
+    for (wg, (blocking, asynchronous)) in groups.iter().zip(waiters) {
+        assert!(!blocking.is_finished() && !asynchronous.is_finished());
+        wg.done().unwrap();
+        blocking.join().unwrap().unwrap();
+        rt.block_on(asynchronous).unwrap().unwrap();
+        assert_eq!(wg.local_waiters(), 0);
+    }
 }
 
 #[test]

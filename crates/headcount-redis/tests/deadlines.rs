@@ -45,7 +45,8 @@ fn assert_gave_up(r: &Result<(), Error>) {
 }
 
 /// A blocking and an async waiter with `timeout`, each on its own thread, which
-/// returns its result and how long it took; returned when both are blocked in `XREAD`.
+/// returns its result and how long it took; returned when both are blocked (in the
+/// watcher's `XREAD`).
 type Waiters = Vec<thread::JoinHandle<(Result<(), Error>, Duration)>>;
 
 fn blocked_waiters(server: &RedisServer, wg: &Arc<RedisWaitGroup>, timeout: Duration) -> Waiters {
@@ -68,7 +69,9 @@ fn blocked_waiters(server: &RedisServer, wg: &Arc<RedisWaitGroup>, timeout: Dura
             (r, started.elapsed())
         })
     };
-    server.await_blocked_readers(2);
+    support::await_local_waiters(wg, 2);
+    // Both read through the process's one watcher connection.
+    server.await_blocked_readers(1);
     vec![blocking, async_]
 }
 

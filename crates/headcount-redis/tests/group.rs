@@ -152,7 +152,7 @@ fn redis_restart_while_waiting_is_state_lost_not_success() {
             rt.block_on(wg.wait_timeout_async(LONG))
         })
     };
-    server.await_blocked_readers(2);
+    support::await_local_waiters(&wg, 2);
     server.shutdown_nosave();
     server.restart();
     for (kind, r) in [

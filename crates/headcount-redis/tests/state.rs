@@ -249,7 +249,7 @@ fn delete_removes_every_key_and_waiters_get_state_lost() {
             thread::spawn(move || wg.wait_timeout(LONG))
         })
         .collect();
-    server.await_blocked_readers(2);
+    support::await_local_waiters(&wg, 2);
     let deleter = RedisWaitGroup::open(server.client(), "del").unwrap();
     deleter.delete().unwrap();
     assert_eq!(server.dbsize(), 0);

@@ -194,6 +194,19 @@ impl RedisServer {
     }
 }
 
+/// Waits (up to 20 s) until `n` waiters of this process are blocked on `wg`'s group
+/// (registered with the process's watcher; they share one blocked `XREAD`).
+pub(crate) fn await_local_waiters(wg: &headcount_redis::RedisWaitGroup, n: usize) {
+    let t = Instant::now();
+    while wg.local_waiters() < n {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "waiters never blocked"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 impl Drop for RedisServer {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -1,0 +1,210 @@
+//! Many waiters, few connections: the waiters of one process share one watcher
+//! connection per server, and leave nothing behind when they stop waiting.
+
+mod support;
+
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use headcount_redis::{Error, RedisWaitGroup};
+use support::{await_local_waiters, RedisServer};
+
+const LONG: Duration = Duration::from_secs(60);
+
+/// `connected_clients` of `INFO clients` (this query's own connection included).
+fn connected_clients(server: &RedisServer) -> i64 {
+    let info: String = redis::cmd("INFO")
+        .arg("clients")
+        .query(&mut server.conn())
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("connected_clients:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Waits (up to 20 s) until `connected_clients` is at most `n`.
+fn await_clients_at_most(server: &RedisServer, n: i64) {
+    let t = Instant::now();
+    while connected_clients(server) > n {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "connections stayed open: {} > {n}",
+            connected_clients(server)
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// 1,000 waiters (half threads calling `wait`, half tokio tasks calling
+/// `wait_async`), each with a handle of its own, spread over `groups` groups: while
+/// all of them wait, the process holds at most 4 connections, and every one is
+/// released once its group reaches zero.
+fn thousand_waiters(groups: usize) {
+    const WAITERS: usize = 1000;
+    let server = RedisServer::start();
+    let names: Vec<String> = (0..groups).map(|g| format!("many-{g}")).collect();
+    for n in &names {
+        RedisWaitGroup::open(server.client(), n)
+            .unwrap()
+            .add(1)
+            .unwrap();
+    }
+    // The handles above are dropped: their connections are closed.
+    thread::sleep(Duration::from_millis(100));
+    let baseline = connected_clients(&server);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut threads = Vec::new();
+    let mut tasks = Vec::new();
+    for i in 0..WAITERS {
+        let wg = RedisWaitGroup::open(server.client(), &names[i % groups]).unwrap();
+        if i % 2 == 0 {
+            threads.push(thread::spawn(move || wg.wait_timeout(LONG)));
+        } else {
+            tasks.push(rt.spawn(async move { wg.wait_timeout_async(LONG).await }));
+        }
+    }
+    let probes: Vec<RedisWaitGroup> = names
+        .iter()
+        .map(|n| RedisWaitGroup::open(server.client(), n).unwrap())
+        .collect();
+    for p in &probes {
+        await_local_waiters(p, WAITERS / groups);
+    }
+    let used = connected_clients(&server) - baseline;
+    assert!(
+        used <= 4,
+        "{WAITERS} waiters on {groups} group(s) use {used} connections"
+    );
+    for p in &probes {
+        assert_eq!(p.count().unwrap(), 1, "no waiter changed the count");
+        p.done().unwrap();
+    }
+    for t in threads {
+        t.join().unwrap().unwrap();
+    }
+    rt.block_on(async {
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+    });
+    for p in &probes {
+        assert_eq!(p.local_waiters(), 0);
+    }
+}
+
+#[test]
+fn thousand_waiters_on_one_group_use_at_most_four_connections() {
+    thousand_waiters(1);
+}
+
+#[test]
+fn thousand_waiters_on_a_hundred_groups_use_at_most_four_connections() {
+    thousand_waiters(100);
+}
+
+/// A dropped `wait_async` future and a timed-out `wait_timeout` deregister at once;
+/// once nobody waits, the watcher closes its connection.
+#[test]
+fn a_dropped_or_timed_out_waiter_leaves_nothing_in_the_watcher() {
+    let server = RedisServer::start();
+    let wg = Arc::new(RedisWaitGroup::open(server.client(), "leak").unwrap());
+    wg.add(1).unwrap();
+    thread::sleep(Duration::from_millis(100));
+    let baseline = connected_clients(&server);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    // Dropped futures.
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let wg = wg.clone();
+            rt.spawn(async move { wg.wait_async().await })
+        })
+        .collect();
+    rt.block_on(async {
+        let t = Instant::now();
+        while wg.local_waiters() < 10 {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "waiters never blocked"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    for t in &tasks {
+        t.abort();
+    }
+    rt.block_on(async {
+        for t in tasks {
+            assert!(t.await.unwrap_err().is_cancelled());
+        }
+    });
+    assert_eq!(wg.local_waiters(), 0, "a dropped future stayed registered");
+
+    // A future dropped by a timeout around it, and timed-out waits.
+    let r = rt.block_on(async {
+        tokio::time::timeout(Duration::from_millis(300), wg.wait_async()).await
+    });
+    assert!(r.is_err(), "the group is not at zero");
+    assert_eq!(wg.local_waiters(), 0);
+    let r = wg.wait_timeout(Duration::from_millis(300));
+    assert!(matches!(r, Err(Error::Timeout { count: 1, .. })), "{r:?}");
+    let r = rt.block_on(wg.wait_timeout_async(Duration::from_millis(300)));
+    assert!(matches!(r, Err(Error::Timeout { count: 1, .. })), "{r:?}");
+    assert_eq!(
+        wg.local_waiters(),
+        0,
+        "a timed-out waiter stayed registered"
+    );
+
+    // Nothing is pending: the watcher ends and closes its connection.
+    await_clients_at_most(&server, baseline);
+    assert_eq!(server.blocked_readers(), 0);
+}
+
+/// A waiter that arrives while the watcher is blocked reading another group's
+/// stream is served without waiting for that read to end: it is released at its own
+/// group's zero while the first waiter still waits.
+#[test]
+fn a_new_group_is_watched_while_another_one_waits() {
+    let server = RedisServer::start();
+    let first = RedisWaitGroup::open(server.client(), "first").unwrap();
+    let second = RedisWaitGroup::open(server.client(), "second").unwrap();
+    first.add(1).unwrap();
+    second.add(1).unwrap();
+    let long = thread::spawn(move || first.wait_timeout(LONG));
+    server.await_blocked_readers(1);
+    let second = Arc::new(second);
+    let waiter = {
+        let second = second.clone();
+        thread::spawn(move || {
+            let r = second.wait_timeout(LONG);
+            (r, Instant::now())
+        })
+    };
+    await_local_waiters(&second, 1);
+    let zero_at = Instant::now();
+    second.done().unwrap();
+    let (r, released_at) = waiter.join().unwrap();
+    r.unwrap();
+    // Well inside the 2 s a blocking read may last: the new stream was read at once.
+    assert!(
+        released_at.duration_since(zero_at) < Duration::from_secs(1),
+        "released {:?} after the zero",
+        released_at.duration_since(zero_at)
+    );
+    assert!(!long.is_finished(), "the first group is not at zero");
+    let first = RedisWaitGroup::open(server.client(), "first").unwrap();
+    first.done().unwrap();
+    long.join().unwrap().unwrap();
+}

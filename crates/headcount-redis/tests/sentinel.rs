@@ -50,7 +50,9 @@ fn a_failover_mid_round_loses_no_acknowledged_write_and_no_waiter_sees_a_false_z
         let wg = wg.clone();
         rt.spawn(async move { wg.wait_timeout_async(LONG).await })
     };
-    primary.await_blocked_readers(2);
+    // Both registered with the process's watcher, which reads on the primary.
+    support::await_local_waiters(&wg, 2);
+    primary.await_blocked_readers(1);
     wg.done().unwrap(); // acknowledged by the replica too
     signal(primary.pid(), "KILL");
     let killed_at = Instant::now();

@@ -5,8 +5,11 @@
 #[path = "../../headcount-redis/tests/support/mod.rs"]
 mod support;
 
+mod common;
+use common::run;
+
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -21,19 +24,6 @@ fn hc(server: &RedisServer) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_headcount"));
     c.env("HEADCOUNT_REDIS_URL", server.url());
     c
-}
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.stdin(Stdio::null()).output().unwrap();
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8(stdout).unwrap(),
-        String::from_utf8(stderr).unwrap(),
-    )
 }
 
 /// Asserts a failure: exit `code` and exactly one plain line on stderr containing `needle`.

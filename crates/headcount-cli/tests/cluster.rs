@@ -5,8 +5,11 @@
 #[path = "../../headcount-redis/tests/support/cluster.rs"]
 mod cluster;
 
+mod common;
+use common::run;
+
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cluster::Cluster;
@@ -17,19 +20,6 @@ fn hc(cluster: &Cluster) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_headcount"));
     c.args(["--cluster", "--redis", &cluster.urls().join(",")]);
     c
-}
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.stdin(Stdio::null()).output().unwrap();
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8(stdout).unwrap(),
-        String::from_utf8(stderr).unwrap(),
-    )
 }
 
 #[test]

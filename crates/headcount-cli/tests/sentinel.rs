@@ -7,7 +7,10 @@ mod sentinel;
 #[path = "../../headcount-redis/tests/support/mod.rs"]
 mod support;
 
-use std::process::{Command, Output, Stdio};
+mod common;
+use common::run;
+
+use std::process::{Command, Stdio};
 
 use sentinel::{Sentinels, MASTER};
 use support::{signal, RedisServer};
@@ -18,19 +21,6 @@ fn hc(sentinels: &Sentinels) -> Command {
     c.args(["--sentinel", MASTER, "--redis", &sentinels.urls().join(",")])
         .args(["--min-replicas", "1", "--replica-timeout", "2s"]);
     c
-}
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.stdin(Stdio::null()).output().unwrap();
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8(stdout).unwrap(),
-        String::from_utf8(stderr).unwrap(),
-    )
 }
 
 #[test]

@@ -5,7 +5,10 @@
 #[path = "../../headcount-redis/tests/support/tls.rs"]
 mod tls;
 
-use std::process::{Command, Output, Stdio};
+mod common;
+use common::run;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tls::{Certs, TlsServer};
@@ -18,19 +21,6 @@ fn hc(server: &TlsServer, certs: &Certs, ca: &str) -> Command {
         .args(["--tls-cert", &certs.path("client.crt")])
         .args(["--tls-key", &certs.path("client.key")]);
     c
-}
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.stdin(Stdio::null()).output().unwrap();
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8(stdout).unwrap(),
-        String::from_utf8(stderr).unwrap(),
-    )
 }
 
 #[test]

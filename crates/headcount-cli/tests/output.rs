@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use headcount_redis::RedisWaitGroup;
 use serde_json::Value;
-use support::RedisServer;
+use support::{connected_clients, RedisServer};
 
 fn hc(server: &RedisServer) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_headcount"));
@@ -84,20 +84,6 @@ fn status_json_of_a_group_at_zero() {
     assert_eq!(v["count"], 0);
     assert_eq!(v["state"], "zero");
     assert!(v["broken"].is_null());
-}
-
-/// `connected_clients` of `INFO clients` (this query's own connection included).
-fn connected_clients(server: &RedisServer) -> i64 {
-    let info: String = redis::cmd("INFO")
-        .arg("clients")
-        .query(&mut server.conn())
-        .unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix("connected_clients:"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
 }
 
 #[test]

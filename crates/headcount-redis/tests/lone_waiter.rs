@@ -10,24 +10,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use headcount_redis::RedisWaitGroup;
-use support::RedisServer;
+use support::{connected_clients, RedisServer};
 
 /// The tests count the threads of the process: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-/// `connected_clients` of `INFO clients` (this query's own connection included).
-fn connected_clients(server: &RedisServer) -> i64 {
-    let info: String = redis::cmd("INFO")
-        .arg("clients")
-        .query(&mut server.conn())
-        .unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix("connected_clients:"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
 
 /// The threads of this process named `name` (Linux: `/proc/self/task/*/comm`).
 fn threads_named(name: &str) -> usize {

@@ -8,23 +8,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use headcount_redis::{Error, RedisWaitGroup};
-use support::{await_local_waiters, RedisServer};
+use support::{await_local_waiters, connected_clients, RedisServer};
 
 const LONG: Duration = Duration::from_secs(60);
-
-/// `connected_clients` of `INFO clients` (this query's own connection included).
-fn connected_clients(server: &RedisServer) -> i64 {
-    let info: String = redis::cmd("INFO")
-        .arg("clients")
-        .query(&mut server.conn())
-        .unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix("connected_clients:"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
-}
 
 /// Waits (up to 20 s) until `connected_clients` is at most `n`.
 fn await_clients_at_most(server: &RedisServer, n: i64) {

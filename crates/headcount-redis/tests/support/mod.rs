@@ -358,3 +358,17 @@ pub(crate) fn script_fields(reply: redis::Value) -> std::collections::BTreeMap<S
     }
     fields
 }
+
+/// `connected_clients` of `INFO clients` (this query's own connection included).
+pub(crate) fn connected_clients(server: &RedisServer) -> i64 {
+    let info: String = redis::cmd("INFO")
+        .arg("clients")
+        .query(&mut server.conn())
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("connected_clients:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}

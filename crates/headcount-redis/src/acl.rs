@@ -60,12 +60,12 @@ mod tests {
         let mut used = called(crate::script::SOURCE, "redis.call(", '\'');
         used.extend(called(crate::script::SOURCE, "redis.pcall(", '\''));
         for src in [
-            include_str!("conn.rs"),
+            include_str!("io/conn.rs"),
             include_str!("group.rs"),
             include_str!("lease.rs"),
             include_str!("status.rs"),
             include_str!("wait.rs"),
-            include_str!("watch.rs"),
+            include_str!("io/watch.rs"),
         ] {
             used.extend(called(src, "redis::cmd(", '"'));
             // The client library's typed stream read sends `XREAD`.

@@ -3,13 +3,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::conn::{Inner, Options};
 use crate::error::{Error, Result};
+use crate::io::conn::{Inner, Options};
+use crate::io::topology::Target;
 use crate::keys::validate_name;
 use crate::lease::{default_participant, Lease};
 use crate::script::field;
 use crate::status::Status;
-use crate::topology::Target;
 use crate::wait;
 
 /// Largest counter value (and largest `|delta|`): 2^53 - 1, exact in Redis's Lua.
@@ -372,7 +372,7 @@ impl RedisWaitGroup {
     /// # Ok::<(), headcount_redis::Error>(())
     /// ```
     pub fn local_waiters(&self) -> usize {
-        crate::watch::hub(&self.inner).watching(self.inner.keys.events())
+        crate::io::watch::hub(&self.inner).watching(self.inner.keys.events())
     }
 
     /// The counter now (after reaping expired leases).

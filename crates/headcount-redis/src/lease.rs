@@ -5,8 +5,8 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::conn::{random_id, Inner};
 use crate::error::{Error, Result};
+use crate::io::conn::{random_id, Inner};
 use crate::script::Session;
 
 /// The shortest lease TTL [`RedisWaitGroup::join`](crate::RedisWaitGroup::join)

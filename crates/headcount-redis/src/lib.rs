@@ -81,21 +81,19 @@
 //! | `headcount-redis` | [`Error::ParticipantLost`] | no (stream from id) | counted once |
 
 mod acl;
-mod conn;
 mod error;
 mod group;
+mod io;
 mod keys;
 mod lease;
 mod script;
 mod status;
-mod topology;
 mod wait;
-mod watch;
 
 pub use acl::ACL_RULE;
-pub use conn::{Options, DEFAULT_EXPIRE_AFTER, MAX_RETRY_WINDOW};
 pub use error::{redact_url, Error, Result};
 pub use group::{RedisWaitGroup, MAX_COUNT};
+pub use io::conn::{Options, DEFAULT_EXPIRE_AFTER, MAX_RETRY_WINDOW};
 pub use lease::{Lease, MAX_TTL, MIN_TTL};
 pub use status::{LeaseInfo, Status};
 

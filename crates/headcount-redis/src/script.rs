@@ -46,7 +46,7 @@ impl Session {
     /// A new session: a random id, first call number 1.
     pub(crate) fn new() -> Session {
         Session {
-            id: crate::conn::random_id(),
+            id: crate::io::conn::random_id(),
             seq: 1,
             clean: true,
         }

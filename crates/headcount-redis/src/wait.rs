@@ -8,7 +8,7 @@
 //! 2. If the counter is zero the wait is over (or failed, if round `g` is broken),
 //!    as for the core `WaitGroup`. Otherwise the waiter saves `g` and `s`.
 //! 3. It waits for the events of the group's stream after `s`, read by the
-//!    process's watcher of the server (see `watch.rs`: one `XREAD BLOCK` on one
+//!    process's watcher of the server (see `io/watch.rs`: one `XREAD BLOCK` on one
 //!    connection for every waiter of the process). Every event appended after the
 //!    snapshot has an id above `s`, so the read returns it even if it was written
 //!    while the watcher was reconnecting (a pub/sub message would be gone). A `zero`
@@ -41,10 +41,10 @@ use std::time::{Duration, Instant};
 use redis::streams::StreamId;
 use redis::RedisError;
 
-use crate::conn::{after, cut_off, is_transient, left_until, Inner};
 use crate::error::{Error, Result};
+use crate::io::conn::{after, cut_off, is_transient, left_until, Inner};
+use crate::io::watch::{self, Delivery};
 use crate::script::{failure, Check, Reply};
-use crate::watch::{self, Delivery};
 
 /// Longest single blocking read: the waiter re-checks at least this often.
 const MAX_BLOCK: Duration = Duration::from_secs(2);
@@ -260,7 +260,7 @@ impl<'a> Waiter<'a> {
 }
 
 /// Blocking wait (see the module docs): snapshots and reads go through the
-/// process's watcher of the server (see `watch.rs`); the waiter holds no
+/// process's watcher of the server (see `io/watch.rs`); the waiter holds no
 /// connection.
 pub(crate) fn wait_blocking(inner: &Inner, deadline: Option<Instant>) -> Result<()> {
     let hub = watch::hub(inner);

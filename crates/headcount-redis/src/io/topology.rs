@@ -11,8 +11,8 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::conn::Options;
 use crate::error::{redact_url, Error, Result};
+use crate::io::conn::Options;
 use redis::aio::MultiplexedConnection;
 use redis::cluster::{ClusterClient, ClusterConfig};
 use redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};

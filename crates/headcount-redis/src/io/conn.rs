@@ -18,9 +18,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use redis::{ErrorKind, RedisError, ServerErrorKind, Value};
 
 use crate::error::{Error, Result};
+use crate::io::topology::{AsyncConn, Conn, Target};
 use crate::keys::Keys;
 use crate::script::{field, interpret, Call, Reply, Session};
-use crate::topology::{AsyncConn, Conn, Target};
 
 /// The longest [`Options::retry_window`]: half the idle time after which the
 /// server forgets a client session (one hour, in `group.lua`).
@@ -658,7 +658,7 @@ impl Inner {
         }
     }
 
-    // ---- the shared watcher (see `watch.rs`) ----
+    // ---- the shared watcher (see `io/watch.rs`) ----
 
     /// Identifies the server (address, database, user and password) whose watcher
     /// this handle shares: handles with the same key share one watcher connection.
@@ -907,7 +907,7 @@ impl Inner {
     }
 }
 
-/// Makes the connection of a server's watcher (see `watch.rs`): the handle's
+/// Makes the connection of a server's watcher (see `io/watch.rs`): the handle's
 /// target and timeouts, independent of the handle's lifetime.
 #[derive(Clone)]
 pub(crate) struct Connector {

@@ -55,8 +55,8 @@ use std::time::{Duration, Instant};
 use redis::streams::{StreamId, StreamReadOptions, StreamReadReply};
 use redis::{Commands, RedisError, RedisResult, ScriptInvocation, Value};
 
-use crate::conn::{is_transient, left_until, Connector, Inner};
-use crate::topology::{AsyncConn, Conn};
+use crate::io::conn::{is_transient, left_until, Connector, Inner};
+use crate::io::topology::{AsyncConn, Conn};
 
 /// Longest blocking read of the watcher (waiters re-check at least this often
 /// anyway); new work ends a read at once through the unblocker.

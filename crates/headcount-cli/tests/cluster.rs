@@ -106,7 +106,7 @@ fn cli_cluster_by_environment_variable_and_a_single_seed() {
     assert_eq!(code, 0, "{err}");
     let (code, out, err) = run(hc_env().args(["count", &name]));
     assert_eq!((code, out.trim()), (0, "1"), "{err}");
-    // Without the cluster flag, the seed answers MOVED: an error, never a count.
+    // Without the cluster flag, the node named answers MOVED: an error, never a count.
     let (code, _, err) = run(Command::new(env!("CARGO_BIN_EXE_headcount")).args([
         "--redis",
         &cluster.nodes[0].url(),

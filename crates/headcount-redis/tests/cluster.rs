@@ -15,7 +15,7 @@ use headcount_redis::{Error, Options, RedisWaitGroup};
 
 const LONG: Duration = Duration::from_secs(30);
 
-/// The group `name` through the seed node `seed` only.
+/// The group `name` through the initial node `seed` only.
 fn open_via(cluster: &Cluster, seed: usize, name: &str) -> RedisWaitGroup {
     let url = cluster.nodes[seed].url();
     RedisWaitGroup::open_cluster(&[url.as_str()], name, Options::new()).unwrap()

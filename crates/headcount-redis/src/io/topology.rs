@@ -288,7 +288,7 @@ impl Target {
         }
     }
 
-    /// A Redis Cluster reached through the seed nodes `urls` (their user and
+    /// A Redis Cluster reached through the initial nodes `urls` (their user and
     /// password are the first URL's; `rediss://` URLs use the certificates of
     /// `opts`).
     pub(crate) fn cluster(urls: &[&str], opts: &Options) -> Result<Target> {

@@ -113,3 +113,52 @@ fn a_lone_async_waiter_reads_in_its_own_future() {
     waiter.join().unwrap().unwrap();
     await_clients_at_most(&server, baseline);
 }
+
+/// Connections the server has accepted so far (`INFO stats`), asked on `conn`.
+fn connections_received(conn: &mut redis::Connection) -> i64 {
+    let info: String = redis::cmd("INFO").arg("stats").query(conn).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("total_connections_received:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap()
+}
+
+/// Consecutive `wait_async()` calls on one runtime read on one connection: the
+/// snapshot and the read of a wait, and the waits after it, use the connection
+/// the first one opened (a new connection per wait delayed each wake-up).
+#[test]
+fn async_waits_on_one_runtime_reuse_one_connection() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server = RedisServer::start();
+    let mut info = server.conn();
+    let wg = RedisWaitGroup::open(server.client(), "reuse").unwrap();
+    let other = RedisWaitGroup::open(server.client(), "reuse").unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Every connection of the test opened: the handles' and the waiter's.
+    wg.add(1).unwrap();
+    other.done().unwrap();
+    rt.block_on(wg.wait_async()).unwrap();
+    let opened = connections_received(&mut info);
+    for _ in 0..3 {
+        wg.add(1).unwrap();
+        let releaser = {
+            let (wg, other) = (wg.clone(), other.clone());
+            thread::spawn(move || {
+                support::await_local_waiters(&wg, 1);
+                other.done().unwrap();
+            })
+        };
+        rt.block_on(wg.wait_timeout_async(Duration::from_secs(20)))
+            .unwrap();
+        releaser.join().unwrap();
+        rt.block_on(wg.wait_async()).unwrap();
+    }
+    assert_eq!(
+        connections_received(&mut info) - opened,
+        0,
+        "an async wait opened a connection of its own"
+    );
+}

@@ -12,19 +12,6 @@ use support::{await_local_waiters, connected_clients, RedisServer};
 
 const LONG: Duration = Duration::from_secs(60);
 
-/// Waits (up to 20 s) until `connected_clients` is at most `n`.
-fn await_clients_at_most(server: &RedisServer, n: i64) {
-    let t = Instant::now();
-    while connected_clients(server) > n {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "connections stayed open: {} > {n}",
-            connected_clients(server)
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// 1,000 waiters (half threads calling `wait`, half tokio tasks calling
 /// `wait_async`), each with a handle of its own, spread over `groups` groups: while
 /// all of them wait, the process holds at most 4 connections, and every one is
@@ -153,8 +140,19 @@ fn a_dropped_or_timed_out_waiter_leaves_nothing_in_the_watcher() {
         "a timed-out waiter stayed registered"
     );
 
-    // Nothing is pending: the watcher ends and closes its connection.
-    await_clients_at_most(&server, baseline);
+    // Nothing is pending: the watcher ends and closes its connections (the one an
+    // async waiter read on is closed by its runtime, which runs here).
+    rt.block_on(async {
+        let t = Instant::now();
+        while connected_clients(&server) > baseline {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "connections stayed open: {} > {baseline}",
+                connected_clients(&server)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
     assert_eq!(server.blocked_readers(), 0);
 }
 
@@ -191,6 +189,54 @@ fn a_new_group_is_watched_while_another_one_waits() {
     );
     assert!(!long.is_finished(), "the first group is not at zero");
     let first = RedisWaitGroup::open(server.client(), "first").unwrap();
+    first.done().unwrap();
+    long.join().unwrap().unwrap();
+}
+
+/// The same after blocking and async waiters took turns reading (each on a
+/// connection of its own kind): `CLIENT UNBLOCK` goes to the connection that
+/// reads, not to the last async reader's.
+#[test]
+fn a_new_group_is_watched_after_async_and_blocking_readers_took_turns() {
+    let server = RedisServer::start();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let idle = RedisWaitGroup::open(server.client(), "turns-idle").unwrap();
+    idle.add(1).unwrap();
+    idle.done().unwrap();
+    // At zero: each reads one snapshot, the blocking one on the hub's connection,
+    // the async one on its runtime's.
+    idle.wait().unwrap();
+    rt.block_on(idle.wait_async()).unwrap();
+    let first = RedisWaitGroup::open(server.client(), "turns-first").unwrap();
+    let second = Arc::new(RedisWaitGroup::open(server.client(), "turns-second").unwrap());
+    first.add(1).unwrap();
+    second.add(1).unwrap();
+    let long = thread::spawn(move || first.wait_timeout(LONG));
+    server.await_blocked_readers(1);
+    let started = Instant::now();
+    let waiter = {
+        let second = second.clone();
+        thread::spawn(move || {
+            let r = second.wait_timeout(LONG);
+            (r, Instant::now())
+        })
+    };
+    await_local_waiters(&second, 1);
+    second.done().unwrap();
+    let (r, released_at) = waiter.join().unwrap();
+    r.unwrap();
+    // Well inside the 2 s a blocking read may last: the read in progress was
+    // ended for the new waiter's snapshot, and again for its stream.
+    assert!(
+        released_at.duration_since(started) < Duration::from_secs(1),
+        "released {:?} after it started waiting",
+        released_at.duration_since(started)
+    );
+    assert!(!long.is_finished(), "the first group is not at zero");
+    let first = RedisWaitGroup::open(server.client(), "turns-first").unwrap();
     first.done().unwrap();
     long.join().unwrap().unwrap();
 }

@@ -38,6 +38,12 @@
 //! connection, its key in the group's slot), both for `done` and as the unit of
 //! the wake-ups.
 //!
+//! Each wake-up figure comes with its split: how long the releasing `done()` call
+//! itself took, and when the waiter returned relative to that call's return (the
+//! server writes the waiter's reply in the same turn, before `done`'s). On TLS and
+//! the cluster, a last `done` with nobody waiting is timed too (against the raw
+//! `EVALSHA` just before it): the cost of the release itself, without a reader.
+//!
 //! Run: `cargo bench -p headcount-redis --bench redis_wait_group` (or `-- paired`
 //! for the paired figures and the slow-log figure alone, `-- topologies` for the
 //! TLS and cluster figures alone).
@@ -285,6 +291,21 @@ fn report_paired(ours: &str, ours_t: Vec<Duration>, peer: &str, peer_t: Vec<Dura
     );
 }
 
+/// Where a wake-up's time goes: the median time the releasing `done()` call
+/// itself took (its round trip, with the script's run at zero on the server), and
+/// the median of each waiter's return after that call returned (negative: before;
+/// the server writes the waiter's reply first).
+fn report_split(name: &str, done: &[Duration], wake: &[Duration]) {
+    let ms = |d: &Duration| d.as_secs_f64() * 1e6;
+    let mut after: Vec<f64> = done.iter().zip(wake).map(|(d, w)| ms(w) - ms(d)).collect();
+    after.sort_by(f64::total_cmp);
+    println!(
+        "  split of {name}: the releasing done() took {:.1} us; the waiter returned {:+.1} us after it",
+        median(done.to_vec()).as_secs_f64() * 1e6,
+        after[after.len() / 2]
+    );
+}
+
 /// The targets as ratios of medians from *paired* samples: each iteration times
 /// the peer and headcount back to back, so a slow spell of the (shared, noisy)
 /// machine or its loopback hits both alike. Criterion's figures above are each
@@ -318,7 +339,7 @@ fn paired(server: &RedisServer) {
     for (name, run_async) in [("headcount_sync", false), ("headcount_async", true)] {
         let wg = RedisWaitGroup::open(server.client(), &format!("paired-{name}")).unwrap();
         let (go, woke) = spawn_waiter(&wg, run_async);
-        let (mut rtt, mut wake) = (Vec::new(), Vec::new());
+        let (mut rtt, mut wake, mut done) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..500 {
             // The round trip right after the waiter blocked, then the wake-up.
             wg.add(1).unwrap();
@@ -327,8 +348,10 @@ fn paired(server: &RedisServer) {
             rtt.push(round_trip(&mut conn, "paired:rt"));
             let t0 = Instant::now();
             wg.done().unwrap();
+            done.push(t0.elapsed());
             wake.push(woke.recv().unwrap() - t0);
         }
+        report_split(&format!("wakeup/{name}"), &done, &wake);
         report_paired(
             &format!("wakeup/{name}"),
             wake,
@@ -614,10 +637,28 @@ fn paired_on(
         peer,
         "x (target <= 1.5x)",
     );
+    // The same last `done` with nobody waiting: what serving a blocked reader
+    // adds to the server's turn shows against the split of the wake-ups below.
+    let wg = open("bench-zero");
+    let (mut peer, mut ours) = (Vec::new(), Vec::new());
+    for _ in 0..300 {
+        wg.add(1).unwrap();
+        peer.push(raw());
+        let t1 = Instant::now();
+        wg.done().unwrap();
+        ours.push(t1.elapsed());
+    }
+    report_paired(
+        &format!("{topology} done/headcount at zero, nobody waiting"),
+        ours,
+        "done/raw_evalsha",
+        peer,
+        "x",
+    );
     for (name, run_async) in [("headcount_sync", false), ("headcount_async", true)] {
         let wg = open(&format!("bench-{name}"));
         let (go, woke) = spawn_waiter(&wg, run_async);
-        let (mut rtt, mut wake) = (Vec::new(), Vec::new());
+        let (mut rtt, mut wake, mut done) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..300 {
             wg.add(1).unwrap();
             go.send(()).unwrap();
@@ -632,8 +673,10 @@ fn paired_on(
             rtt.push(raw());
             let t0 = Instant::now();
             wg.done().unwrap();
+            done.push(t0.elapsed());
             wake.push(woke.recv().unwrap() - t0);
         }
+        report_split(&format!("{topology} wakeup/{name}"), &done, &wake);
         report_paired(
             &format!("{topology} wakeup/{name}"),
             wake,

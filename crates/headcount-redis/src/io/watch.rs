@@ -29,7 +29,8 @@
 //! readers (the watcher thread included), and the last async leader's, for the
 //! next async leader on the same tokio runtime (a multiplexed connection is served
 //! by a task of the runtime that made it; one of another runtime is not used). A
-//! new connection per wait made each async wake-up 0.2 to 0.4 round trips slower.
+//! new connection per wait made each async wake-up slower (the crate README has
+//! the figures).
 //! The janitor thread closes both once unused for [`IDLE_EXIT`] (an async one is
 //! closed by its runtime's task, when that runtime next runs or ends).
 //!
@@ -133,8 +134,8 @@ impl Drop for AsyncLead {
     fn drop(&mut self) {
         // Kept in the hub for the next async reader on this runtime (a multiplexed
         // connection is served by a task on the runtime that made it): a new
-        // connection per wait costs its waiters 0.2 to 0.4 round trips on their
-        // wake-up. Nothing is closed on the released waiter's path.
+        // connection per wait made its waiters' wake-ups slower (see the module
+        // docs). Nothing is closed on the released waiter's path.
         let conn = self.conn.take();
         let runtime = self.runtime;
         self.hub.clone().release(|hub, id| {

@@ -162,3 +162,45 @@ fn async_waits_on_one_runtime_reuse_one_connection() {
         "an async wait opened a connection of its own"
     );
 }
+
+/// A connection an async waiter left is served by a task of its runtime: a waiter
+/// on another runtime opens its own (the first runtime is idle here and would
+/// never send its requests) and is released at its zero.
+#[test]
+fn an_async_waiter_on_another_runtime_reads_on_its_own_connection() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server = RedisServer::start();
+    let wg = RedisWaitGroup::open(server.client(), "runtimes").unwrap();
+    let other = RedisWaitGroup::open(server.client(), "runtimes").unwrap();
+    wg.add(1).unwrap();
+    other.done().unwrap();
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let first = runtime();
+    first.block_on(wg.wait_async()).unwrap();
+    wg.add(1).unwrap();
+    let releaser = {
+        let wg = wg.clone();
+        thread::spawn(move || {
+            support::await_local_waiters(&wg, 1);
+            other.done().unwrap();
+        })
+    };
+    let started = Instant::now();
+    runtime()
+        .block_on(wg.wait_timeout_async(Duration::from_secs(30)))
+        .unwrap();
+    releaser.join().unwrap();
+    // A request sent on the first runtime's connection would have waited out its
+    // attempt (7 s with the default timeouts) before a new connection was tried.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "released {:?} after it started waiting",
+        started.elapsed()
+    );
+    drop(first);
+}

@@ -511,6 +511,10 @@ impl Hub {
         let mut st = self.state.lock().unwrap();
         let (of, parked) = self.async_conn.lock().unwrap().take()?;
         if of != runtime {
+            // Not dropped under the locks: ending its task is a wake-up of its
+            // runtime.
+            drop(st);
+            drop(parked);
             return None;
         }
         st.reader = parked.id;

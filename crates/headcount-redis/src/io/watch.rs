@@ -590,9 +590,10 @@ impl Hub {
         self.deliver(read);
     }
 
-    /// The janitor thread: closes the connection that leading waiters left in the hub
-    /// once it has not been used for [`IDLE_EXIT`] (started by the first leading
-    /// waiter, so that no closing is on a released waiter's path), then ends.
+    /// The janitor thread: closes the connections that leading waiters left in the
+    /// hub (the blocking one and the async one) once they have not been used for
+    /// [`IDLE_EXIT`] (started by the first leading waiter, so that no closing is on
+    /// a released waiter's path), then ends.
     fn run_janitor(self: Arc<Self>) {
         loop {
             std::thread::sleep(IDLE_EXIT);

@@ -21,6 +21,10 @@
 //! of paired samples (peer and headcount timed back to back in one loop), which a
 //! noisy machine skews far less than separate runs.
 //!
+//! Then a bare `XREAD BLOCK` on a multiplexed connection woken by an `XADD`, on a
+//! connection kept from one read to the next and on a new one per read (what a
+//! new connection per read costs a wake-up, apart from this crate).
+//!
 //! Then 1,000 waiters (threads in `wait()` and tokio tasks in `wait_async()`) on one
 //! group and on 100 groups: the connections they hold (`INFO clients`; target at
 //! most 4) and the spread of their wake-ups after the zero (target: all within
@@ -360,6 +364,79 @@ fn paired(server: &RedisServer) {
             " round trips (target < 2)",
         );
     }
+}
+
+/// A bare `XREAD BLOCK` on a multiplexed connection (a current-thread tokio
+/// runtime on its own thread), woken by an `XADD`, the connection kept from one
+/// read to the next or made for each read (alternately, so that both see the same
+/// spells of the machine): what a new connection per read costs a wake-up, apart
+/// from this crate.
+fn bare_reads(server: &RedisServer) {
+    let client = server.client();
+    let (go_tx, go_rx) = mpsc::channel::<bool>();
+    let (woke_tx, woke_rx) = mpsc::channel::<Instant>();
+    thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut kept = rt
+            .block_on(client.get_multiplexed_async_connection())
+            .unwrap();
+        while let Ok(new) = go_rx.recv() {
+            let mut read = redis::cmd("XREAD");
+            read.arg("BLOCK")
+                .arg(10_000)
+                .arg("STREAMS")
+                .arg("bare:events")
+                .arg("$");
+            rt.block_on(async {
+                if new {
+                    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+                    read.query_async::<redis::Value>(&mut c).await.unwrap();
+                } else {
+                    read.query_async::<redis::Value>(&mut kept).await.unwrap();
+                }
+            });
+            if woke_tx.send(Instant::now()).is_err() {
+                return;
+            }
+        }
+    });
+    let mut conn = server.conn();
+    let mut samples: [(Vec<Duration>, Vec<Duration>); 2] = Default::default();
+    for i in 0..600 {
+        let new = i % 2 == 1;
+        go_tx.send(new).unwrap();
+        server.await_blocked_readers(1);
+        let rtt = round_trip(&mut conn, "bare:rt");
+        let t0 = Instant::now();
+        let _: String = redis::cmd("XADD")
+            .arg("bare:events")
+            .arg("*")
+            .arg("e")
+            .arg(1)
+            .query(&mut conn)
+            .unwrap();
+        let (wake, unit) = &mut samples[usize::from(new)];
+        wake.push(woke_rx.recv().unwrap() - t0);
+        unit.push(rtt);
+    }
+    let [(kept_wake, kept_rtt), (new_wake, new_rtt)] = samples;
+    report_paired(
+        "bare XREAD wake-up, connection kept",
+        kept_wake,
+        "one INCRBY round trip",
+        kept_rtt,
+        " round trips",
+    );
+    report_paired(
+        "bare XREAD wake-up, new connection per read",
+        new_wake,
+        "one INCRBY round trip",
+        new_rtt,
+        " round trips",
+    );
 }
 
 /// `connected_clients` of `INFO clients` (the query's own connection included).
@@ -743,6 +820,7 @@ fn benches(c: &mut Criterion) {
     done_latency(c, &server);
     wakeup_latency(c, &server);
     paired(&server);
+    bare_reads(&server);
     many_waiters(&server, 1);
     many_waiters(&server, 100);
     join_while_blocked(&server);

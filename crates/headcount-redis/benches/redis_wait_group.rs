@@ -49,8 +49,8 @@
 //! `EVALSHA` just before it): the cost of the release itself, without a reader.
 //!
 //! Run: `cargo bench -p headcount-redis --bench redis_wait_group` (or `-- paired`
-//! for the paired figures and the slow-log figure alone, `-- topologies` for the
-//! TLS and cluster figures alone).
+//! for everything but criterion's runs, `-- topologies` for the TLS and cluster
+//! figures alone).
 
 #[path = "../tests/support/cluster.rs"]
 mod cluster;

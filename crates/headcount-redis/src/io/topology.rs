@@ -15,7 +15,7 @@ use crate::error::{redact_url, Error, Result};
 use crate::io::conn::Options;
 use redis::aio::MultiplexedConnection;
 use redis::cluster::{ClusterClient, ClusterConfig};
-use redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};
+use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{
     AsyncConnectionConfig, Cmd, ConnectionInfo, ConnectionLike, Pipeline, RedisFuture, RedisResult,
     Value,
@@ -37,15 +37,22 @@ pub(crate) enum Target {
     Sentinel(Box<SentinelTarget>),
 }
 
-/// The sentinels of a [`Target::Sentinel`]: one copy for blocking connections and
-/// one for async ones (each resolution needs the sentinel list mutably).
+/// The sentinels of a [`Target::Sentinel`]: one client for blocking connections
+/// and one for async ones (each resolution needs the sentinel list mutably).
 pub(crate) struct SentinelTarget {
     pub(crate) master: String,
-    pub(crate) node: SentinelNodeConnectionInfo,
-    pub(crate) blocking: Mutex<Sentinel>,
-    pub(crate) aio: tokio::sync::Mutex<Sentinel>,
+    pub(crate) blocking: Mutex<SentinelClient>,
+    pub(crate) aio: tokio::sync::Mutex<SentinelClient>,
     /// The sentinels' addresses (for messages).
     pub(crate) addrs: String,
+    /// The user, password and database of the primary (the first URL's).
+    pub(crate) settings: redis::RedisConnectionInfo,
+    /// How to reach the first sentinel (with the sentinels' own user and
+    /// password): asked directly when a resolution was refused, to tell whose
+    /// password was wrong.
+    pub(crate) first: Option<redis::Client>,
+    /// The sentinels' own user, if one was given (for messages).
+    pub(crate) sentinel_user: Option<String>,
 }
 
 impl Target {
@@ -77,11 +84,8 @@ impl Target {
                 )))
             }
             Target::Sentinel(s) => {
-                let client = s
-                    .blocking
-                    .lock()
-                    .unwrap()
-                    .master_for(&s.master, Some(&s.node))?;
+                let resolved = s.blocking.lock().unwrap().get_client();
+                let client = resolved.map_err(|e| s.whose_refusal(e, timeout))?;
                 Ok(Conn::Node(client.get_connection_with_timeout(timeout)?))
             }
         }
@@ -111,12 +115,11 @@ impl Target {
                 ))
             }
             Target::Sentinel(s) => {
-                let client = s
-                    .aio
-                    .lock()
-                    .await
-                    .async_master_for(&s.master, Some(&s.node))
-                    .await?;
+                let resolved = s.aio.lock().await.async_get_client().await;
+                let client = match resolved {
+                    Ok(c) => c,
+                    Err(e) => return Err(s.whose_refusal_async(e, &config).await),
+                };
                 Ok(AsyncConn::Node(
                     client
                         .get_multiplexed_async_connection_with_config(&config)
@@ -132,8 +135,77 @@ impl Target {
         match self {
             Target::Node(c) => Some(c.get_connection_info().redis_settings().clone()),
             Target::Cluster { settings, .. } => Some(settings.clone()),
-            Target::Sentinel(_) => None,
+            Target::Sentinel(s) => Some(s.settings.clone()),
         }
+    }
+}
+
+/// The marker in the description of an error that the sentinels themselves
+/// refused their password or user (see [`SentinelTarget::whose_refusal`]).
+pub(crate) const SENTINEL_REFUSED: &str = "the sentinels refused";
+
+/// A refused or missing password or user, as the `redis` crate reports it.
+fn is_auth_refusal(e: &redis::RedisError) -> bool {
+    let text = e.to_string();
+    e.kind() == redis::ErrorKind::AuthenticationFailed
+        || matches!(e.code(), Some("NOAUTH" | "WRONGPASS"))
+        || [
+            "NOAUTH",
+            "WRONGPASS",
+            "AuthenticationFailed",
+            "unauthenticated",
+        ]
+        .iter()
+        .any(|m| text.contains(m))
+}
+
+impl SentinelTarget {
+    /// `e`, a failed resolution, marked [`SENTINEL_REFUSED`] when it is a refused
+    /// password and the first sentinel refuses the sentinels' credentials (rather
+    /// than the primary refusing the URL's): the two need different fixes.
+    fn whose_refusal(&self, e: redis::RedisError, timeout: Duration) -> redis::RedisError {
+        match &self.first {
+            Some(first) if is_auth_refusal(&e) => {
+                let probe = first
+                    .get_connection_with_timeout(timeout)
+                    .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+                mark_refusal(e, probe)
+            }
+            _ => e,
+        }
+    }
+
+    /// [`whose_refusal`](Self::whose_refusal) for an async connection.
+    async fn whose_refusal_async(
+        &self,
+        e: redis::RedisError,
+        config: &AsyncConnectionConfig,
+    ) -> redis::RedisError {
+        match &self.first {
+            Some(first) if is_auth_refusal(&e) => {
+                let probe = match first
+                    .get_multiplexed_async_connection_with_config(config)
+                    .await
+                {
+                    Ok(mut c) => redis::cmd("PING").query_async::<String>(&mut c).await,
+                    Err(p) => Err(p),
+                };
+                mark_refusal(e, probe)
+            }
+            _ => e,
+        }
+    }
+}
+
+/// `e`, marked [`SENTINEL_REFUSED`] if the `probe` of a sentinel was refused too.
+fn mark_refusal(e: redis::RedisError, probe: RedisResult<String>) -> redis::RedisError {
+    match probe {
+        Err(p) if is_auth_refusal(&p) => redis::RedisError::from((
+            redis::ErrorKind::AuthenticationFailed,
+            SENTINEL_REFUSED,
+            p.to_string(),
+        )),
+        _ => e,
     }
 }
 
@@ -266,6 +338,7 @@ impl Target {
     /// One server, from `client`, with the certificates of `opts` for a
     /// `rediss://` URL.
     pub(crate) fn node(client: redis::Client, opts: &Options) -> Result<Target> {
+        opts.no_sentinel_credentials()?;
         let info = client.get_connection_info().clone();
         // Without `CLIENT SETINFO` (two more replies to wait for when a connection is
         // set up; only informational, and refused by servers before 7.2).
@@ -292,6 +365,7 @@ impl Target {
     /// password are the first URL's; `rediss://` URLs use the certificates of
     /// `opts`).
     pub(crate) fn cluster(urls: &[&str], opts: &Options) -> Result<Target> {
+        opts.no_sentinel_credentials()?;
         let infos = parse_all(urls)?;
         let refs: Vec<&ConnectionInfo> = infos.iter().collect();
         let certs = certificates(opts, &refs)?;
@@ -322,25 +396,84 @@ impl Target {
             })
     }
 
-    /// The primary named `master` by the sentinels at `urls` (plain TCP, without
-    /// a password on the primary).
+    /// The primary named `master` by the sentinels at `urls`. The user, password
+    /// and database of the first URL are the primary's (and its replicas');
+    /// the sentinels' own user and password are those of `opts`. `rediss://` URLs
+    /// reach the sentinels and the primary over TLS, with the certificates of
+    /// `opts`.
     pub(crate) fn sentinel(urls: &[&str], master: &str, opts: &Options) -> Result<Target> {
         let infos = parse_all(urls)?;
-        if opts.has_tls_files() {
-            return Err(Error::InvalidArgument(
-                "TLS certificates are not supported with Sentinel".into(),
-            ));
-        }
         if master.is_empty() {
             return Err(Error::InvalidArgument(
                 "the Sentinel master name is empty".into(),
             ));
         }
-        let build = || {
-            Sentinel::build(infos.clone()).map_err(|e| Error::InvalidUrl {
+        let (sentinel_user, sentinel_password) = opts.sentinel_credentials()?;
+        let refs: Vec<&ConnectionInfo> = infos.iter().collect();
+        let certs = certificates(opts, &refs)?;
+        let tls = infos
+            .iter()
+            .filter(|i| matches!(i.addr(), redis::ConnectionAddr::TcpTls { .. }))
+            .count();
+        if tls != 0 && tls != infos.len() {
+            return Err(Error::InvalidUrl {
                 url: redact_url(&urls.join(",")),
-                reason: redact_url(&e.to_string()),
-            })
+                reason: "the sentinel URLs mix redis:// and rediss://".into(),
+            });
+        }
+        let settings = infos[0].redis_settings().clone();
+        let invalid = |e: redis::RedisError| Error::InvalidUrl {
+            url: redact_url(&urls.join(",")),
+            reason: redact_url(&e.to_string()),
+        };
+        let build = || -> Result<SentinelClient> {
+            let addrs = infos.iter().map(|i| i.addr().clone());
+            let mut b = SentinelClientBuilder::new(addrs, master, SentinelServerType::Master)
+                .map_err(invalid)?
+                .set_client_to_redis_db(settings.db());
+            if let Some(user) = settings.username() {
+                b = b.set_client_to_redis_username(user);
+            }
+            if let Some(password) = settings.password() {
+                b = b.set_client_to_redis_password(password);
+            }
+            if let Some(user) = sentinel_user {
+                b = b.set_client_to_sentinel_username(user);
+            }
+            if let Some(password) = sentinel_password {
+                b = b.set_client_to_sentinel_password(password);
+            }
+            if tls != 0 {
+                b = b.set_client_to_redis_tls_mode(redis::TlsMode::Secure);
+            }
+            #[cfg(feature = "tls")]
+            if let Some(c) = &certs {
+                b = b
+                    .set_client_to_sentinel_certificates(c.clone())
+                    .set_client_to_redis_certificates(c.clone());
+            }
+            b.build().map_err(invalid)
+        };
+        let blocking = Mutex::new(build()?);
+        let aio = tokio::sync::Mutex::new(build()?);
+        // The first sentinel as the clients reach it, for `whose_refusal`.
+        let first = {
+            let mut info = infos[0].clone();
+            let mut own = redis::RedisConnectionInfo::default().set_skip_set_lib_name();
+            if let Some(user) = sentinel_user {
+                own = own.set_username(user);
+            }
+            if let Some(password) = sentinel_password {
+                own = own.set_password(password);
+            }
+            info = info.set_redis_settings(own);
+            match &certs {
+                None => redis::Client::open(info).ok(),
+                #[cfg(feature = "tls")]
+                Some(c) => redis::Client::build_with_tls(info, c.clone()).ok(),
+                #[cfg(not(feature = "tls"))]
+                Some(never) => match *never {},
+            }
         };
         let addrs = infos
             .iter()
@@ -349,10 +482,12 @@ impl Target {
             .join(",");
         Ok(Target::Sentinel(Box::new(SentinelTarget {
             master: master.to_owned(),
-            node: SentinelNodeConnectionInfo::default(),
-            blocking: Mutex::new(build()?),
-            aio: tokio::sync::Mutex::new(build()?),
+            blocking,
+            aio,
             addrs,
+            settings,
+            first,
+            sentinel_user: sentinel_user.map(str::to_owned),
         })))
     }
 }

@@ -401,10 +401,7 @@ fn cli_no_output_shows_a_password() {
         ("tls ca for plain", vec!["--tls-ca", "/nonexistent/ca.pem"]),
     ];
     for (what, args) in &topologies {
-        check(
-            format!("{what}"),
-            hc(&admin).args(args).args(["count", "s"]),
-        );
+        check(what.to_string(), hc(&admin).args(args).args(["count", "s"]));
         check(
             format!("{what} --help"),
             hc(&admin).args(args).arg("--help"),

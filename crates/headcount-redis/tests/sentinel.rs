@@ -310,6 +310,22 @@ fn a_primary_with_a_password_and_an_acl_user_behind_sentinels_with_their_own() {
             );
         }
     }
+    // Later URLs may repeat the primary's credentials or give none, not others.
+    let mut urls = sentinels.urls_as(&least);
+    urls[2] = sentinels.urls()[2].clone();
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let wg = RedisWaitGroup::open_sentinel(&urls, MASTER, "mixed", with_secret()).unwrap();
+    wg.add(1).unwrap();
+    let mut urls = sentinels.urls_as(&least);
+    urls[1] = sentinels.urls_as(&format!(":{PASSWORD}@"))[1].clone();
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let e = error_of(RedisWaitGroup::open_sentinel(
+        &urls,
+        MASTER,
+        "g",
+        with_secret(),
+    ));
+    assert!(matches!(e, Error::InvalidUrl { .. }), "{e:?}");
     // A sentinel user without a password is refused before any call.
     let urls = sentinels.urls();
     let urls: Vec<&str> = urls.iter().map(String::as_str).collect();

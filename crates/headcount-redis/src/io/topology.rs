@@ -422,6 +422,22 @@ impl Target {
             });
         }
         let settings = infos[0].redis_settings().clone();
+        let credentials = |s: &redis::RedisConnectionInfo| {
+            (
+                s.username().map(str::to_owned),
+                s.password().map(str::to_owned),
+                s.db(),
+            )
+        };
+        if infos[1..].iter().any(|i| {
+            let other = credentials(i.redis_settings());
+            other != (None, None, 0) && other != credentials(&settings)
+        }) {
+            return Err(Error::InvalidUrl {
+                url: redact_url(&urls.join(",")),
+                reason: "the sentinel URLs give different users, passwords or databases: the primary's go in the first URL (the others may repeat them or give none)".into(),
+            });
+        }
         let invalid = |e: redis::RedisError| Error::InvalidUrl {
             url: redact_url(&urls.join(",")),
             reason: redact_url(&e.to_string()),
@@ -547,4 +563,43 @@ fn certificates(opts: &Options, nodes: &[&ConnectionInfo]) -> Result<Option<Cert
     Err(Error::InvalidArgument(
         "TLS certificates need the `tls` feature of headcount-redis".into(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Options, RedisWaitGroup};
+
+    /// Opens `url` as one server, as a cluster's seed and as a sentinel.
+    fn open_all(url: &str) -> Vec<crate::Result<RedisWaitGroup>> {
+        vec![
+            RedisWaitGroup::open_url(url, "g"),
+            RedisWaitGroup::open_cluster(&[url], "g", Options::new()),
+            RedisWaitGroup::open_sentinel(&[url], "m", "g", Options::new()),
+        ]
+    }
+
+    /// Without the `tls` feature, a `rediss://` URL is refused when it is opened,
+    /// for every topology.
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn without_the_tls_feature_a_rediss_url_is_an_invalid_url() {
+        for r in open_all("rediss://127.0.0.1:1") {
+            assert!(
+                matches!(&r, Err(crate::Error::InvalidUrl { reason, .. }) if reason.contains("TLS")),
+                "{r:?}"
+            );
+        }
+    }
+
+    /// With it, the same URLs open (nothing is sent before the first call).
+    #[cfg(feature = "tls")]
+    #[test]
+    fn with_the_tls_feature_rediss_urls_open_for_every_topology() {
+        for r in open_all("rediss://127.0.0.1:1") {
+            assert!(r.is_ok(), "{r:?}");
+        }
+        for r in open_all("redis://127.0.0.1:1") {
+            assert!(r.is_ok(), "{r:?}");
+        }
+    }
 }

@@ -692,6 +692,40 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_lists_every_flag_environment_variable_and_exit_code() {
+        let readme = include_str!("../README.md");
+        let mut cmd = command();
+        cmd.build();
+        let subs: Vec<&clap::Command> = cmd.get_subcommands().collect();
+        for c in std::iter::once(&cmd).chain(subs) {
+            for arg in c.get_arguments() {
+                let Some(long) = arg.get_long() else { continue };
+                if ["help", "version"].contains(&long) {
+                    continue;
+                }
+                assert!(
+                    readme.contains(&format!("`--{long}")),
+                    "README lacks --{long}"
+                );
+                if let Some(env) = arg.get_env() {
+                    let env = env.to_string_lossy();
+                    assert!(readme.contains(&*env), "README lacks {env}");
+                }
+            }
+        }
+        let table = readme
+            .split("## Exit codes")
+            .nth(1)
+            .expect("README: no exit codes");
+        for (code, _) in EXIT_CODES {
+            assert!(
+                table.contains(&format!("\n| {code} | ")),
+                "README lacks exit code {code}"
+            );
+        }
+    }
+
+    #[test]
     fn exit_codes_of_errors_are_in_the_table() {
         let cases = [
             (Error::InvalidArgument("x".into()), EXIT_USAGE),

@@ -85,6 +85,15 @@ fn cli_wrong_ca_is_exit_3_naming_tls_at_once() {
         run(hc(&server, &certs, "other-ca.crt").args(["wait", "tls-wrong", "--timeout", "30s"]));
     assert_eq!(code, 3, "{err}");
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    // The right CA but no client certificate, which the server wants: exit 3 too.
+    let t = Instant::now();
+    let (code, _, err) = run(Command::new(env!("CARGO_BIN_EXE_headcount"))
+        .args(["--redis", &server.url(), "--tls-ca", &certs.path("ca.crt")])
+        .args(["add", "tls-wrong", "1"]));
+    assert_eq!(code, 3, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err:?}");
+    assert!(err.contains("TLS"), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
 }
 
 #[test]

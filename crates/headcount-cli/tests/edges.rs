@@ -355,7 +355,8 @@ fn cli_no_output_shows_a_password() {
     // cluster node) or before any call, and the help with the sentinels'
     // password set.
     let port = server.port;
-    let listed = format!("{admin},redis://least:{USER_SECRET}@127.0.0.1:{port}");
+    let listed = format!("{admin},redis://127.0.0.1:{port}");
+    let mixed = format!("{admin},redis://least:{USER_SECRET}@127.0.0.1:{port}");
     let bad_list = format!("redis://:{PASSWORD}@127.0.0.1:notaport,{admin}");
     let tls_url = format!("rediss://:{PASSWORD}@127.0.0.1:notaport");
     let topologies: Vec<(&str, Vec<&str>)> = vec![
@@ -363,6 +364,10 @@ fn cli_no_output_shows_a_password() {
         (
             "sentinel bad list",
             vec!["--sentinel", "m", "--redis", &bad_list],
+        ),
+        (
+            "sentinel mixed credentials",
+            vec!["--sentinel", "m", "--redis", &mixed],
         ),
         (
             "sentinel password",
@@ -391,6 +396,10 @@ fn cli_no_output_shows_a_password() {
             vec!["--sentinel-password", PASSWORD],
         ),
         ("cluster list", vec!["--cluster", "--redis", &listed]),
+        (
+            "cluster mixed credentials",
+            vec!["--cluster", "--redis", &mixed],
+        ),
         ("cluster bad list", vec!["--cluster", "--redis", &bad_list]),
         ("list without topology", vec!["--redis", &listed]),
         ("tls", vec!["--redis", &tls_url]),
@@ -450,5 +459,6 @@ fn cli_no_output_shows_a_password() {
         find("sentinel list")
     );
     assert!(find("cluster list").contains("headcount: "));
+    assert!(find("sentinel mixed credentials").contains("***"));
     assert!(find("status").contains("count:"));
 }

@@ -48,7 +48,7 @@ const EXIT_CODES: [(u8, &str); 11] = [
     (
         EXIT_USAGE,
         "usage error: bad arguments, invalid group name, invalid URL, non-numeric or \
-         out-of-range N or TTL, an unreadable --tls-* file, TLS flags with a redis:// \
+         out-of-range N or TTL, an unreadable or non-PEM --tls-* file, TLS flags with a redis:// \
          URL, several URLs without --cluster or --sentinel; or the credentials were \
          refused: authentication required, wrong password or user, no such database, \
          an ACL user lacking a command headcount needs (the error names it), or the \
@@ -58,8 +58,8 @@ const EXIT_CODES: [(u8, &str); 11] = [
         EXIT_UNREACHABLE,
         "Redis unreachable (refused, dropped, or no answer for 10s; with --sentinel, \
          no primary named in 10s); TLS failed (the server's certificate is not signed \
-         by --tls-ca or does not name the host, or the server refused or wanted the \
-         client certificate)",
+         by --tls-ca or does not name the host, the server refused or wanted the \
+         client certificate, or a --tls-* PEM file does not parse)",
     ),
     (EXIT_TIMEOUT, "timeout (`wait --timeout`)"),
     (
@@ -414,14 +414,15 @@ impl From<Error> for Failure {
     }
 }
 
-/// Reads a certificate or key file named by an option (unreadable: usage error).
+/// Reads a certificate or key file named by an option (unreadable, or not PEM
+/// at all: usage error).
 fn read_pem(flag: &str, path: &std::path::Path) -> Result<Vec<u8>, Failure> {
-    std::fs::read(path).map_err(|e| {
-        Failure(
-            EXIT_USAGE,
-            format!("{flag} {}: cannot read it: {e}", path.display()),
-        )
-    })
+    let usage = |what: String| Failure(EXIT_USAGE, format!("{flag} {}: {what}", path.display()));
+    let pem = std::fs::read(path).map_err(|e| usage(format!("cannot read it: {e}")))?;
+    if !pem.windows(11).any(|w| w == b"-----BEGIN ") {
+        return Err(usage("not a PEM file (no -----BEGIN line)".into()));
+    }
+    Ok(pem)
 }
 
 /// The options of the command line, certificates read.

@@ -548,7 +548,7 @@ fn certificates(opts: &Options, nodes: &[&ConnectionInfo]) -> Result<Option<Cert
     }
     #[cfg(feature = "tls")]
     {
-        Ok(Some(redis::TlsCertificates {
+        let certs = redis::TlsCertificates {
             client_tls: opts
                 .tls_client
                 .as_ref()
@@ -557,7 +557,15 @@ fn certificates(opts: &Options, nodes: &[&ConnectionInfo]) -> Result<Option<Cert
                     client_key: key.0.clone(),
                 }),
             root_cert: opts.tls_ca.as_ref().map(|ca| ca.0.clone()),
-        }))
+        };
+        // Parsed now, the same way for every topology: a certificate or key that
+        // does not parse is a TLS error, not a bad URL.
+        let first = nodes[0];
+        redis::Client::build_with_tls(first.clone(), certs.clone()).map_err(|e| Error::Tls {
+            addr: first.addr().to_string(),
+            detail: e.to_string(),
+        })?;
+        Ok(Some(certs))
     }
     #[cfg(not(feature = "tls"))]
     Err(Error::InvalidArgument(
@@ -588,6 +596,24 @@ mod tests {
                 matches!(&r, Err(crate::Error::InvalidUrl { reason, .. }) if reason.contains("TLS")),
                 "{r:?}"
             );
+        }
+    }
+
+    /// A certificate or key that does not parse is `Error::Tls` when the group is
+    /// opened, for every topology.
+    #[cfg(feature = "tls")]
+    #[test]
+    fn unparsable_certificates_are_a_tls_error_for_every_topology() {
+        let url = "rediss://127.0.0.1:1";
+        let garbage =
+            || Options::new().tls_client_cert(b"not a cert".to_vec(), b"nor a key".to_vec());
+        let all = [
+            RedisWaitGroup::open_url_with(url, "g", garbage()),
+            RedisWaitGroup::open_cluster(&[url], "g", garbage()),
+            RedisWaitGroup::open_sentinel(&[url], "m", "g", garbage()),
+        ];
+        for r in all {
+            assert!(matches!(&r, Err(crate::Error::Tls { .. })), "{r:?}");
         }
     }
 

@@ -387,3 +387,51 @@ fn sentinels_primary_and_replica_over_tls_run_the_whole_cycle() {
     let r = RedisWaitGroup::open_sentinel(&[urls[0], &plain], MASTER, "g", Options::new());
     assert!(matches!(r, Err(Error::InvalidUrl { .. })), "{r:?}");
 }
+
+/// A primary frozen (SIGSTOP) before a handle's first call: the resolution (the
+/// sentinels name the frozen primary, whose role is then checked) is bounded like
+/// every attempt, so the call ends within the retry window (+1 s) with
+/// `Unreachable`, never a hang (blocking and async).
+#[test]
+fn a_frozen_primary_does_not_hang_the_resolution() {
+    let primary = RedisServer::start();
+    let sentinels = Sentinels::start(primary.port, 0);
+    let urls = sentinels.urls();
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let window = Duration::from_millis(1500);
+    let opts = Options::new().retry_window(window);
+    let wg = RedisWaitGroup::open_sentinel(&urls, MASTER, "frozen", opts).unwrap();
+    let _frozen = support::Frozen::stop(primary.pid());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for attempt in ["blocking", "async"] {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = Instant::now();
+        let call = {
+            let wg = wg.clone();
+            let handle = rt.handle().clone();
+            thread::spawn(move || {
+                let r = match attempt {
+                    "blocking" => wg.add(1),
+                    _ => handle.block_on(wg.add_async(1)),
+                };
+                let _ = tx.send(r);
+            })
+        };
+        let r = rx
+            .recv_timeout(window + Duration::from_secs(5))
+            .unwrap_or_else(|_| panic!("{attempt}: still blocked after {:?}", t.elapsed()));
+        call.join().unwrap();
+        assert!(
+            t.elapsed() < window + Duration::from_secs(1),
+            "{attempt}: {:?}",
+            t.elapsed()
+        );
+        assert!(
+            matches!(r, Err(Error::Unreachable { .. })),
+            "{attempt}: {r:?}"
+        );
+    }
+}

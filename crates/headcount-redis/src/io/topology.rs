@@ -8,7 +8,7 @@
 //! sentinels for the current primary on every new connection, so a connection
 //! made after a failover reaches the new primary.
 
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{redact_url, Error, Result};
@@ -37,11 +37,15 @@ pub(crate) enum Target {
     Sentinel(Box<SentinelTarget>),
 }
 
-/// The sentinels of a [`Target::Sentinel`]: one client for blocking connections
-/// and one for async ones (each resolution needs the sentinel list mutably).
+/// Makes a new client of the sentinels (nothing is sent until it resolves).
+type SentinelBuild = dyn Fn() -> RedisResult<SentinelClient> + Send + Sync;
+
+/// The sentinels of a [`Target::Sentinel`]: a new client for each blocking
+/// resolution (see [`SentinelTarget::resolve`]) and one client for async ones
+/// (each resolution needs it mutably).
 pub(crate) struct SentinelTarget {
     pub(crate) master: String,
-    pub(crate) blocking: Mutex<SentinelClient>,
+    pub(crate) build: Arc<SentinelBuild>,
     pub(crate) aio: tokio::sync::Mutex<SentinelClient>,
     /// The sentinels' addresses (for messages).
     pub(crate) addrs: String,
@@ -84,8 +88,7 @@ impl Target {
                 )))
             }
             Target::Sentinel(s) => {
-                let resolved = s.blocking.lock().unwrap().get_client();
-                let client = resolved.map_err(|e| s.whose_refusal(e, timeout))?;
+                let client = s.resolve(timeout)?;
                 Ok(Conn::Node(client.get_connection_with_timeout(timeout)?))
             }
         }
@@ -160,6 +163,32 @@ fn is_auth_refusal(e: &redis::RedisError) -> bool {
 }
 
 impl SentinelTarget {
+    /// The primary the sentinels name now, as a client, within `timeout`.
+    ///
+    /// The `redis` crate's resolution (asking the sentinels, then the primary's
+    /// role) sets no reply timeout: a frozen sentinel or primary would block it
+    /// forever. So it runs on a thread of its own with a new client, and is given
+    /// up (a timeout, retried like any attempt) after `timeout`; a thread left
+    /// blocked ends when the frozen server answers or its connection drops, and
+    /// holds nothing another resolution needs.
+    fn resolve(&self, timeout: Duration) -> RedisResult<redis::Client> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let build = Arc::clone(&self.build);
+        std::thread::Builder::new()
+            .name("headcount-sentinel".into())
+            .spawn(move || {
+                let _ = tx.send(build().and_then(|mut c| c.get_client()));
+            })?;
+        match rx.recv_timeout(timeout) {
+            Ok(resolved) => resolved.map_err(|e| self.whose_refusal(e, timeout)),
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the sentinels or the primary they name did not answer in time",
+            )
+            .into()),
+        }
+    }
+
     /// `e`, a failed resolution, marked [`SENTINEL_REFUSED`] when it is a refused
     /// password and the first sentinel refuses the sentinels' credentials (rather
     /// than the primary refusing the URL's): the two need different fixes.
@@ -442,36 +471,43 @@ impl Target {
             url: redact_url(&urls.join(",")),
             reason: redact_url(&e.to_string()),
         };
-        let build = || -> Result<SentinelClient> {
-            let addrs = infos.iter().map(|i| i.addr().clone());
-            let mut b = SentinelClientBuilder::new(addrs, master, SentinelServerType::Master)
-                .map_err(invalid)?
-                .set_client_to_redis_db(settings.db());
-            if let Some(user) = settings.username() {
-                b = b.set_client_to_redis_username(user);
-            }
-            if let Some(password) = settings.password() {
-                b = b.set_client_to_redis_password(password);
-            }
-            if let Some(user) = sentinel_user {
-                b = b.set_client_to_sentinel_username(user);
-            }
-            if let Some(password) = sentinel_password {
-                b = b.set_client_to_sentinel_password(password);
-            }
-            if tls != 0 {
-                b = b.set_client_to_redis_tls_mode(redis::TlsMode::Secure);
-            }
+        let build = {
+            let addrs: Vec<redis::ConnectionAddr> =
+                infos.iter().map(|i| i.addr().clone()).collect();
+            let (master, settings) = (master.to_owned(), settings.clone());
+            let sentinel_user = sentinel_user.map(str::to_owned);
+            let sentinel_password = sentinel_password.map(str::to_owned);
             #[cfg(feature = "tls")]
-            if let Some(c) = &certs {
-                b = b
-                    .set_client_to_sentinel_certificates(c.clone())
-                    .set_client_to_redis_certificates(c.clone());
+            let certs = certs.clone();
+            move || -> RedisResult<SentinelClient> {
+                let mut b =
+                    SentinelClientBuilder::new(addrs.clone(), &master, SentinelServerType::Master)?
+                        .set_client_to_redis_db(settings.db());
+                if let Some(user) = settings.username() {
+                    b = b.set_client_to_redis_username(user);
+                }
+                if let Some(password) = settings.password() {
+                    b = b.set_client_to_redis_password(password);
+                }
+                if let Some(user) = &sentinel_user {
+                    b = b.set_client_to_sentinel_username(user);
+                }
+                if let Some(password) = &sentinel_password {
+                    b = b.set_client_to_sentinel_password(password);
+                }
+                if tls != 0 {
+                    b = b.set_client_to_redis_tls_mode(redis::TlsMode::Secure);
+                }
+                #[cfg(feature = "tls")]
+                if let Some(c) = &certs {
+                    b = b
+                        .set_client_to_sentinel_certificates(c.clone())
+                        .set_client_to_redis_certificates(c.clone());
+                }
+                b.build()
             }
-            b.build().map_err(invalid)
         };
-        let blocking = Mutex::new(build()?);
-        let aio = tokio::sync::Mutex::new(build()?);
+        let aio = tokio::sync::Mutex::new(build().map_err(invalid)?);
         // The first sentinel as the clients reach it, for `whose_refusal`.
         let first = {
             let mut info = infos[0].clone();
@@ -498,7 +534,7 @@ impl Target {
             .join(",");
         Ok(Target::Sentinel(Box::new(SentinelTarget {
             master: master.to_owned(),
-            blocking,
+            build: Arc::new(build),
             aio,
             addrs,
             settings,

@@ -89,7 +89,7 @@ const EXIT_CODES: [(u8, &str); 11] = [
     ),
 ];
 
-/// The help after the exit codes.
+/// The help before the exit codes.
 const HELP_BEFORE_EXIT_CODES: &str = "\
 Accepted values:
   N          -9007199254740991 to 9007199254740991 (2^53 - 1)

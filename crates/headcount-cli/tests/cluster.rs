@@ -1,9 +1,12 @@
 //! `headcount --cluster` against a real 3-master Redis Cluster on loopback ports:
 //! the whole cycle (add, run with a lease, kill -9 of a worker, done, wait, status,
-//! delete) for groups whose slots live on each master.
+//! delete) for groups whose slots live on each master; the same on a cluster that
+//! speaks only TLS (`rediss://` seeds, `--tls-ca`, `--tls-cert`, `--tls-key`).
 
 #[path = "../../headcount-redis/tests/support/cluster.rs"]
 mod cluster;
+#[path = "../../headcount-redis/tests/support/tls.rs"]
+mod tls;
 
 mod common;
 use common::run;
@@ -115,4 +118,80 @@ fn cli_cluster_by_environment_variable_and_a_single_seed() {
     ]));
     assert_ne!(code, 0);
     assert!(err.contains("MOVED") || err.contains("Moved"), "{err}");
+}
+
+/// A cluster whose nodes listen only on TLS: the whole cycle through `rediss://`
+/// seeds with a private CA and a client certificate (a group on each master); a
+/// wrong CA is exit 3 at once, with one line naming TLS, for a call and a `wait`.
+#[test]
+fn cli_whole_cycle_on_a_tls_only_cluster_and_a_wrong_ca_is_exit_3() {
+    let certs = tls::Certs::make();
+    let cluster = Cluster::start_tls(&certs);
+    let hc_tls = |ca: &str| {
+        let mut c = hc(&cluster);
+        c.args(["--tls-ca", &certs.path(ca)])
+            .args(["--tls-cert", &certs.path("client.crt")])
+            .args(["--tls-key", &certs.path("client.key")]);
+        c
+    };
+    assert!(cluster.urls().iter().all(|u| u.starts_with("rediss://")));
+    let ok = |args: &[&str]| {
+        let (code, out, err) = run(hc_tls("ca.crt").args(args));
+        assert_eq!(code, 0, "{args:?}: {err}");
+        out
+    };
+    for owner in 0..3 {
+        let name = cluster.name_on(owner, "cli-tls");
+        ok(&["add", &name, "2"]);
+        let waiter = hc_tls("ca.crt")
+            .args(["wait", &name, "--timeout", "30s"])
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A lease held while its command runs, seen by `status`, then paid.
+        let mut runner = hc_tls("ca.crt")
+            .args(["run", &name, "--ttl", "5s", "--", "sleep", "0.5"])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let t = Instant::now();
+        loop {
+            let status = ok(&["status", &name]);
+            if status.contains("participants: 1 with live leases") {
+                break;
+            }
+            assert!(t.elapsed() < Duration::from_secs(10), "{status}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(runner.wait().unwrap().success());
+        assert_eq!(ok(&["count", &name]).trim(), "1");
+        ok(&["done", &name]);
+        let out = waiter.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ok(&["delete", &name]);
+        let (code, _, err) = run(hc_tls("ca.crt").args(["count", &name]));
+        assert_eq!(code, 7, "{err}");
+    }
+    let name = cluster.name_on(0, "cli-tls-wrong");
+    for args in [
+        vec!["add", name.as_str(), "1"],
+        vec!["wait", name.as_str(), "--timeout", "30s"],
+    ] {
+        let t = Instant::now();
+        let (code, _, err) = run(hc_tls("other-ca.crt").args(&args));
+        assert_eq!(code, 3, "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err:?}");
+        assert!(err.contains("TLS") && err.contains("certificate"), "{err}");
+        // Refused at the first attempt, not after the 10 s retry window.
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{args:?}: {:?}",
+            t.elapsed()
+        );
+    }
 }

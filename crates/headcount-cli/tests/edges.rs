@@ -349,6 +349,86 @@ fn cli_no_output_shows_a_password() {
         );
         check(format!("env {bad}"), hc(&bad).args(["count", "s"]));
     }
+    // The topology flags and URL lists: Sentinel (the primary's password in the
+    // URLs, the sentinels' in `--sentinel-password` or the environment), Cluster
+    // and TLS, each failing against this plain server (not a sentinel, not a
+    // cluster node) or before any call, and the help with the sentinels'
+    // password set.
+    let port = server.port;
+    let listed = format!("{admin},redis://127.0.0.1:{port}");
+    let mixed = format!("{admin},redis://least:{USER_SECRET}@127.0.0.1:{port}");
+    let bad_list = format!("redis://:{PASSWORD}@127.0.0.1:notaport,{admin}");
+    let tls_url = format!("rediss://:{PASSWORD}@127.0.0.1:notaport");
+    let topologies: Vec<(&str, Vec<&str>)> = vec![
+        ("sentinel list", vec!["--sentinel", "m", "--redis", &listed]),
+        (
+            "sentinel bad list",
+            vec!["--sentinel", "m", "--redis", &bad_list],
+        ),
+        (
+            "sentinel mixed credentials",
+            vec!["--sentinel", "m", "--redis", &mixed],
+        ),
+        (
+            "sentinel password",
+            vec![
+                "--sentinel",
+                "m",
+                "--redis",
+                &listed,
+                "--sentinel-password",
+                PASSWORD,
+            ],
+        ),
+        (
+            "sentinel user",
+            vec![
+                "--sentinel",
+                "m",
+                "--sentinel-user",
+                "least",
+                "--sentinel-password",
+                USER_SECRET,
+            ],
+        ),
+        (
+            "sentinel password alone",
+            vec!["--sentinel-password", PASSWORD],
+        ),
+        ("cluster list", vec!["--cluster", "--redis", &listed]),
+        (
+            "cluster mixed credentials",
+            vec!["--cluster", "--redis", &mixed],
+        ),
+        ("cluster bad list", vec!["--cluster", "--redis", &bad_list]),
+        ("list without topology", vec!["--redis", &listed]),
+        ("tls", vec!["--redis", &tls_url]),
+        (
+            "tls ca missing",
+            vec!["--redis", &tls_url, "--tls-ca", "/nonexistent/ca.pem"],
+        ),
+        ("tls ca for plain", vec!["--tls-ca", "/nonexistent/ca.pem"]),
+    ];
+    for (what, args) in &topologies {
+        check(what.to_string(), hc(&admin).args(args).args(["count", "s"]));
+        check(
+            format!("{what} --help"),
+            hc(&admin).args(args).arg("--help"),
+        );
+    }
+    check(
+        "sentinel password from the environment".into(),
+        hc(&admin)
+            .env("HEADCOUNT_SENTINEL_PASSWORD", PASSWORD)
+            .args(["--sentinel", "m", "--redis", &listed, "count", "s"]),
+    );
+    check(
+        "sentinel password in the environment, --help".into(),
+        hc(&admin)
+            .env("HEADCOUNT_SENTINEL_PASSWORD", PASSWORD)
+            .env("HEADCOUNT_SENTINEL_USER", "least")
+            .arg("--help"),
+    );
     // Wrong passwords (they are secrets too) and a missing database.
     let wrong = format!("redis://least:{PASSWORD}@127.0.0.1:{}", server.port);
     check("wrong password".into(), hc(&wrong).args(["count", "s"]));
@@ -356,7 +436,7 @@ fn cli_no_output_shows_a_password() {
         "missing database".into(),
         hc(&format!("{admin}/99")).args(["count", "s"]),
     );
-    assert!(outputs.len() > 70);
+    assert!(outputs.len() > 90);
     for (what, code, text) in &outputs {
         assert!(
             !text.contains(PASSWORD) && !text.contains(USER_SECRET),
@@ -370,5 +450,15 @@ fn cli_no_output_shows_a_password() {
     assert!(find("--help").contains(ACL_RULE));
     assert!(find("--help").contains("100ms to 24h"));
     assert!(find("wrong password").contains("wrong password"));
+    assert!(find("sentinel password in the environment, --help")
+        .contains("HEADCOUNT_SENTINEL_PASSWORD"));
+    // The sentinel lists reached the server (answered, not unreachable).
+    assert!(
+        find("sentinel list").contains("sentinels"),
+        "{}",
+        find("sentinel list")
+    );
+    assert!(find("cluster list").contains("headcount: "));
+    assert!(find("sentinel mixed credentials").contains("***"));
     assert!(find("status").contains("count:"));
 }

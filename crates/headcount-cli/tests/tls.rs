@@ -85,6 +85,15 @@ fn cli_wrong_ca_is_exit_3_naming_tls_at_once() {
         run(hc(&server, &certs, "other-ca.crt").args(["wait", "tls-wrong", "--timeout", "30s"]));
     assert_eq!(code, 3, "{err}");
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    // The right CA but no client certificate, which the server wants: exit 3 too.
+    let t = Instant::now();
+    let (code, _, err) = run(Command::new(env!("CARGO_BIN_EXE_headcount"))
+        .args(["--redis", &server.url(), "--tls-ca", &certs.path("ca.crt")])
+        .args(["add", "tls-wrong", "1"]));
+    assert_eq!(code, 3, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err:?}");
+    assert!(err.contains("TLS"), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
 }
 
 #[test]
@@ -102,6 +111,32 @@ fn cli_tls_flags_are_checked_before_any_call() {
     ]));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--tls-ca"), "{err}");
+    // A file that is not PEM at all, and one whose PEM does not parse.
+    let dir = std::env::temp_dir().join(format!("headcount-pem-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (not_pem, bad_pem) = (dir.join("not.pem"), dir.join("bad.pem"));
+    std::fs::write(&not_pem, "just text").unwrap();
+    std::fs::write(
+        &bad_pem,
+        "-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let with_ca = |ca: &std::path::Path| {
+        run(Command::new(bin)
+            .args(["--redis", "rediss://127.0.0.1:1", "--tls-ca"])
+            .arg(ca)
+            .args(["count", "g"]))
+    };
+    let (code, _, err) = with_ca(&not_pem);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--tls-ca") && err.contains("not a PEM file"),
+        "{err}"
+    );
+    let (code, _, err) = with_ca(&bad_pem);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("TLS"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
     // A certificate without its key.
     let (code, _, err) = run(Command::new(bin).args([
         "--redis",

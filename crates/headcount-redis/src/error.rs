@@ -142,6 +142,16 @@ pub enum Error {
         /// The last error from the client.
         source: redis::RedisError,
     },
+    /// The sentinels themselves refused the connection: they need a password that
+    /// was not given ([`Options::sentinel_password`](crate::Options::sentinel_password)),
+    /// or refused the one (or the user) given. The URL's password is the
+    /// primary's, not theirs.
+    SentinelAuthFailed {
+        /// The sentinels' addresses.
+        sentinels: String,
+        /// The sentinels' user given (`None`: their default user).
+        user: Option<String>,
+    },
     /// The server requires authentication and the URL gave no password (Redis
     /// answered `NOAUTH`).
     AuthRequired {
@@ -292,6 +302,11 @@ impl fmt::Display for Error {
             Error::AuthRequired { addr } => write!(
                 f,
                 "Redis at {addr} requires a password (authentication required): put PASSWORD@ or USER:PASSWORD@ before the host in the URL"
+            ),
+            Error::SentinelAuthFailed { sentinels, user } => write!(
+                f,
+                "the sentinels at {sentinels} refused the connection: their password (user `{}`) is missing or wrong; give it with Options::sentinel_password (CLI: --sentinel-password or HEADCOUNT_SENTINEL_PASSWORD); the password in the URLs is the primary's",
+                user.as_deref().unwrap_or("default")
             ),
             Error::AuthFailed { addr, user } => write!(
                 f,

@@ -118,8 +118,9 @@ impl RedisWaitGroup {
     }
 
     /// Opens the group `name` on a Redis Cluster, given the URLs of one or more of
-    /// its nodes (seeds; the user and password are the first URL's, `rediss://`
-    /// URLs use the certificates of `options`). Nothing is sent to Redis yet.
+    /// its nodes (seeds; the user and password are the first URL's; `rediss://`
+    /// URLs, for a cluster whose nodes speak TLS, use the certificates of
+    /// `options` for every node). Nothing is sent to Redis yet.
     /// Every key of the group is in one hash slot (`headcount:{NAME}:*`): each
     /// command goes to the node that owns it, and `MOVED`/`ASK` redirects (a slot
     /// migrated or failed over, also while a waiter waits) are followed. A durable
@@ -153,23 +154,36 @@ impl RedisWaitGroup {
     /// or `READONLY` from a demoted primary) the next attempt reaches the new one.
     /// Use [`Options::min_replicas`] so that an acknowledged `add` or `done`
     /// survives the failover; a waiter whose round was lost in it gets
-    /// [`Error::StateLost`], never a false zero. Plain TCP, no password on the
-    /// primary. While no sentinel names a reachable primary (a failover, or a
-    /// master name they do not know) calls are retried; after the retry window
-    /// they fail with [`Error::Unreachable`] saying the master was not found.
+    /// [`Error::StateLost`], never a false zero. While no sentinel names a
+    /// reachable primary (a failover, or a master name they do not know) calls
+    /// are retried; after the retry window they fail with [`Error::Unreachable`]
+    /// saying the master was not found.
+    ///
+    /// The user, password and database of the first URL are the primary's (and
+    /// its replicas'), as in `redis://USER:PASSWORD@sentinel-1:26379/DB`; the
+    /// sentinels' own password, if they need one, is
+    /// [`Options::sentinel_password`] (and [`Options::sentinel_user`]).
+    /// `rediss://` URLs reach the sentinels and the primary over TLS, with the
+    /// certificates of [`Options::tls_ca`] and [`Options::tls_client_cert`].
+    /// Nothing is sent to Redis yet.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidUrl`] for an empty list or a URL that does not parse;
-    /// [`Error::InvalidArgument`] for an empty master name or TLS certificates;
-    /// [`Error::InvalidName`].
+    /// [`Error::InvalidUrl`] for an empty list, a URL that does not parse, a mix
+    /// of `redis://` and `rediss://`, or certificates with `redis://` URLs;
+    /// [`Error::InvalidArgument`] for an empty master name or a sentinel user
+    /// without a sentinel password; [`Error::InvalidName`]. The first call
+    /// reports refused credentials: [`Error::SentinelAuthFailed`] (the
+    /// sentinels'), [`Error::AuthRequired`] or [`Error::AuthFailed`] (the
+    /// primary's).
     ///
     /// # Examples
     ///
     /// ```no_run
     /// use headcount_redis::{Options, RedisWaitGroup};
-    /// let sentinels = ["redis://10.0.0.1:26379", "redis://10.0.0.2:26379"];
-    /// let opts = Options::new().min_replicas(1);
+    /// // The primary needs `primary-secret` (for user `hc`); the sentinels theirs.
+    /// let sentinels = ["redis://hc:primary-secret@10.0.0.1:26379", "redis://10.0.0.2:26379"];
+    /// let opts = Options::new().min_replicas(1).sentinel_password("sentinel-secret");
     /// let wg = RedisWaitGroup::open_sentinel(&sentinels, "mymaster", "job", opts)?;
     /// wg.add(1)?;
     /// # Ok::<(), headcount_redis::Error>(())

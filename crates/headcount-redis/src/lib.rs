@@ -39,11 +39,11 @@
 //! | nothing left behind | keys expire after [`Options::expire_after`] idle (7 days by default); [`RedisWaitGroup::delete`]; memory bounded by live participants, not by calls or rounds |
 //! | time | from Redis `TIME`, inside the scripts; client clocks are not used for leases |
 //! | deadlines hold | a wait with a timeout returns within it + 0.25 s, any other call within the retry window ([`Options::retry_window`]), also against a server that is gone or frozen: every connect, reply and pause is cut to the time left |
-//! | clear refusals | a missing or wrong password, a missing database and an ACL user lacking a command are [`Error::AuthRequired`], [`Error::AuthFailed`], [`Error::NoSuchDatabase`], [`Error::NoPermission`] (naming it); the least-privilege rule is [`ACL_RULE`] |
+//! | clear refusals | a missing or wrong password, a missing database and an ACL user lacking a command are [`Error::AuthRequired`], [`Error::AuthFailed`], [`Error::NoSuchDatabase`], [`Error::NoPermission`] (naming it), sentinels refusing their own password [`Error::SentinelAuthFailed`]; the least-privilege rule is [`ACL_RULE`] |
 //! | no leaked secret | no error, `Debug` or `Display` of this crate holds a URL's password ([`redact_url`]) |
 //! | Redis Cluster | [`RedisWaitGroup::open_cluster`]; all keys of group `NAME` are `headcount:{NAME}:*`: one hash slot, so every command (script, `XREAD`, `WAIT`) goes to the node that owns it; `MOVED`/`ASK` redirects are followed, also while a waiter waits |
-//! | TLS | `rediss://` URLs (rustls), [`Options::tls_ca`] and [`Options::tls_client_cert`]; a certificate failure is [`Error::Tls`] at once |
-//! | Sentinel | [`RedisWaitGroup::open_sentinel`]: every new connection asks the sentinels for the primary, so a failover is followed |
+//! | TLS | `rediss://` URLs (rustls), [`Options::tls_ca`] and [`Options::tls_client_cert`], for one server, a cluster's nodes, or sentinels and their primary; a certificate failure is [`Error::Tls`] at once |
+//! | Sentinel | [`RedisWaitGroup::open_sentinel`]: every new connection asks the sentinels for the primary, so a failover is followed; the URLs' password is the primary's, [`Options::sentinel_password`] the sentinels' own |
 //!
 //! # Waiting
 //!

@@ -1,11 +1,13 @@
 //! Redis Cluster: a real 3-master cluster on loopback ports. The whole cycle runs
 //! for groups whose slots live on each master, reached through a seed that does
-//! not own the slot (so every command is first redirected), and a group's slot
-//! migrated to another master while waiters wait neither fails them nor releases
-//! them before the true zero.
+//! not own the slot (so every command is first redirected), on plain TCP and on a
+//! cluster that speaks only TLS; a group's slot migrated to another master while
+//! waiters wait neither fails them nor releases them before the true zero.
 
 #[path = "support/cluster.rs"]
 mod cluster;
+#[path = "support/tls.rs"]
+mod tls;
 
 use std::thread;
 use std::time::{Duration, Instant};
@@ -17,8 +19,13 @@ const LONG: Duration = Duration::from_secs(30);
 
 /// The group `name` through the initial node `seed` only.
 fn open_via(cluster: &Cluster, seed: usize, name: &str) -> RedisWaitGroup {
+    open_via_with(cluster, seed, name, Options::new())
+}
+
+/// [`open_via`] with options (a TLS cluster's certificates).
+fn open_via_with(cluster: &Cluster, seed: usize, name: &str, opts: Options) -> RedisWaitGroup {
     let url = cluster.nodes[seed].url();
-    RedisWaitGroup::open_cluster(&[url.as_str()], name, Options::new()).unwrap()
+    RedisWaitGroup::open_cluster(&[url.as_str()], name, opts).unwrap()
 }
 
 fn exists_on(cluster: &Cluster, node: usize, key: &str) -> bool {
@@ -45,6 +52,13 @@ fn await_blocked(cluster: &Cluster, wg: &RedisWaitGroup, node: usize, n: usize) 
 #[test]
 fn the_whole_cycle_runs_for_groups_on_each_master_through_any_seed() {
     let cluster = Cluster::start();
+    cycle_on_each_master(&cluster, &Options::new());
+}
+
+/// For a group on each master, through a seed that does not own it: add, a lease,
+/// blocking and async waiters (blocked on the owner), status, the lease's done,
+/// done, the waiters released, delete.
+fn cycle_on_each_master(cluster: &Cluster, opts: &Options) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -52,10 +66,10 @@ fn the_whole_cycle_runs_for_groups_on_each_master_through_any_seed() {
     for owner in 0..3 {
         let name = cluster.name_on(owner, "cycle");
         let seed = (owner + 1) % 3; // not the owner: the first call is redirected
-        let wg = open_via(&cluster, seed, &name);
+        let wg = open_via_with(cluster, seed, &name, opts.clone());
         wg.add(2).unwrap();
         assert!(exists_on(
-            &cluster,
+            cluster,
             owner,
             &format!("headcount:{{{name}}}:state")
         ));
@@ -68,7 +82,7 @@ fn the_whole_cycle_runs_for_groups_on_each_master_through_any_seed() {
             let wg = wg.clone();
             rt.spawn(async move { wg.wait_timeout_async(LONG).await })
         };
-        await_blocked(&cluster, &wg, owner, 2);
+        await_blocked(cluster, &wg, owner, 2);
         let status = wg.status().unwrap();
         assert_eq!((status.count, status.leases.len()), (2, 1), "{status}");
         lease.done().unwrap();
@@ -79,12 +93,61 @@ fn the_whole_cycle_runs_for_groups_on_each_master_through_any_seed() {
         rt.block_on(asynchronous).unwrap().unwrap();
         wg.delete().unwrap();
         assert!(!exists_on(
-            &cluster,
+            cluster,
             owner,
             &format!("headcount:{{{name}}}:state")
         ));
         assert!(matches!(wg.count(), Err(Error::StateLost { .. })));
     }
+}
+
+/// A cluster whose nodes speak only TLS (to clients and on the cluster bus), with
+/// `rediss://` seeds, a private CA and a client certificate: the same cycle; the
+/// cluster client is given the certificates for every node it discovers. A wrong
+/// CA is `Error::Tls` at the first attempt, for a call and for a waiter.
+#[test]
+fn the_whole_cycle_runs_on_a_tls_only_cluster_and_a_wrong_ca_is_a_tls_error_at_once() {
+    let certs = tls::Certs::make();
+    let cluster = Cluster::start_tls(&certs);
+    assert!(cluster.urls().iter().all(|u| u.starts_with("rediss://")));
+    cycle_on_each_master(&cluster, &certs.options("ca.crt"));
+
+    let seeds = cluster.urls();
+    let seeds: Vec<&str> = seeds.iter().map(String::as_str).collect();
+    let opts = certs
+        .options("other-ca.crt")
+        .retry_window(Duration::from_secs(20));
+    let name = cluster.name_on(1, "tls-wrong-ca");
+    let wg = RedisWaitGroup::open_cluster(&seeds, &name, opts).unwrap();
+    for attempt in ["add", "wait"] {
+        let t = Instant::now();
+        let r = match attempt {
+            "add" => wg.add(1),
+            _ => wg.wait_timeout(LONG),
+        };
+        match &r {
+            Err(e @ Error::Tls { detail, .. }) => {
+                assert!(detail.contains("certificate"), "{attempt}: {detail}");
+                assert!(e.to_string().contains("TLS"), "{attempt}: {e}");
+            }
+            other => panic!("{attempt}: expected a TLS error, got {other:?}"),
+        }
+        // Not retried for the 20 s retry window.
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{attempt}: {:?}",
+            t.elapsed()
+        );
+    }
+    assert!(!exists_on(
+        &cluster,
+        1,
+        &format!("headcount:{{{name}}}:state")
+    ));
+    // Without any certificate (the system's roots): refused the same way.
+    let wg = RedisWaitGroup::open_cluster(&seeds, &name, Options::new()).unwrap();
+    let r = wg.add(1);
+    assert!(matches!(r, Err(Error::Tls { .. })), "{r:?}");
 }
 
 #[test]

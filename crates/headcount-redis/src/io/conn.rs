@@ -55,6 +55,20 @@ pub struct Options {
     pub(crate) tls_ca: Option<Pem>,
     /// The client certificate chain and private key (PEM) for mutual TLS.
     pub(crate) tls_client: Option<(Pem, Pem)>,
+    /// The sentinels' own ACL user (Sentinel only).
+    pub(crate) sentinel_user: Option<String>,
+    /// The sentinels' own password (Sentinel only).
+    pub(crate) sentinel_password: Option<Secret>,
+}
+
+/// A password; `Debug` shows `***`.
+#[derive(Clone)]
+pub(crate) struct Secret(pub(crate) String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
 }
 
 /// PEM bytes; `Debug` shows only their length (a private key is a secret).
@@ -81,6 +95,8 @@ impl Default for Options {
             expire_after: DEFAULT_EXPIRE_AFTER,
             tls_ca: None,
             tls_client: None,
+            sentinel_user: None,
+            sentinel_password: None,
         }
     }
 }
@@ -254,6 +270,67 @@ impl Options {
     /// Whether certificates were given.
     pub(crate) fn has_tls_files(&self) -> bool {
         self.tls_ca.is_some() || self.tls_client.is_some()
+    }
+}
+
+impl Options {
+    /// For [`RedisWaitGroup::open_sentinel`](crate::RedisWaitGroup::open_sentinel):
+    /// the password of the sentinels themselves (`requirepass` in their
+    /// configuration), sent to every sentinel. The password in the sentinel URLs is
+    /// the primary's, not theirs. `Debug` never shows it.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use headcount_redis::{Options, RedisWaitGroup};
+    /// let sentinels = ["redis://:primary-secret@10.0.0.1:26379", "redis://10.0.0.2:26379"];
+    /// let opts = Options::new().sentinel_password("sentinel-secret");
+    /// let wg = RedisWaitGroup::open_sentinel(&sentinels, "mymaster", "job", opts)?;
+    /// # let _ = wg;
+    /// # Ok::<(), headcount_redis::Error>(())
+    /// ```
+    pub fn sentinel_password(mut self, password: impl Into<String>) -> Options {
+        self.sentinel_password = Some(Secret(password.into()));
+        self
+    }
+
+    /// For [`RedisWaitGroup::open_sentinel`](crate::RedisWaitGroup::open_sentinel):
+    /// the ACL user the sentinels themselves know (with
+    /// [`sentinel_password`](Self::sentinel_password)); without it, their default
+    /// user.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let opts = headcount_redis::Options::new()
+    ///     .sentinel_user("watcher")
+    ///     .sentinel_password("sentinel-secret");
+    /// assert!(!format!("{opts:?}").contains("sentinel-secret"));
+    /// ```
+    pub fn sentinel_user(mut self, user: impl Into<String>) -> Options {
+        self.sentinel_user = Some(user.into());
+        self
+    }
+
+    /// The sentinels' user and password; a user without a password is refused.
+    pub(crate) fn sentinel_credentials(&self) -> Result<(Option<&str>, Option<&str>)> {
+        let password = self.sentinel_password.as_ref().map(|p| p.0.as_str());
+        if self.sentinel_user.is_some() && password.is_none() {
+            return Err(Error::InvalidArgument(
+                "a sentinel user was given without a sentinel password".into(),
+            ));
+        }
+        Ok((self.sentinel_user.as_deref(), password))
+    }
+
+    /// Refuses the sentinels' credentials for a topology without sentinels.
+    pub(crate) fn no_sentinel_credentials(&self) -> Result<()> {
+        if self.sentinel_user.is_some() || self.sentinel_password.is_some() {
+            return Err(Error::InvalidArgument(
+                "a sentinel user or password was given, but not the Sentinel topology (open_sentinel, --sentinel)".into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -559,6 +636,16 @@ impl Inner {
         let detail = e.detail().unwrap_or_default();
         if let Some(detail) = tls_failure(&e) {
             return Error::Tls { addr, detail };
+        }
+        if let Target::Sentinel(s) = &*self.target {
+            if e.to_string()
+                .contains(crate::io::topology::SENTINEL_REFUSED)
+            {
+                return Error::SentinelAuthFailed {
+                    sentinels: s.addrs.clone(),
+                    user: s.sentinel_user.clone(),
+                };
+            }
         }
         if auth_failure(&e) {
             return Error::AuthFailed { addr, user };

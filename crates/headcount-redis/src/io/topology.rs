@@ -8,14 +8,14 @@
 //! sentinels for the current primary on every new connection, so a connection
 //! made after a failover reaches the new primary.
 
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{redact_url, Error, Result};
 use crate::io::conn::Options;
 use redis::aio::MultiplexedConnection;
 use redis::cluster::{ClusterClient, ClusterConfig};
-use redis::sentinel::{Sentinel, SentinelNodeConnectionInfo};
+use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{
     AsyncConnectionConfig, Cmd, ConnectionInfo, ConnectionLike, Pipeline, RedisFuture, RedisResult,
     Value,
@@ -37,15 +37,26 @@ pub(crate) enum Target {
     Sentinel(Box<SentinelTarget>),
 }
 
-/// The sentinels of a [`Target::Sentinel`]: one copy for blocking connections and
-/// one for async ones (each resolution needs the sentinel list mutably).
+/// Makes a new client of the sentinels (nothing is sent until it resolves).
+type SentinelBuild = dyn Fn() -> RedisResult<SentinelClient> + Send + Sync;
+
+/// The sentinels of a [`Target::Sentinel`]: a new client for each blocking
+/// resolution (see [`SentinelTarget::resolve`]) and one client for async ones
+/// (each resolution needs it mutably).
 pub(crate) struct SentinelTarget {
     pub(crate) master: String,
-    pub(crate) node: SentinelNodeConnectionInfo,
-    pub(crate) blocking: Mutex<Sentinel>,
-    pub(crate) aio: tokio::sync::Mutex<Sentinel>,
+    pub(crate) build: Arc<SentinelBuild>,
+    pub(crate) aio: tokio::sync::Mutex<SentinelClient>,
     /// The sentinels' addresses (for messages).
     pub(crate) addrs: String,
+    /// The user, password and database of the primary (the first URL's).
+    pub(crate) settings: redis::RedisConnectionInfo,
+    /// How to reach the first sentinel (with the sentinels' own user and
+    /// password): asked directly when a resolution was refused, to tell whose
+    /// password was wrong.
+    pub(crate) first: Option<redis::Client>,
+    /// The sentinels' own user, if one was given (for messages).
+    pub(crate) sentinel_user: Option<String>,
 }
 
 impl Target {
@@ -77,11 +88,7 @@ impl Target {
                 )))
             }
             Target::Sentinel(s) => {
-                let client = s
-                    .blocking
-                    .lock()
-                    .unwrap()
-                    .master_for(&s.master, Some(&s.node))?;
+                let client = s.resolve(timeout)?;
                 Ok(Conn::Node(client.get_connection_with_timeout(timeout)?))
             }
         }
@@ -111,12 +118,11 @@ impl Target {
                 ))
             }
             Target::Sentinel(s) => {
-                let client = s
-                    .aio
-                    .lock()
-                    .await
-                    .async_master_for(&s.master, Some(&s.node))
-                    .await?;
+                let resolved = s.aio.lock().await.async_get_client().await;
+                let client = match resolved {
+                    Ok(c) => c,
+                    Err(e) => return Err(s.whose_refusal_async(e, &config).await),
+                };
                 Ok(AsyncConn::Node(
                     client
                         .get_multiplexed_async_connection_with_config(&config)
@@ -132,8 +138,103 @@ impl Target {
         match self {
             Target::Node(c) => Some(c.get_connection_info().redis_settings().clone()),
             Target::Cluster { settings, .. } => Some(settings.clone()),
-            Target::Sentinel(_) => None,
+            Target::Sentinel(s) => Some(s.settings.clone()),
         }
+    }
+}
+
+/// The marker in the description of an error that the sentinels themselves
+/// refused their password or user (see [`SentinelTarget::whose_refusal`]).
+pub(crate) const SENTINEL_REFUSED: &str = "the sentinels refused";
+
+/// A refused or missing password or user, as the `redis` crate reports it.
+fn is_auth_refusal(e: &redis::RedisError) -> bool {
+    let text = e.to_string();
+    e.kind() == redis::ErrorKind::AuthenticationFailed
+        || matches!(e.code(), Some("NOAUTH" | "WRONGPASS"))
+        || [
+            "NOAUTH",
+            "WRONGPASS",
+            "AuthenticationFailed",
+            "unauthenticated",
+        ]
+        .iter()
+        .any(|m| text.contains(m))
+}
+
+impl SentinelTarget {
+    /// The primary the sentinels name now, as a client, within `timeout`.
+    ///
+    /// The `redis` crate's resolution (asking the sentinels, then the primary's
+    /// role) sets no reply timeout: a frozen sentinel or primary would block it
+    /// forever. So it runs on a thread of its own with a new client, and is given
+    /// up (a timeout, retried like any attempt) after `timeout`; a thread left
+    /// blocked ends when the frozen server answers or its connection drops, and
+    /// holds nothing another resolution needs.
+    fn resolve(&self, timeout: Duration) -> RedisResult<redis::Client> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let build = Arc::clone(&self.build);
+        std::thread::Builder::new()
+            .name("headcount-sentinel".into())
+            .spawn(move || {
+                let _ = tx.send(build().and_then(|mut c| c.get_client()));
+            })?;
+        match rx.recv_timeout(timeout) {
+            Ok(resolved) => resolved.map_err(|e| self.whose_refusal(e, timeout)),
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the sentinels or the primary they name did not answer in time",
+            )
+            .into()),
+        }
+    }
+
+    /// `e`, a failed resolution, marked [`SENTINEL_REFUSED`] when it is a refused
+    /// password and the first sentinel refuses the sentinels' credentials (rather
+    /// than the primary refusing the URL's): the two need different fixes.
+    fn whose_refusal(&self, e: redis::RedisError, timeout: Duration) -> redis::RedisError {
+        match &self.first {
+            Some(first) if is_auth_refusal(&e) => {
+                let probe = first
+                    .get_connection_with_timeout(timeout)
+                    .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+                mark_refusal(e, probe)
+            }
+            _ => e,
+        }
+    }
+
+    /// [`whose_refusal`](Self::whose_refusal) for an async connection.
+    async fn whose_refusal_async(
+        &self,
+        e: redis::RedisError,
+        config: &AsyncConnectionConfig,
+    ) -> redis::RedisError {
+        match &self.first {
+            Some(first) if is_auth_refusal(&e) => {
+                let probe = match first
+                    .get_multiplexed_async_connection_with_config(config)
+                    .await
+                {
+                    Ok(mut c) => redis::cmd("PING").query_async::<String>(&mut c).await,
+                    Err(p) => Err(p),
+                };
+                mark_refusal(e, probe)
+            }
+            _ => e,
+        }
+    }
+}
+
+/// `e`, marked [`SENTINEL_REFUSED`] if the `probe` of a sentinel was refused too.
+fn mark_refusal(e: redis::RedisError, probe: RedisResult<String>) -> redis::RedisError {
+    match probe {
+        Err(p) if is_auth_refusal(&p) => redis::RedisError::from((
+            redis::ErrorKind::AuthenticationFailed,
+            SENTINEL_REFUSED,
+            p.to_string(),
+        )),
+        _ => e,
     }
 }
 
@@ -266,6 +367,7 @@ impl Target {
     /// One server, from `client`, with the certificates of `opts` for a
     /// `rediss://` URL.
     pub(crate) fn node(client: redis::Client, opts: &Options) -> Result<Target> {
+        opts.no_sentinel_credentials()?;
         let info = client.get_connection_info().clone();
         // Without `CLIENT SETINFO` (two more replies to wait for when a connection is
         // set up; only informational, and refused by servers before 7.2).
@@ -292,6 +394,7 @@ impl Target {
     /// password are the first URL's; `rediss://` URLs use the certificates of
     /// `opts`).
     pub(crate) fn cluster(urls: &[&str], opts: &Options) -> Result<Target> {
+        opts.no_sentinel_credentials()?;
         let infos = parse_all(urls)?;
         let refs: Vec<&ConnectionInfo> = infos.iter().collect();
         let certs = certificates(opts, &refs)?;
@@ -322,25 +425,107 @@ impl Target {
             })
     }
 
-    /// The primary named `master` by the sentinels at `urls` (plain TCP, without
-    /// a password on the primary).
+    /// The primary named `master` by the sentinels at `urls`. The user, password
+    /// and database of the first URL are the primary's (and its replicas');
+    /// the sentinels' own user and password are those of `opts`. `rediss://` URLs
+    /// reach the sentinels and the primary over TLS, with the certificates of
+    /// `opts`.
     pub(crate) fn sentinel(urls: &[&str], master: &str, opts: &Options) -> Result<Target> {
         let infos = parse_all(urls)?;
-        if opts.has_tls_files() {
-            return Err(Error::InvalidArgument(
-                "TLS certificates are not supported with Sentinel".into(),
-            ));
-        }
         if master.is_empty() {
             return Err(Error::InvalidArgument(
                 "the Sentinel master name is empty".into(),
             ));
         }
-        let build = || {
-            Sentinel::build(infos.clone()).map_err(|e| Error::InvalidUrl {
+        let (sentinel_user, sentinel_password) = opts.sentinel_credentials()?;
+        let refs: Vec<&ConnectionInfo> = infos.iter().collect();
+        let certs = certificates(opts, &refs)?;
+        let tls = infos
+            .iter()
+            .filter(|i| matches!(i.addr(), redis::ConnectionAddr::TcpTls { .. }))
+            .count();
+        if tls != 0 && tls != infos.len() {
+            return Err(Error::InvalidUrl {
                 url: redact_url(&urls.join(",")),
-                reason: redact_url(&e.to_string()),
-            })
+                reason: "the sentinel URLs mix redis:// and rediss://".into(),
+            });
+        }
+        let settings = infos[0].redis_settings().clone();
+        let credentials = |s: &redis::RedisConnectionInfo| {
+            (
+                s.username().map(str::to_owned),
+                s.password().map(str::to_owned),
+                s.db(),
+            )
+        };
+        if infos[1..].iter().any(|i| {
+            let other = credentials(i.redis_settings());
+            other != (None, None, 0) && other != credentials(&settings)
+        }) {
+            return Err(Error::InvalidUrl {
+                url: redact_url(&urls.join(",")),
+                reason: "the sentinel URLs give different users, passwords or databases: the primary's go in the first URL (the others may repeat them or give none)".into(),
+            });
+        }
+        let invalid = |e: redis::RedisError| Error::InvalidUrl {
+            url: redact_url(&urls.join(",")),
+            reason: redact_url(&e.to_string()),
+        };
+        let build = {
+            let addrs: Vec<redis::ConnectionAddr> =
+                infos.iter().map(|i| i.addr().clone()).collect();
+            let (master, settings) = (master.to_owned(), settings.clone());
+            let sentinel_user = sentinel_user.map(str::to_owned);
+            let sentinel_password = sentinel_password.map(str::to_owned);
+            #[cfg(feature = "tls")]
+            let certs = certs.clone();
+            move || -> RedisResult<SentinelClient> {
+                let mut b =
+                    SentinelClientBuilder::new(addrs.clone(), &master, SentinelServerType::Master)?
+                        .set_client_to_redis_db(settings.db());
+                if let Some(user) = settings.username() {
+                    b = b.set_client_to_redis_username(user);
+                }
+                if let Some(password) = settings.password() {
+                    b = b.set_client_to_redis_password(password);
+                }
+                if let Some(user) = &sentinel_user {
+                    b = b.set_client_to_sentinel_username(user);
+                }
+                if let Some(password) = &sentinel_password {
+                    b = b.set_client_to_sentinel_password(password);
+                }
+                if tls != 0 {
+                    b = b.set_client_to_redis_tls_mode(redis::TlsMode::Secure);
+                }
+                #[cfg(feature = "tls")]
+                if let Some(c) = &certs {
+                    b = b
+                        .set_client_to_sentinel_certificates(c.clone())
+                        .set_client_to_redis_certificates(c.clone());
+                }
+                b.build()
+            }
+        };
+        let aio = tokio::sync::Mutex::new(build().map_err(invalid)?);
+        // The first sentinel as the clients reach it, for `whose_refusal`.
+        let first = {
+            let mut info = infos[0].clone();
+            let mut own = redis::RedisConnectionInfo::default().set_skip_set_lib_name();
+            if let Some(user) = sentinel_user {
+                own = own.set_username(user);
+            }
+            if let Some(password) = sentinel_password {
+                own = own.set_password(password);
+            }
+            info = info.set_redis_settings(own);
+            match &certs {
+                None => redis::Client::open(info).ok(),
+                #[cfg(feature = "tls")]
+                Some(c) => redis::Client::build_with_tls(info, c.clone()).ok(),
+                #[cfg(not(feature = "tls"))]
+                Some(never) => match *never {},
+            }
         };
         let addrs = infos
             .iter()
@@ -349,10 +534,12 @@ impl Target {
             .join(",");
         Ok(Target::Sentinel(Box::new(SentinelTarget {
             master: master.to_owned(),
-            node: SentinelNodeConnectionInfo::default(),
-            blocking: Mutex::new(build()?),
-            aio: tokio::sync::Mutex::new(build()?),
+            build: Arc::new(build),
+            aio,
             addrs,
+            settings,
+            first,
+            sentinel_user: sentinel_user.map(str::to_owned),
         })))
     }
 }
@@ -397,7 +584,7 @@ fn certificates(opts: &Options, nodes: &[&ConnectionInfo]) -> Result<Option<Cert
     }
     #[cfg(feature = "tls")]
     {
-        Ok(Some(redis::TlsCertificates {
+        let certs = redis::TlsCertificates {
             client_tls: opts
                 .tls_client
                 .as_ref()
@@ -406,10 +593,75 @@ fn certificates(opts: &Options, nodes: &[&ConnectionInfo]) -> Result<Option<Cert
                     client_key: key.0.clone(),
                 }),
             root_cert: opts.tls_ca.as_ref().map(|ca| ca.0.clone()),
-        }))
+        };
+        // Parsed now, the same way for every topology: a certificate or key that
+        // does not parse is a TLS error, not a bad URL.
+        let first = nodes[0];
+        redis::Client::build_with_tls(first.clone(), certs.clone()).map_err(|e| Error::Tls {
+            addr: first.addr().to_string(),
+            detail: e.to_string(),
+        })?;
+        Ok(Some(certs))
     }
     #[cfg(not(feature = "tls"))]
     Err(Error::InvalidArgument(
         "TLS certificates need the `tls` feature of headcount-redis".into(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Options, RedisWaitGroup};
+
+    /// Opens `url` as one server, as a cluster's seed and as a sentinel.
+    fn open_all(url: &str) -> Vec<crate::Result<RedisWaitGroup>> {
+        vec![
+            RedisWaitGroup::open_url(url, "g"),
+            RedisWaitGroup::open_cluster(&[url], "g", Options::new()),
+            RedisWaitGroup::open_sentinel(&[url], "m", "g", Options::new()),
+        ]
+    }
+
+    /// Without the `tls` feature, a `rediss://` URL is refused when it is opened,
+    /// for every topology.
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn without_the_tls_feature_a_rediss_url_is_an_invalid_url() {
+        for r in open_all("rediss://127.0.0.1:1") {
+            assert!(
+                matches!(&r, Err(crate::Error::InvalidUrl { reason, .. }) if reason.contains("TLS")),
+                "{r:?}"
+            );
+        }
+    }
+
+    /// A certificate or key that does not parse is `Error::Tls` when the group is
+    /// opened, for every topology.
+    #[cfg(feature = "tls")]
+    #[test]
+    fn unparsable_certificates_are_a_tls_error_for_every_topology() {
+        let url = "rediss://127.0.0.1:1";
+        let garbage =
+            || Options::new().tls_client_cert(b"not a cert".to_vec(), b"nor a key".to_vec());
+        let all = [
+            RedisWaitGroup::open_url_with(url, "g", garbage()),
+            RedisWaitGroup::open_cluster(&[url], "g", garbage()),
+            RedisWaitGroup::open_sentinel(&[url], "m", "g", garbage()),
+        ];
+        for r in all {
+            assert!(matches!(&r, Err(crate::Error::Tls { .. })), "{r:?}");
+        }
+    }
+
+    /// With it, the same URLs open (nothing is sent before the first call).
+    #[cfg(feature = "tls")]
+    #[test]
+    fn with_the_tls_feature_rediss_urls_open_for_every_topology() {
+        for r in open_all("rediss://127.0.0.1:1") {
+            assert!(r.is_ok(), "{r:?}");
+        }
+        for r in open_all("redis://127.0.0.1:1") {
+            assert!(r.is_ok(), "{r:?}");
+        }
+    }
 }

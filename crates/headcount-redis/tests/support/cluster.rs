@@ -1,9 +1,12 @@
 //! Test support: a real 3-master Redis Cluster on loopback ports
-//! (`redis-server --cluster-enabled yes` x3 + `redis-cli --cluster create`), the
-//! node that owns a group's slot, and a slot migration between two masters
-//! (`CLUSTER SETSLOT .. IMPORTING/MIGRATING`, `MIGRATE .. KEYS`, `SETSLOT .. NODE`).
+//! (`redis-server --cluster-enabled yes` x3 + `redis-cli --cluster create`), on
+//! plain TCP or TLS only (`--port 0 --tls-port P --tls-cluster yes`, with the
+//! certificates of `support/tls.rs`), the node that owns a group's slot, and a
+//! slot migration between two masters (`CLUSTER SETSLOT .. IMPORTING/MIGRATING`,
+//! `MIGRATE .. KEYS`, `SETSLOT .. NODE`).
 //!
-//! Shared by the tests of `headcount-redis` and `headcount-cli` (`#[path]` include).
+//! Shared by the tests of `headcount-redis` and `headcount-cli` (`#[path]` include,
+//! next to `support/tls.rs` as module `tls`).
 #![allow(dead_code)]
 
 use std::net::TcpListener;
@@ -11,20 +14,115 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The certificate files of a TLS-only cluster (paths into a `tls::Certs`
+/// directory, which must outlive the cluster).
+#[derive(Clone)]
+pub(crate) struct TlsFiles {
+    ca: String,
+    server_cert: String,
+    server_key: String,
+    client_cert: String,
+    client_key: String,
+}
+
+impl TlsFiles {
+    pub(crate) fn of(certs: &super::tls::Certs) -> TlsFiles {
+        TlsFiles {
+            ca: certs.path("ca.crt"),
+            server_cert: certs.path("server.crt"),
+            server_key: certs.path("server.key"),
+            client_cert: certs.path("client.crt"),
+            client_key: certs.path("client.key"),
+        }
+    }
+
+    /// `redis-server` arguments: TLS only, also between the nodes, client
+    /// certificates required (so a node presents one on the cluster bus too).
+    fn server_args(&self, port: u16) -> Vec<String> {
+        [
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--tls-cluster",
+            "yes",
+            "--tls-replication",
+            "yes",
+            "--tls-cert-file",
+            &self.server_cert,
+            "--tls-key-file",
+            &self.server_key,
+            "--tls-client-cert-file",
+            &self.client_cert,
+            "--tls-client-key-file",
+            &self.client_key,
+            "--tls-ca-cert-file",
+            &self.ca,
+            "--tls-auth-clients",
+            "yes",
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    }
+
+    /// `redis-cli` arguments for a TLS connection with the client certificate.
+    fn cli_args(&self) -> Vec<String> {
+        [
+            "--tls",
+            "--cacert",
+            &self.ca,
+            "--cert",
+            &self.client_cert,
+            "--key",
+            &self.client_key,
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    }
+
+    fn certificates(&self) -> redis::TlsCertificates {
+        let read = |p: &str| std::fs::read(p).unwrap();
+        redis::TlsCertificates {
+            client_tls: Some(redis::ClientTlsConfig {
+                client_cert: read(&self.client_cert),
+                client_key: read(&self.client_key),
+            }),
+            root_cert: Some(read(&self.ca)),
+        }
+    }
+}
+
+/// A client for the node at `port` (TLS with the test certificates, or plain).
+fn client(port: u16, tls: Option<&TlsFiles>) -> redis::Client {
+    match tls {
+        Some(t) => {
+            redis::Client::build_with_tls(format!("rediss://127.0.0.1:{port}"), t.certificates())
+                .unwrap()
+        }
+        None => redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap(),
+    }
+}
+
 /// One cluster node (a `redis-server` child process).
 pub(crate) struct Node {
     child: Child,
     pub(crate) port: u16,
+    tls: Option<TlsFiles>,
 }
 
 impl Node {
+    /// `redis://127.0.0.1:PORT`, or `rediss://` for a TLS node.
     pub(crate) fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     pub(crate) fn conn(&self) -> redis::Connection {
-        redis::Client::open(self.url())
-            .unwrap()
+        client(self.port, self.tls.as_ref())
             .get_connection_with_timeout(Duration::from_secs(5))
             .unwrap()
     }
@@ -58,6 +156,7 @@ impl Node {
 pub(crate) struct Cluster {
     pub(crate) nodes: Vec<Node>,
     dir: PathBuf,
+    tls: Option<TlsFiles>,
 }
 
 /// A port whose cluster bus port (+10000) is free too.
@@ -76,12 +175,17 @@ fn cluster_port(taken: &[u16]) -> u16 {
 }
 
 /// A cluster-enabled `redis-server` on a free port pair; `None` if it did not start.
-fn spawn_node(dir: &std::path::Path, taken: &[u16]) -> Option<Node> {
+fn spawn_node(dir: &std::path::Path, taken: &[u16], tls: Option<&TlsFiles>) -> Option<Node> {
     let port = cluster_port(taken);
     let node_dir = dir.join(port.to_string());
     std::fs::create_dir_all(&node_dir).unwrap();
+    let listen = match tls {
+        Some(t) => t.server_args(port),
+        None => vec!["--port".into(), port.to_string()],
+    };
     let mut child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(&listen)
+        .args(["--bind", "127.0.0.1"])
         .args(["--cluster-enabled", "yes"])
         .args(["--cluster-config-file", "nodes.conf"])
         .args(["--cluster-node-timeout", "5000"])
@@ -94,12 +198,12 @@ fn spawn_node(dir: &std::path::Path, taken: &[u16]) -> Option<Node> {
         .expect("redis-server not found on PATH: run scripts/ensure-redis.sh");
     let t = Instant::now();
     while t.elapsed() < Duration::from_secs(10) {
-        let ping = redis::Client::open(format!("redis://127.0.0.1:{port}"))
-            .unwrap()
+        let ping = client(port, tls)
             .get_connection_with_timeout(Duration::from_millis(200))
             .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
         if ping.is_ok() {
-            return Some(Node { child, port });
+            let tls = tls.cloned();
+            return Some(Node { child, port, tls });
         }
         if let Ok(Some(_)) = child.try_wait() {
             break;
@@ -117,12 +221,13 @@ impl Cluster {
     pub(crate) fn add_replica(&mut self, master: usize) {
         let taken: Vec<u16> = self.nodes.iter().map(|n| n.port).collect();
         let node = loop {
-            if let Some(n) = spawn_node(&self.dir, &taken) {
+            if let Some(n) = spawn_node(&self.dir, &taken, self.tls.as_ref()) {
                 break n;
             }
         };
         let master_node = &self.nodes[master];
-        let out = Command::new("redis-cli")
+        let out = self
+            .redis_cli()
             .args(["--cluster", "add-node"])
             .arg(format!("127.0.0.1:{}", node.port))
             .arg(format!("127.0.0.1:{}", master_node.port))
@@ -153,7 +258,18 @@ impl Cluster {
         self.nodes.push(node);
     }
 
+    /// A cluster on plain TCP.
     pub(crate) fn start() -> Cluster {
+        Cluster::start_with(None)
+    }
+
+    /// A cluster whose nodes listen only on TLS (to clients and to each other),
+    /// with the test CA's server certificate, requiring client certificates.
+    pub(crate) fn start_tls(certs: &super::tls::Certs) -> Cluster {
+        Cluster::start_with(Some(TlsFiles::of(certs)))
+    }
+
+    fn start_with(tls: Option<TlsFiles>) -> Cluster {
         let dir = std::env::temp_dir().join(format!(
             "headcount-cluster-{}-{}",
             std::process::id(),
@@ -163,17 +279,18 @@ impl Cluster {
         let mut nodes: Vec<Node> = Vec::new();
         while nodes.len() < 3 {
             let taken: Vec<u16> = nodes.iter().map(|n| n.port).collect();
-            if let Some(node) = spawn_node(&dir, &taken) {
+            if let Some(node) = spawn_node(&dir, &taken, tls.as_ref()) {
                 nodes.push(node);
             }
         }
-        let cluster = Cluster { nodes, dir };
+        let cluster = Cluster { nodes, dir, tls };
         let addrs: Vec<String> = cluster
             .nodes
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect();
-        let out = Command::new("redis-cli")
+        let out = cluster
+            .redis_cli()
             .args(["--cluster", "create"])
             .args(&addrs)
             .args(["--cluster-replicas", "0", "--cluster-yes"])
@@ -187,6 +304,15 @@ impl Cluster {
         );
         cluster.await_ok();
         cluster
+    }
+
+    /// `redis-cli`, with the TLS arguments for a TLS cluster.
+    fn redis_cli(&self) -> Command {
+        let mut c = Command::new("redis-cli");
+        if let Some(t) = &self.tls {
+            c.args(t.cli_args());
+        }
+        c
     }
 
     /// Waits until every node reports `cluster_state:ok` and agrees on the slots.

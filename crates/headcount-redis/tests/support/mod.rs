@@ -20,6 +20,9 @@ pub(crate) struct RedisServer {
     dir: PathBuf,
     /// Extra `redis-server` arguments (e.g. `--replicaof`).
     extra: Vec<String>,
+    /// The default user's password, once [`RedisServer::require_password`] set it
+    /// (the test's own connections use it; [`RedisServer::url`] never holds it).
+    password: Option<String>,
 }
 
 fn free_port() -> u16 {
@@ -76,6 +79,7 @@ impl RedisServer {
                 port: free_port(),
                 dir: dir.clone(),
                 extra: extra.iter().map(|a| a.to_string()).collect(),
+                password: None,
             };
             if s.spawn() {
                 return s;
@@ -118,8 +122,29 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// A client for the test's own connections (with the password, if one is
+    /// required).
     pub(crate) fn client(&self) -> redis::Client {
-        redis::Client::open(self.url()).unwrap()
+        match &self.password {
+            Some(p) => redis::Client::open(self.url_as("", p)).unwrap(),
+            None => redis::Client::open(self.url()).unwrap(),
+        }
+    }
+
+    /// From now on the default user needs `password` (`requirepass`), and as a
+    /// replica this server authenticates to its primary with it (`masterauth`).
+    /// Connections already open (a replica's link) stay as they are.
+    pub(crate) fn require_password(&mut self, password: &str) {
+        let mut c = self.conn();
+        for (name, value) in [("masterauth", password), ("requirepass", password)] {
+            redis::cmd("CONFIG")
+                .arg("SET")
+                .arg(name)
+                .arg(value)
+                .exec(&mut c)
+                .unwrap();
+        }
+        self.password = Some(password.to_owned());
     }
 
     pub(crate) fn conn(&self) -> redis::Connection {

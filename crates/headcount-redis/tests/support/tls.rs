@@ -165,6 +165,33 @@ pub(crate) struct TlsServer {
 
 impl TlsServer {
     pub(crate) fn start(certs: &Certs) -> TlsServer {
+        TlsServer::start_with(certs, &[])
+    }
+
+    /// A replica of `primary` over TLS, started once it has synced.
+    pub(crate) fn replica_of(primary: &TlsServer, certs: &Certs) -> TlsServer {
+        let port = primary.port.to_string();
+        let replica = TlsServer::start_with(certs, &["--replicaof", "127.0.0.1", &port]);
+        let t = Instant::now();
+        loop {
+            let info: String = redis::cmd("INFO")
+                .arg("replication")
+                .query(&mut replica.conn(certs))
+                .unwrap();
+            if info.contains("master_link_status:up") {
+                return replica;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "replica never synced"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A server with extra arguments (e.g. `--replicaof`); as a replica it
+    /// replicates over TLS, presenting the client certificate.
+    pub(crate) fn start_with(certs: &Certs, extra: &[&str]) -> TlsServer {
         for _ in 0..5 {
             let port = free_port();
             let dir = certs.dir.join(format!("data-{port}"));
@@ -176,9 +203,13 @@ impl TlsServer {
                 .args(["--tls-key-file", &certs.path("server.key")])
                 .args(["--tls-ca-cert-file", &certs.path("ca.crt")])
                 .args(["--tls-auth-clients", "yes"])
+                .args(["--tls-replication", "yes"])
+                .args(["--tls-client-cert-file", &certs.path("client.crt")])
+                .args(["--tls-client-key-file", &certs.path("client.key")])
                 .args(["--save", "", "--appendonly", "no"])
                 .args(["--dir", dir.to_str().unwrap()])
                 .args(["--daemonize", "no", "--loglevel", "warning"])
+                .args(extra)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()

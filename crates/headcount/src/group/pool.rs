@@ -10,10 +10,10 @@
 //!   count), the `BUSY` bit and the `CLOSED` bit. [`Pool::acquire`] takes a slot with a CAS
 //!   that adds one job and checks `CLOSED` together; only spawners write this word (and
 //!   `close`, once).
-//! - `finished` (the workers' side): how many jobs have ended, a running count that each
-//!   finished job raises with one `fetch_add`; next to it, `blocked`: the `acquire`s parked at
-//!   the limit and the `WAITING` bit of a waiting `close`, which a worker reads after each
-//!   job (a line nobody writes while no one waits: a read that stays in its cache).
+//! - `finished` (the workers' side): how many jobs have ended (a running count, modulo 2^32),
+//!   the number of `acquire`s parked at the limit, and the `WAITING` bit of a waiting
+//!   `close`. Each finished job raises the count with one `fetch_add`, whose result says
+//!   whether an `acquire` is parked and must be woken, or whether `close` waits.
 //! - `crew`: how many workers there are, how many are *searching* the queue, and how many are
 //!   *sleeping*, plus the crew's own `CLOSED` bit. [`Pool::submit`] reads it after queueing a
 //!   job to decide whether a worker must be woken or started.
@@ -23,18 +23,18 @@
 //! `started - seen` is never below the truth, and the limit holds. It reads the workers'
 //! count afresh only when that bound reaches the limit (and to keep the high-water mark
 //! exact), so a spawner far from the limit touches no line that a worker writes. An `acquire`
-//! at the limit yields a few times, then parks: it raises `blocked`, then (after a `SeqCst`
-//! fence) reads the counts once more; a finishing job raises `finished`, then (after a fence)
-//! reads `blocked` and wakes one parked `acquire`. Of the two, at least one sees the other.
+//! at the limit yields a few times, then parks: its read-modify-write of `finished` counts it
+//! parked and returns the finished count; a job that finishes after it sees it parked and
+//! wakes one parked `acquire`. One word, so one of the two sees the other.
 //!
 //! The group's [`WaitGroup`] holds one count from the first `acquire` (the one that sets
 //! `BUSY`) until [`Pool::close`] clears `BUSY` (with feature `diagnostics`, it counts each job
 //! instead, so that stall reports list every `spawn`): it is what the self-deadlock check and
 //! the leak checker key on. `close` waits for `started == finished` itself: it sets
-//! `WAITING`, then (after a fence) reads the counts, and parks on the finished count's address
-//! until the job that brings `finished` up to `started` sees `WAITING` and wakes it. Reading
-//! `finished` (Acquire, from a chain of `SeqCst` `fetch_add`s) makes every write of every job
-//! visible to the waiter.
+//! `WAITING` (a read-modify-write that returns the finished count), and parks on the
+//! `finished` word's address until the job that brings `finished` up to `started` sees
+//! `WAITING` and wakes it. Reading `finished` (Acquire, from a chain of `SeqCst`
+//! `fetch_add`s) makes every write of every job visible to the waiter.
 //!
 //! # Life cycle
 //!
@@ -128,12 +128,28 @@ const BUSY: u64 = 1 << 62;
 /// Set by `close`: no more jobs (also in `crew`).
 const CLOSED: u64 = 1 << 63;
 
-// The `blocked` word.
-/// `acquire`s parked at the limit: the low 32 bits.
-const PARKED: u64 = (1 << 32) - 1;
+// The `finished` word.
+/// `acquire`s parked at the limit: the low 31 bits.
+const PARKED: u64 = (1 << 31) - 1;
 /// Set by `close` (and `close_when_idle`) once it waits for the pool to go idle: the job that
 /// finds the pool idle wakes it.
-const WAITING: u64 = 1 << 32;
+const WAITING: u64 = 1 << 31;
+/// One finished job: the high 32 bits count them, modulo 2^32 (a carry out of the word is
+/// dropped).
+const FINISHED: u64 = 1 << 32;
+
+/// The finished count of a `finished` word (modulo 2^32).
+fn finished_of(word: u64) -> u32 {
+    (word >> 32) as u32
+}
+
+/// Jobs in flight: accepted (`started`) and not finished (`finished`, modulo 2^32). Both are
+/// running counts, and fewer than 2^31 jobs are ever in flight, so the difference modulo 2^32
+/// is the count; a `finished` read after `started` and already past it (a stale `started`)
+/// gives 0.
+fn in_flight_of(started: u64, finished: u32) -> u64 {
+    ((started as u32).wrapping_sub(finished) as i32).max(0) as u64
+}
 
 // The `crew` word: three 21-bit counts, then `CLOSED`.
 const FIELD: u64 = (1 << 21) - 1;
@@ -185,24 +201,18 @@ pub(crate) struct Slot(());
 struct Spawned {
     /// Jobs accepted, `BUSY`, `CLOSED` (module docs).
     slots: AtomicU64,
-    /// A value of [`Finished::count`] that a spawner read: a lower bound of it (the count only
-    /// grows), which `acquire` uses until the bound it gives reaches the limit.
+    /// A finished count (of the `finished` word) that a spawner read: behind the count or
+    /// equal to it (the count only grows), which `acquire` uses until the bound it gives
+    /// reaches the limit.
     seen: AtomicU64,
-}
-
-/// The workers' side of the in-flight count (one cache line, written by every finished job).
-struct Finished {
-    /// Jobs finished: a running count.
-    count: AtomicU64,
-    /// `acquire`s parked at the limit, and `WAITING` (module docs); read after each job.
-    blocked: AtomicU64,
 }
 
 pub(crate) struct Pool {
     /// Jobs accepted, `BUSY`, `CLOSED` (module docs).
     spawned: CachePadded<Spawned>,
-    /// Jobs finished, parked `acquire`s, `WAITING` (module docs).
-    finished: CachePadded<Finished>,
+    /// Jobs finished, parked `acquire`s, `WAITING` (module docs): written by every finished
+    /// job, so on a cache line of its own.
+    finished: CachePadded<AtomicU64>,
     /// Workers, searching, sleeping, `CLOSED` (module docs).
     crew: CachePadded<AtomicU64>,
     queue: Queue<Job>,
@@ -239,10 +249,7 @@ impl Pool {
                 slots: AtomicU64::new(0),
                 seen: AtomicU64::new(0),
             }),
-            finished: CachePadded::new(Finished {
-                count: AtomicU64::new(0),
-                blocked: AtomicU64::new(0),
-            }),
+            finished: CachePadded::new(AtomicU64::new(0)),
             crew: CachePadded::new(AtomicU64::new(0)),
             queue: Queue::new(),
             wg: CachePadded::new(WaitGroup::new()),
@@ -269,20 +276,20 @@ impl Pool {
 
     /// The key `close` parks on while it waits for the pool to go idle.
     fn idle_wait_key(&self) -> usize {
-        (&self.finished.count as *const AtomicU64) as usize
+        (&*self.finished as *const AtomicU64) as usize
     }
 
-    /// The limit on jobs in flight, as a count.
+    /// The limit on jobs in flight, as a count (below 2^31: see [`in_flight_of`]).
     fn slot_limit(&self) -> u64 {
-        (self.limit.load(Relaxed) as u64).min(STARTED)
+        (self.limit.load(Relaxed) as u64).min(i32::MAX as u64)
     }
 
     /// Jobs in flight now, and the `slots` word read: the finished count is read first, so
     /// that the difference is never negative.
     fn in_flight_now(&self) -> (u64, u64) {
-        let finished = self.finished.count.load(SeqCst);
+        let finished = self.finished.load(SeqCst);
         let slots = self.spawned.slots.load(SeqCst);
-        ((slots & STARTED) - finished, slots)
+        (in_flight_of(slots & STARTED, finished_of(finished)), slots)
     }
 
     /// The limit on workers.
@@ -351,14 +358,14 @@ impl Pool {
         let mut slots = self.spawned.slots.load(Relaxed);
         // A lower bound of the finished count: `started - seen` is at least the number of
         // jobs in flight. Acquire: a job counted in it has ended before the next one starts.
-        let mut seen = self.spawned.seen.load(Acquire);
+        let mut seen = self.spawned.seen.load(Acquire) as u32;
         let mut fresh = false;
         loop {
             if slots & CLOSED != 0 {
                 return Err(Refused::Closed);
             }
             let started = slots & STARTED;
-            let mut in_flight = started.saturating_sub(seen);
+            let mut in_flight = in_flight_of(started, seen);
             if in_flight >= limit && !fresh {
                 // Only near the limit does a spawner look at the workers' side.
                 (seen, in_flight) = self.refresh_seen(started);
@@ -407,13 +414,15 @@ impl Pool {
                 continue;
             }
             let validate = || {
-                // Under the parking lot's lock. A job that finishes after the `fetch_add` sees
-                // us parked and wakes us; before it, we see it finished (module docs).
-                self.finished.blocked.fetch_add(1, SeqCst);
-                fence(SeqCst);
-                let (in_flight, slots) = self.in_flight_now();
-                if slots & CLOSED != 0 || in_flight < limit {
-                    self.finished.blocked.fetch_sub(1, SeqCst);
+                // Under the parking lot's lock. One word, one read-modify-write: a job that
+                // finishes after it sees us parked and wakes us; before it, we see it
+                // finished (module docs).
+                let finished = self.finished.fetch_add(1, SeqCst);
+                let slots = self.spawned.slots.load(SeqCst);
+                if slots & CLOSED != 0
+                    || in_flight_of(slots & STARTED, finished_of(finished)) < limit
+                {
+                    self.finished.fetch_sub(1, SeqCst);
                     false
                 } else {
                     true
@@ -433,10 +442,12 @@ impl Pool {
 
     /// Reads the finished count for an `acquire` that has seen `started` jobs accepted: keeps
     /// it as the spawners' bound, and returns it with the jobs in flight it gives.
-    fn refresh_seen(&self, started: u64) -> (u64, u64) {
-        let seen = self.finished.count.load(SeqCst);
-        self.spawned.seen.store(seen, Release);
-        (seen, started.saturating_sub(seen))
+    fn refresh_seen(&self, started: u64) -> (u32, u64) {
+        let seen = finished_of(self.finished.load(SeqCst));
+        // Another spawner may store an older count over it: still a bound (one that is off
+        // by 2^31 jobs would need this thread to stall between the two lines meanwhile).
+        self.spawned.seen.store(u64::from(seen), Release);
+        (seen, in_flight_of(started, seen))
     }
 
     /// Queues `job` in the slot taken by `acquire`, and makes sure a worker will take it.
@@ -541,7 +552,7 @@ impl Pool {
                         return false;
                     }
                     left -= 1;
-                    self.finished.blocked.fetch_sub(1, SeqCst);
+                    self.finished.fetch_sub(1, SeqCst);
                     true
                 },
                 0,
@@ -694,24 +705,22 @@ impl Pool {
         if let Err(payload) = result {
             sync::lock(&self.panics).push(payload);
         }
-        // SeqCst, with the `fetch_add` on `blocked` of an `acquire` that parks (and the
-        // fence after each): either we see it parked, or it sees this job finished. Release:
-        // everything the job did is visible to whoever reads the count (the next `acquire` at
-        // the limit, `close`).
-        let finished = self.finished.count.fetch_add(1, SeqCst) + 1;
-        fence(SeqCst);
-        let blocked = self.finished.blocked.load(SeqCst);
-        if blocked & PARKED != 0 {
+        // One read-modify-write of the `finished` word, which also holds the parked
+        // `acquire`s and `WAITING`: either we see them, or they see this job finished.
+        // Release: everything the job did is visible to whoever reads the count (the next
+        // `acquire` at the limit, `close`).
+        let prev = self.finished.fetch_add(FINISHED, SeqCst);
+        if prev & PARKED != 0 {
             self.wake_blocked(1);
         }
         if COUNT_EACH_JOB {
             self.wg.done();
         }
-        if blocked & WAITING != 0 {
+        if prev & WAITING != 0 {
             // `close` (or `close_when_idle`) waits for the pool to go idle: if this job was
             // the last one in flight, it has.
             let slots = self.spawned.slots.load(SeqCst);
-            if slots & STARTED == finished {
+            if in_flight_of(slots & STARTED, finished_of(prev).wrapping_add(1)) == 0 {
                 self.went_idle();
             }
         }
@@ -742,11 +751,10 @@ impl Pool {
     /// will.
     pub(crate) fn close_when_idle(&self) {
         self.close_when_idle.store(true, SeqCst);
-        // With the job's `fetch_add` and fence in `run`: either the job that ends the last
-        // busy period sees `WAITING`, or we see it finished (or both; the CAS in
+        // With the job's `fetch_add` in `run`, on the same word: either the job that ends the
+        // last busy period sees `WAITING`, or we see it finished (or both; the CAS in
         // `close_if_idle` lets one of them close).
-        self.finished.blocked.fetch_or(WAITING, SeqCst);
-        fence(SeqCst);
+        self.finished.fetch_or(WAITING, SeqCst);
         self.close_if_idle();
     }
 
@@ -846,13 +854,12 @@ impl Pool {
         }
         while self.try_close().is_none() {
             let validate = || {
-                // Under the parking lot's lock, with the fence after each job's `fetch_add`
-                // in `run`: either the last job sees `WAITING` (and wakes us, under this
-                // lock), or we see it finished.
-                self.finished.blocked.fetch_or(WAITING, SeqCst);
-                fence(SeqCst);
-                let (in_flight, slots) = self.in_flight_now();
-                slots & CLOSED == 0 && in_flight != 0
+                // Under the parking lot's lock, one read-modify-write of the word each job's
+                // `fetch_add` in `run` writes: either the last job sees `WAITING` (and wakes
+                // us, under this lock), or we see it finished.
+                let finished = self.finished.fetch_or(WAITING, SeqCst);
+                let slots = self.spawned.slots.load(SeqCst);
+                slots & CLOSED == 0 && in_flight_of(slots & STARTED, finished_of(finished)) != 0
             };
             // SAFETY: the key is the address of this pool's own finished count, on which only
             // `close` parks, and the pool outlives the call (`&self`); `validate` only does

@@ -852,7 +852,13 @@ impl Pool {
             // The group's count stays up while the pool is open: check what its wait would.
             crate::diagnostics::check_self_wait(&self.wg);
         }
+        // Spin, then yield a little (the last jobs are often about to end), then park, as the
+        // group's own `wait` does.
+        let mut backoff = Backoff::new();
         while self.try_close().is_none() {
+            if backoff.snooze() {
+                continue;
+            }
             let validate = || {
                 // Under the parking lot's lock, one read-modify-write of the word each job's
                 // `fetch_add` in `run` writes: either the last job sees `WAITING` (and wakes

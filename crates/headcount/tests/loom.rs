@@ -404,7 +404,10 @@ mod pool {
         model(|| {
             let group = Group::new().limit(2);
             let spawner = group.spawner();
-            let (dropped, ran) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+            let (dropped, ran) = (
+                Arc::new(AtomicBool::new(false)),
+                Arc::new(AtomicBool::new(false)),
+            );
             let flag = ran.clone();
             spawner.spawn(move || flag.store(true, Relaxed));
             let done = dropped.clone();

@@ -871,8 +871,10 @@ impl Pool {
             // `close` parks, and the pool outlives the call (`&self`); `validate` only does
             // atomic operations and `timed_out` is empty: neither panics nor calls into the
             // parker.
-            let _: Parked =
-                unsafe { self.full.park(self.idle_wait_key(), 0, None, validate, |_| {}) };
+            let _: Parked = unsafe {
+                self.full
+                    .park(self.idle_wait_key(), 0, None, validate, |_| {})
+            };
         }
         self.shut()
     }
@@ -1044,5 +1046,3 @@ impl fmt::Debug for Pool {
             .finish()
     }
 }
-
-

@@ -278,3 +278,64 @@ fn groups_are_unwind_safe() {
     group.spawn(|| panic!("boom"));
     assert!(quietly(|| panic::catch_unwind(move || group.wait())).is_err());
 }
+
+/// Tasks that run one after the other, each spawned once the one before has ended: the
+/// high-water mark is 1 and `in_flight` drops to 0 between them, with or without a limit
+/// (a spawner checks the limit against a finished count it read earlier; the mark and
+/// `in_flight` must not take that bound for the truth).
+#[test]
+fn one_task_at_a_time_is_one_in_flight() {
+    for group in [Group::new(), Group::new().limit(8)] {
+        for _ in 0..n(200, 20) {
+            let (done, ended) = std::sync::mpsc::channel();
+            group.spawn(move || done.send(()).unwrap());
+            ended.recv().unwrap();
+            until(|| group.in_flight() == 0);
+        }
+        assert_eq!(group.max_in_flight(), 1);
+        group.wait();
+    }
+}
+
+/// Two threads spawn many short tasks at limit 3: the spawners share the limit (never more
+/// than 3 tasks in flight, nor running by the tasks' own count), and every task runs.
+#[test]
+fn two_spawners_share_the_limit() {
+    let group = Group::new().limit(3);
+    let spawner = group.spawner();
+    let running = Arc::new(AtomicUsize::new(0));
+    let high = Arc::new(AtomicUsize::new(0));
+    let ran = Arc::new(AtomicUsize::new(0));
+    let task = {
+        let (running, high, ran) = (running.clone(), high.clone(), ran.clone());
+        move || {
+            let (running, high, ran) = (running.clone(), high.clone(), ran.clone());
+            move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                high.fetch_max(now, Ordering::SeqCst);
+                thread::sleep(Duration::from_micros(200));
+                running.fetch_sub(1, Ordering::SeqCst);
+                ran.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    };
+    let tasks = n(200, 20);
+    let other = {
+        let task = task.clone();
+        thread::spawn(move || {
+            for _ in 0..tasks {
+                spawner.spawn(task());
+            }
+        })
+    };
+    for _ in 0..tasks {
+        group.spawn(task());
+        let in_flight = group.in_flight();
+        assert!(in_flight <= 3, "{in_flight} in flight, limit 3");
+    }
+    other.join().unwrap();
+    assert!(group.max_in_flight() <= 3, "{}", group.max_in_flight());
+    group.wait();
+    assert!((1..=3).contains(&high.load(Ordering::SeqCst)));
+    assert_eq!(ran.load(Ordering::SeqCst), 2 * tasks);
+}

@@ -367,6 +367,66 @@ mod pool {
         });
     }
 
+    /// Two threads spawn at limit 1: a spawner that last looked at the finished count long
+    /// ago (or read another spawner's look at it) still never lets two jobs run at once, and
+    /// `wait` waits for both.
+    #[test]
+    fn pool_two_spawners_share_the_limit() {
+        model(|| {
+            let group = Group::new().limit(1);
+            let spawner = group.spawner();
+            let running = Arc::new(AtomicBool::new(false));
+            let ran = Arc::new(AtomicUsize::new(0));
+            let job = |running: Arc<AtomicBool>, ran: Arc<AtomicUsize>| {
+                move || {
+                    assert!(!running.swap(true, SeqCst), "two jobs in flight at limit 1");
+                    running.store(false, SeqCst);
+                    ran.fetch_add(1, Relaxed);
+                }
+            };
+            let other = {
+                let job = job(running.clone(), ran.clone());
+                thread::spawn(move || spawner.spawn(job))
+            };
+            group.spawn(job(running.clone(), ran.clone()));
+            other.join().unwrap();
+            assert!(group.max_in_flight() <= 1);
+            group.wait();
+            assert_eq!(ran.load(Relaxed), 2, "wait returned before both jobs ran");
+        });
+    }
+
+    /// A task drops its own group (it cannot wait for itself): the job that ends the last
+    /// busy period closes the pool, so the workers leave (a worker left asleep would end the
+    /// model as a deadlock) and a later spawn is refused.
+    #[test]
+    fn pool_group_dropped_by_its_own_task_closes_when_idle() {
+        model(|| {
+            let group = Group::new().limit(2);
+            let spawner = group.spawner();
+            let (dropped, ran) = (
+                Arc::new(AtomicBool::new(false)),
+                Arc::new(AtomicBool::new(false)),
+            );
+            let flag = ran.clone();
+            spawner.spawn(move || flag.store(true, Relaxed));
+            let done = dropped.clone();
+            spawner.spawn(move || {
+                drop(group);
+                done.store(true, SeqCst);
+            });
+            while !dropped.load(SeqCst) {
+                thread::yield_now();
+            }
+            // Closed once both jobs have ended: from then on every spawn is refused.
+            while !spawner.is_closed() {
+                thread::yield_now();
+            }
+            assert!(spawner.try_spawn(|| ()).is_err());
+            assert!(ran.load(Relaxed));
+        });
+    }
+
     /// A task adds work through a spawner while `wait` runs: the added job is waited for.
     #[test]
     fn pool_job_added_by_a_job_is_waited_for() {

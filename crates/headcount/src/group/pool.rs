@@ -2,33 +2,52 @@
 //! in flight, run by worker threads that are started lazily (up to the limit), reused, and
 //! parked one by one when there is nothing to do.
 //!
-//! No lock is taken on the path of a job. Two atomic words carry the whole protocol:
+//! No lock is taken on the path of a job. The in-flight count is split in two, so that a
+//! spawner and the workers do not write one cache line for every job, and a third word runs
+//! the crew:
 //!
-//! - `slots`: the jobs in flight (accepted and not yet finished), the number of `acquire`s
-//!   parked at the limit, and the `CLOSED` bit. [`Pool::acquire`] takes a slot with a CAS that
-//!   checks the limit and the bit together; a finishing job gives it back with one
-//!   `fetch_sub`, whose result says whether an `acquire` is parked and must be woken.
+//! - `slots` (the spawners' side): how many jobs were ever accepted (`started`, a running
+//!   count), the `BUSY` bit and the `CLOSED` bit. [`Pool::acquire`] takes a slot with a CAS
+//!   that adds one job and checks `CLOSED` together; only spawners write this word (and
+//!   `close`, once).
+//! - `finished` (the workers' side): how many jobs have ended (a running count, modulo 2^32),
+//!   the number of `acquire`s parked at the limit, and the `WAITING` bit of a waiting
+//!   `close`. Each finished job raises the count with one `fetch_add`, whose result says
+//!   whether an `acquire` is parked and must be woken, or whether `close` waits.
 //! - `crew`: how many workers there are, how many are *searching* the queue, and how many are
 //!   *sleeping*, plus the crew's own `CLOSED` bit. [`Pool::submit`] reads it after queueing a
 //!   job to decide whether a worker must be woken or started.
 //!
-//! The jobs wait in a [`Queue`] (crossbeam-deque's `Injector`). The group's [`WaitGroup`]
-//! is above zero while any job is in flight (with feature `diagnostics`, it counts each job,
-//! so that stall reports list every `spawn`): it is what [`Pool::close`] blocks on, what the
-//! self-deadlock check and the leak checker key on, and its `done` → `wait` pairing makes
-//! every write of a job visible to the waiter.
+//! The jobs in flight are `started - finished`. A spawner checks the limit against `seen`, a
+//! finished count read earlier (by it or another spawner): the count only grows, so
+//! `started - seen` is never below the truth, and the limit holds. It reads the workers'
+//! count afresh only when that bound reaches the limit (and to keep the high-water mark
+//! exact), so a spawner far from the limit touches no line that a worker writes. An `acquire`
+//! at the limit yields a few times, then parks: its read-modify-write of `finished` counts it
+//! parked and returns the finished count; a job that finishes after it sees it parked and
+//! wakes one parked `acquire`. One word, so one of the two sees the other.
+//!
+//! The group's [`WaitGroup`] holds one count from the first `acquire` (the one that sets
+//! `BUSY`) until [`Pool::close`] clears `BUSY` (with feature `diagnostics`, it counts each job
+//! instead, so that stall reports list every `spawn`): it is what the self-deadlock check and
+//! the leak checker key on. `close` waits for `started == finished` itself: it sets
+//! `WAITING` (a read-modify-write that returns the finished count), and parks on the
+//! `finished` word's address until the job that brings `finished` up to `started` sees
+//! `WAITING` and wakes it. Reading `finished` (Acquire, from a chain of `SeqCst`
+//! `fetch_add`s) makes every write of every job visible to the waiter.
 //!
 //! # Life cycle
 //!
-//! 1. [`Pool::acquire`] takes a slot (and `add(1)`s the group), blocking or refusing at the
-//!    limit.
+//! 1. [`Pool::acquire`] takes a slot (the first one `add(1)`s the group), blocking or
+//!    refusing at the limit.
 //! 2. [`Pool::submit`] queues the job and makes sure a worker will come for it (below).
-//! 3. A worker runs the job under `catch_unwind`, keeps the payload of a panic, gives the slot
-//!    back, then `done()`. A job is a [`Job`]: a small task is stored in it inline, so that
-//!    a spawn allocates nothing (an allocation on the spawner freed on a worker would miss
-//!    both threads' allocator caches).
+//! 3. A worker runs the job under `catch_unwind`, keeps the payload of a panic, and raises
+//!    `finished`. A job is a [`Job`]: a small task is stored in it inline, so that a spawn
+//!    allocates nothing (an allocation on the spawner freed on a worker would miss both
+//!    threads' allocator caches).
 //! 4. The waiter first runs the jobs still queued itself ([`Pool::help`]); then
-//!    [`Pool::close`] (once nothing is in flight) sets `CLOSED`: every later
+//!    [`Pool::close`] (once nothing is in flight) sets `CLOSED` and clears `BUSY` in one CAS
+//!    (which fails if a job was accepted meanwhile), and `done()`s the group: every later
 //!    `acquire` is refused, searching workers leave, sleeping ones are taken off the crew.
 //!    A worker that leaves goes back to the process-wide cache of idle workers ([`warm`]),
 //!    where the next pool that needs a worker hires it; under Miri and loom it exits instead,
@@ -79,7 +98,7 @@ use std::sync::Arc;
 use crate::park::{Backoff, Parked, Parker};
 use crate::sync::{
     self, fence, thread, AtomicBool, AtomicU64, AtomicUsize, CachePadded, Mutex,
-    Ordering::{Acquire, Relaxed, SeqCst},
+    Ordering::{Acquire, Relaxed, Release, SeqCst},
     Queue,
 };
 use crate::WaitGroup;
@@ -101,13 +120,36 @@ pub(crate) type Payload = Box<dyn Any + Send + 'static>;
 pub(crate) const UNLIMITED: usize = usize::MAX;
 
 // The `slots` word.
-/// Jobs in flight: the low 32 bits.
-const IN_FLIGHT: u64 = (1 << 32) - 1;
-/// One `acquire` parked at the limit (bits 32..63).
-const BLOCKED: u64 = 1 << 32;
-const BLOCKED_MASK: u64 = ((1 << 31) - 1) << 32;
+/// Jobs accepted since the pool was made: a running count, the low 62 bits.
+const STARTED: u64 = (1 << 62) - 1;
+/// Set by the first `acquire` while it is clear, which then counts the pool busy in the
+/// group's `WaitGroup`; cleared by `close` (module docs).
+const BUSY: u64 = 1 << 62;
 /// Set by `close`: no more jobs (also in `crew`).
 const CLOSED: u64 = 1 << 63;
+
+// The `finished` word.
+/// `acquire`s parked at the limit: the low 31 bits.
+const PARKED: u64 = (1 << 31) - 1;
+/// Set by `close` (and `close_when_idle`) once it waits for the pool to go idle: the job that
+/// finds the pool idle wakes it.
+const WAITING: u64 = 1 << 31;
+/// One finished job: the high 32 bits count them, modulo 2^32 (a carry out of the word is
+/// dropped).
+const FINISHED: u64 = 1 << 32;
+
+/// The finished count of a `finished` word (modulo 2^32).
+fn finished_of(word: u64) -> u32 {
+    (word >> 32) as u32
+}
+
+/// Jobs in flight: accepted (`started`) and not finished (`finished`, modulo 2^32). Both are
+/// running counts, and fewer than 2^31 jobs are ever in flight, so the difference modulo 2^32
+/// is the count; a `finished` read after `started` and already past it (a stale `started`)
+/// gives 0.
+fn in_flight_of(started: u64, finished: u32) -> u64 {
+    ((started as u32).wrapping_sub(finished) as i32).max(0) as u64
+}
 
 // The `crew` word: three 21-bit counts, then `CLOSED`.
 const FIELD: u64 = (1 << 21) - 1;
@@ -155,14 +197,27 @@ pub(crate) enum Refused {
 #[must_use]
 pub(crate) struct Slot(());
 
+/// The spawners' side of the in-flight count (one cache line, written by `acquire` only).
+struct Spawned {
+    /// Jobs accepted, `BUSY`, `CLOSED` (module docs).
+    slots: AtomicU64,
+    /// A finished count (of the `finished` word) that a spawner read: behind the count or
+    /// equal to it (the count only grows), which `acquire` uses until the bound it gives
+    /// reaches the limit.
+    seen: AtomicU64,
+}
+
 pub(crate) struct Pool {
-    /// In flight, parked `acquire`s, `CLOSED` (module docs).
-    slots: CachePadded<AtomicU64>,
+    /// Jobs accepted, `BUSY`, `CLOSED` (module docs).
+    spawned: CachePadded<Spawned>,
+    /// Jobs finished, parked `acquire`s, `WAITING` (module docs): written by every finished
+    /// job, so on a cache line of its own.
+    finished: CachePadded<AtomicU64>,
     /// Workers, searching, sleeping, `CLOSED` (module docs).
     crew: CachePadded<AtomicU64>,
     queue: Queue<Job>,
-    /// Above zero while jobs are in flight (counts each job with feature `diagnostics`);
-    /// `close` blocks on it.
+    /// Above zero from the first `acquire` until `close` (counts each job with feature
+    /// `diagnostics`).
     wg: CachePadded<WaitGroup>,
     /// At most this many jobs in flight; `UNLIMITED` for none.
     limit: AtomicUsize,
@@ -170,7 +225,8 @@ pub(crate) struct Pool {
     high_water: AtomicUsize,
     /// Sleeping workers park here, on the address of `crew`.
     idle: Parker,
-    /// `acquire`s at the limit park here, on the address of `slots`.
+    /// `acquire`s at the limit park here, on the address of `slots`; `close` waits here for
+    /// the pool to go idle, on the address of the finished count.
     full: Parker,
     /// Panics caught in jobs, in the order they were caught.
     panics: Mutex<Vec<Payload>>,
@@ -189,7 +245,11 @@ pub(crate) struct Pool {
 impl Pool {
     pub(crate) fn new(limit: usize) -> Self {
         Pool {
-            slots: CachePadded::new(AtomicU64::new(0)),
+            spawned: CachePadded::new(Spawned {
+                slots: AtomicU64::new(0),
+                seen: AtomicU64::new(0),
+            }),
+            finished: CachePadded::new(AtomicU64::new(0)),
             crew: CachePadded::new(AtomicU64::new(0)),
             queue: Queue::new(),
             wg: CachePadded::new(WaitGroup::new()),
@@ -211,12 +271,25 @@ impl Pool {
 
     /// The key blocked `acquire`s park on.
     fn full_key(&self) -> usize {
-        (&*self.slots as *const AtomicU64) as usize
+        (&self.spawned.slots as *const AtomicU64) as usize
     }
 
-    /// The limit on jobs in flight, as a count of the `slots` word.
+    /// The key `close` parks on while it waits for the pool to go idle.
+    fn idle_wait_key(&self) -> usize {
+        (&*self.finished as *const AtomicU64) as usize
+    }
+
+    /// The limit on jobs in flight, as a count (below 2^31: see [`in_flight_of`]).
     fn slot_limit(&self) -> u64 {
-        (self.limit.load(Relaxed) as u64).min(IN_FLIGHT)
+        (self.limit.load(Relaxed) as u64).min(i32::MAX as u64)
+    }
+
+    /// Jobs in flight now, and the `slots` word read: the finished count is read first, so
+    /// that the difference is never negative.
+    fn in_flight_now(&self) -> (u64, u64) {
+        let finished = self.finished.load(SeqCst);
+        let slots = self.spawned.slots.load(SeqCst);
+        (in_flight_of(slots & STARTED, finished_of(finished)), slots)
     }
 
     /// The limit on workers.
@@ -238,12 +311,11 @@ impl Pool {
     #[track_caller]
     pub(crate) fn set_limit(&self, what: &str, limit: usize) {
         assert!(limit > 0, "{what}::limit: the limit must be at least 1 (a limit of 0 would block every spawn forever)");
-        let slots = self.slots.load(SeqCst);
+        let (running, slots) = self.in_flight_now();
         assert!(
             slots & CLOSED == 0,
             "{what}::limit: the group has already been waited on"
         );
-        let running = slots & IN_FLIGHT;
         assert!(
             running == 0,
             "{what}::limit: cannot change the limit while {running} task(s) are in flight; set it before the first spawn, or once they have ended"
@@ -264,7 +336,7 @@ impl Pool {
 
     /// Jobs in flight now (accepted and not finished).
     pub(crate) fn in_flight(&self) -> usize {
-        (self.slots.load(SeqCst) & IN_FLIGHT) as usize
+        self.in_flight_now().0 as usize
     }
 
     /// The most jobs that were in flight at once since the limit was last set.
@@ -283,31 +355,48 @@ impl Pool {
     pub(crate) fn acquire(&self, block: bool) -> Result<Slot, Refused> {
         let limit = self.slot_limit();
         let mut yields = 0;
-        let mut slots = self.slots.load(Relaxed);
+        let mut slots = self.spawned.slots.load(Relaxed);
+        // A lower bound of the finished count: `started - seen` is at least the number of
+        // jobs in flight. Acquire: a job counted in it has ended before the next one starts.
+        let mut seen = self.spawned.seen.load(Acquire) as u32;
+        let mut fresh = false;
         loop {
             if slots & CLOSED != 0 {
                 return Err(Refused::Closed);
             }
-            let in_flight = slots & IN_FLIGHT;
+            let started = slots & STARTED;
+            let mut in_flight = in_flight_of(started, seen);
+            if in_flight >= limit && !fresh {
+                // Only near the limit does a spawner look at the workers' side.
+                (seen, in_flight) = self.refresh_seen(started);
+                fresh = true;
+            }
             if in_flight < limit {
                 // SeqCst: ordered with `close`'s CAS (a slot taken before it makes it retry;
                 // after it, this CAS fails on `CLOSED`).
-                match self
-                    .slots
-                    .compare_exchange_weak(slots, slots + 1, SeqCst, Relaxed)
-                {
+                match self.spawned.slots.compare_exchange_weak(
+                    slots,
+                    (slots + 1) | BUSY,
+                    SeqCst,
+                    Relaxed,
+                ) {
                     Ok(_) => {
-                        if COUNT_EACH_JOB || in_flight == 0 {
+                        if COUNT_EACH_JOB || slots & BUSY == 0 {
                             self.wg.add_from(1, crate::diagnostics::Origin::spawn());
                         }
-                        let now = in_flight as usize + 1;
-                        if now > self.high_water.load(Relaxed) {
-                            self.high_water.fetch_max(now, Relaxed);
+                        let mut now = in_flight + 1;
+                        if now as usize > self.high_water.load(Relaxed) {
+                            // The bound may be above the truth: the mark takes the truth.
+                            if !fresh {
+                                now = self.refresh_seen(started).1 + 1;
+                            }
+                            self.high_water.fetch_max(now as usize, Relaxed);
                         }
                         return Ok(Slot(()));
                     }
                     Err(actual) => {
                         slots = actual;
+                        fresh = false;
                         continue;
                     }
                 }
@@ -320,29 +409,45 @@ impl Pool {
             if yields < ACQUIRE_YIELDS {
                 yields += 1;
                 sync::yield_now();
-                slots = self.slots.load(Relaxed);
+                slots = self.spawned.slots.load(Relaxed);
+                fresh = false;
                 continue;
             }
             let validate = || {
                 // Under the parking lot's lock. One word, one read-modify-write: a job that
-                // finishes after this sees `BLOCKED` and wakes us; before it, we see its slot.
-                let prev = self.slots.fetch_add(BLOCKED, SeqCst);
-                if prev & CLOSED != 0 || (prev & IN_FLIGHT) < limit {
-                    self.slots.fetch_sub(BLOCKED, SeqCst);
+                // finishes after it sees us parked and wakes us; before it, we see it
+                // finished (module docs).
+                let finished = self.finished.fetch_add(1, SeqCst);
+                let slots = self.spawned.slots.load(SeqCst);
+                if slots & CLOSED != 0
+                    || in_flight_of(slots & STARTED, finished_of(finished)) < limit
+                {
+                    self.finished.fetch_sub(1, SeqCst);
                     false
                 } else {
                     true
                 }
             };
-            // Unparked: the waker took our `BLOCKED` away; invalid: we did.
+            // Unparked: the waker took our count away; invalid: we did.
             // SAFETY: the key is the address of this pool's own `slots` word, on which only
-            // this pool parks, and the pool outlives the call (`&self`); `validate` only does
-            // atomic read-modify-writes on `slots` and `timed_out` is empty: neither panics
+            // this pool's `acquire`s park, and the pool outlives the call (`&self`);
+            // `validate` only does atomic operations and `timed_out` is empty: neither panics
             // nor calls into the parker.
             let _: Parked = unsafe { self.full.park(self.full_key(), 0, None, validate, |_| {}) };
             yields = 0;
-            slots = self.slots.load(Relaxed);
+            slots = self.spawned.slots.load(Relaxed);
+            fresh = false;
         }
+    }
+
+    /// Reads the finished count for an `acquire` that has seen `started` jobs accepted: keeps
+    /// it as the spawners' bound, and returns it with the jobs in flight it gives.
+    fn refresh_seen(&self, started: u64) -> (u32, u64) {
+        let seen = finished_of(self.finished.load(SeqCst));
+        // Another spawner may store an older count over it: still a bound (one that is off
+        // by 2^31 jobs would need this thread to stall between the two lines meanwhile).
+        self.spawned.seen.store(u64::from(seen), Release);
+        (seen, in_flight_of(started, seen))
     }
 
     /// Queues `job` in the slot taken by `acquire`, and makes sure a worker will take it.
@@ -447,7 +552,7 @@ impl Pool {
                         return false;
                     }
                     left -= 1;
-                    self.slots.fetch_sub(BLOCKED, SeqCst);
+                    self.finished.fetch_sub(1, SeqCst);
                     true
                 },
                 0,
@@ -600,24 +705,36 @@ impl Pool {
         if let Err(payload) = result {
             sync::lock(&self.panics).push(payload);
         }
-        // The slot first, then the count: when `close`'s wait sees zero, every finished job
-        // has given its slot back.
-        let prev = self.slots.fetch_sub(1, SeqCst);
-        if prev & BLOCKED_MASK != 0 {
+        // One read-modify-write of the `finished` word, which also holds the parked
+        // `acquire`s and `WAITING`: either we see them, or they see this job finished.
+        // Release: everything the job did is visible to whoever reads the count (the next
+        // `acquire` at the limit, `close`).
+        let prev = self.finished.fetch_add(FINISHED, SeqCst);
+        if prev & PARKED != 0 {
             self.wake_blocked(1);
         }
-        if COUNT_EACH_JOB || prev & IN_FLIGHT == 1 {
-            // Release: everything the job did (and, through the read-modify-write chain on
-            // `slots`, every job that finished before it) is visible to whoever `wait`s and
-            // sees the count this `done` lowers (the core's Release/Acquire pairing).
+        if COUNT_EACH_JOB {
             self.wg.done();
         }
-        // SeqCst, with the store in `close_when_idle` and the `fetch_sub` above: either this
-        // job sees the flag, or `close_when_idle` sees no job in flight (or both; the CAS in
-        // `close_if_idle` lets one of them close).
-        if prev & IN_FLIGHT == 1 && self.close_when_idle.load(SeqCst) {
+        if prev & WAITING != 0 {
+            // `close` (or `close_when_idle`) waits for the pool to go idle: if this job was
+            // the last one in flight, it has.
+            let slots = self.spawned.slots.load(SeqCst);
+            if in_flight_of(slots & STARTED, finished_of(prev).wrapping_add(1)) == 0 {
+                self.went_idle();
+            }
+        }
+    }
+
+    /// The pool went idle while `close` or `close_when_idle` waits for that.
+    #[cold]
+    fn went_idle(&self) {
+        if self.close_when_idle.load(SeqCst) {
             self.close_if_idle();
         }
+        // SAFETY: the key is the address of this pool's own finished count, on which only
+        // this pool's `close` parks; the filter neither panics nor calls into the parker.
+        unsafe { self.full.unpark_filter(self.idle_wait_key(), |_| true, 0) };
     }
 
     /// Whether the current thread is running one of this pool's jobs (which must not wait
@@ -634,21 +751,45 @@ impl Pool {
     /// will.
     pub(crate) fn close_when_idle(&self) {
         self.close_when_idle.store(true, SeqCst);
+        // With the job's `fetch_add` in `run`, on the same word: either the job that ends the
+        // last busy period sees `WAITING`, or we see it finished (or both; the CAS in
+        // `close_if_idle` lets one of them close).
+        self.finished.fetch_or(WAITING, SeqCst);
         self.close_if_idle();
     }
 
     /// Closes the pool if no job is in flight and it is not closed yet (never blocks), and
     /// reports the panics caught.
     fn close_if_idle(&self) {
-        let slots = self.slots.load(SeqCst);
-        if slots & (CLOSED | IN_FLIGHT) == 0
-            && self
-                .slots
-                .compare_exchange(slots, slots | CLOSED, SeqCst, SeqCst)
-                .is_ok()
-        {
+        if self.try_close() == Some(true) {
             let panics = self.shut();
             super::panics::report_unraised("a task group closed by its own task", panics);
+        }
+    }
+
+    /// Sets `CLOSED` if no job is in flight: `Some(true)` if this call did, `Some(false)` if
+    /// the pool was closed already, `None` if jobs are in flight. Clears `BUSY` with it, and
+    /// releases the count that `BUSY` held in the group.
+    fn try_close(&self) -> Option<bool> {
+        loop {
+            let (in_flight, slots) = self.in_flight_now();
+            if slots & CLOSED != 0 {
+                return Some(false);
+            }
+            if in_flight != 0 {
+                return None;
+            }
+            if self
+                .spawned
+                .slots
+                .compare_exchange(slots, (slots & !BUSY) | CLOSED, SeqCst, SeqCst)
+                .is_ok()
+            {
+                if !COUNT_EACH_JOB && slots & BUSY != 0 {
+                    self.wg.done();
+                }
+                return Some(true);
+            }
         }
     }
 
@@ -698,25 +839,42 @@ impl Pool {
 
     /// Blocks until no job is in flight, then closes the pool: every later `acquire` is
     /// refused, workers exit. Returns the panics caught so far. Idempotent.
+    ///
+    /// # Panics
+    ///
+    /// From one of the pool's own jobs ("self-deadlock": it would wait for itself).
+    #[track_caller]
     pub(crate) fn close(&self) -> Vec<Payload> {
-        loop {
+        if COUNT_EACH_JOB {
+            // Each job is counted: the group's wait (with its stall reports) waits for them.
             self.wg.wait();
-            let slots = self.slots.load(SeqCst);
-            if slots & CLOSED != 0 {
-                break;
-            }
-            if slots & IN_FLIGHT == 0 {
-                if self
-                    .slots
-                    .compare_exchange(slots, slots | CLOSED, SeqCst, SeqCst)
-                    .is_ok()
-                {
-                    break;
-                }
+        } else {
+            // The group's count stays up while the pool is open: check what its wait would.
+            crate::diagnostics::check_self_wait(&self.wg);
+        }
+        // Spin, then yield a little (the last jobs are often about to end), then park, as the
+        // group's own `wait` does.
+        let mut backoff = Backoff::new();
+        while self.try_close().is_none() {
+            if backoff.snooze() {
                 continue;
             }
-            // An `acquire` took a slot and has not counted it in the group yet: a short window.
-            sync::yield_now();
+            let validate = || {
+                // Under the parking lot's lock, one read-modify-write of the word each job's
+                // `fetch_add` in `run` writes: either the last job sees `WAITING` (and wakes
+                // us, under this lock), or we see it finished.
+                let finished = self.finished.fetch_or(WAITING, SeqCst);
+                let slots = self.spawned.slots.load(SeqCst);
+                slots & CLOSED == 0 && in_flight_of(slots & STARTED, finished_of(finished)) != 0
+            };
+            // SAFETY: the key is the address of this pool's own finished count, on which only
+            // `close` parks, and the pool outlives the call (`&self`); `validate` only does
+            // atomic operations and `timed_out` is empty: neither panics nor calls into the
+            // parker.
+            let _: Parked = unsafe {
+                self.full
+                    .park(self.idle_wait_key(), 0, None, validate, |_| {})
+            };
         }
         self.shut()
     }
@@ -737,7 +895,7 @@ impl Pool {
 
     /// Whether [`close`](Self::close) has run.
     pub(crate) fn is_closed(&self) -> bool {
-        self.slots.load(Acquire) & CLOSED != 0
+        self.spawned.slots.load(Acquire) & CLOSED != 0
     }
 
     /// Waits until every worker has left the pool (call after [`close`](Self::close)): when

@@ -292,6 +292,27 @@ mod pool {
         });
     }
 
+    /// A `spawn` at the limit runs queued jobs itself (the worker started for them has not
+    /// taken them yet): still never more than `limit` jobs running, every job runs once.
+    #[test]
+    fn pool_blocked_spawn_runs_queued_jobs_within_the_limit() {
+        model(|| {
+            let group = Group::new().limit(2);
+            let running = Arc::new(AtomicUsize::new(0));
+            let ran = Arc::new(AtomicUsize::new(0));
+            for _ in 0..3 {
+                let (running, ran) = (running.clone(), ran.clone());
+                group.spawn(move || {
+                    assert!(running.fetch_add(1, SeqCst) < 2, "three jobs running at limit 2");
+                    running.fetch_sub(1, SeqCst);
+                    ran.fetch_add(1, SeqCst);
+                });
+            }
+            group.wait();
+            assert_eq!(ran.load(SeqCst), 3);
+        });
+    }
+
     /// A spawn from another thread races `wait`'s close: it is either accepted and waited
     /// for, or refused (handed back); never accepted and lost.
     #[test]

@@ -25,7 +25,8 @@ use super::pool::{Job, Pool, Refused, Slot, UNLIMITED};
 ///   idle, in a process-wide cache for the next group that needs a worker (as rayon's global
 ///   pool does), and one that no group hires within a second exits.
 /// - **Limit.** With [`limit(n)`](Self::limit), at most `n` tasks are *in flight* (spawned and
-///   not finished); [`spawn`](Self::spawn) blocks while `n` are, and
+///   not finished); [`spawn`](Self::spawn) blocks while `n` are (running a few of the queued
+///   tasks itself meanwhile, when every worker is busy, as `wait` does), and
 ///   [`try_spawn`](Self::try_spawn) hands the task back instead (errgroup's `SetLimit` and
 ///   `TryGo`).
 /// - **Panics.** A task's panic is caught on its worker. [`wait`](Self::wait) re-raises the

@@ -278,3 +278,122 @@ fn a_waiter_joining_after_a_slot_migration_is_registered_at_once() {
     }
     assert_eq!(cluster.owner(slot), 1);
 }
+
+/// The master of a group's slot killed (`kill -9`) while waiters wait: once its
+/// replica is promoted (cluster failover), the waiters' watcher finds the new
+/// owner through the seeds (the old one refuses, the cluster answers
+/// `CLUSTERDOWN` meanwhile) and they are released at the true zero: no error, no
+/// false zero.
+#[test]
+fn waiters_follow_a_failover_of_their_groups_master() {
+    let mut cluster = Cluster::start();
+    cluster.add_replica(0);
+    let name = cluster.name_on(0, "failover");
+    let urls = cluster.urls();
+    let seeds: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let opts = Options::new().retry_window(Duration::from_secs(60));
+    // Acknowledged by the replica, so that the failover keeps it.
+    let durable = opts.clone().min_replicas(1);
+    RedisWaitGroup::open_cluster(&seeds, &name, durable)
+        .unwrap()
+        .add(2)
+        .unwrap();
+    let wg = RedisWaitGroup::open_cluster(&seeds, &name, opts).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let blocking = {
+        let wg = wg.clone();
+        thread::spawn(move || wg.wait_timeout(LONG))
+    };
+    await_local_waiters(&wg, 1);
+    let asynchronous = {
+        let wg = wg.clone();
+        rt.spawn(async move { wg.wait_timeout_async(LONG).await })
+    };
+    await_local_waiters(&wg, 2);
+    await_blocked(&cluster, 0);
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &cluster.nodes[0].pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let t = Instant::now();
+    loop {
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query(&mut cluster.nodes[3].conn())
+            .unwrap();
+        if info.contains("role:master") {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "no failover");
+        thread::sleep(Duration::from_millis(50));
+    }
+    // The waiters read from the promoted replica.
+    await_local_waiters(&wg, 2);
+    await_blocked(&cluster, 3);
+    assert!(!blocking.is_finished() && !asynchronous.is_finished());
+    wg.done().unwrap();
+    assert_eq!(wg.count().unwrap(), 1);
+    thread::sleep(Duration::from_millis(300));
+    assert!(!blocking.is_finished() && !asynchronous.is_finished());
+    wg.done().unwrap();
+    blocking.join().unwrap().unwrap();
+    rt.block_on(asynchronous).unwrap().unwrap();
+}
+
+/// While no node serves a group's slot (`CLUSTER DELSLOTS` on its owner: the
+/// owner answers `CLUSTERDOWN`, also to the blocked read), its waiters keep
+/// waiting; once the slot is served again they are released at the true zero.
+#[test]
+fn waiters_wait_through_a_slot_that_is_not_served_for_a_while() {
+    let cluster = Cluster::start();
+    let name = cluster.name_on(1, "unserved");
+    let slot = cluster.slot_of(&name);
+    let wg = open(&cluster, &name);
+    wg.add(1).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let blocking = {
+        let wg = wg.clone();
+        thread::spawn(move || wg.wait_timeout(LONG))
+    };
+    await_local_waiters(&wg, 1);
+    let asynchronous = {
+        let wg = wg.clone();
+        rt.spawn(async move { wg.wait_timeout_async(LONG).await })
+    };
+    await_local_waiters(&wg, 2);
+    await_blocked(&cluster, 1);
+    let slots = |op: &str| {
+        let _: () = redis::cmd("CLUSTER")
+            .arg(op)
+            .arg(slot)
+            .query(&mut cluster.nodes[1].conn())
+            .unwrap();
+    };
+    slots("DELSLOTS");
+    let t = Instant::now();
+    while cluster.nodes[1].blocked_clients() > 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the read was not ended"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    thread::sleep(Duration::from_millis(1500));
+    assert!(!blocking.is_finished() && !asynchronous.is_finished());
+    slots("ADDSLOTS");
+    cluster.await_ok();
+    await_blocked(&cluster, 1);
+    assert!(!blocking.is_finished() && !asynchronous.is_finished());
+    wg.done().unwrap();
+    blocking.join().unwrap().unwrap();
+    rt.block_on(asynchronous).unwrap().unwrap();
+}

@@ -21,12 +21,18 @@
 //! read). An `ASK` reply (the slot is being migrated and the key has moved) does
 //! the same, and the new connection prefixes every command with `ASKING` until a
 //! `MOVED` sends it elsewhere (once the migration is over, `ASKING` is a no-op).
+//! A cluster that cannot serve the slot for now (`CLUSTERDOWN` or `MASTERDOWN`:
+//! its master failed and no replica has taken over yet) is a dropped connection
+//! too, and the owner is asked of the seeds again: the waiters retry within their
+//! retry window, and find the promoted replica.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
-use redis::{Cmd, ConnectionLike, ErrorKind, RedisError, RedisFuture, RedisResult, Value};
+use redis::{
+    Cmd, ConnectionLike, ErrorKind, RedisError, RedisFuture, RedisResult, ServerErrorKind, Value,
+};
 
 use crate::io::topology::{AsyncConn, ClusterNodes, Conn};
 
@@ -67,27 +73,33 @@ impl SlotRoute {
         let (node, _slot) = e.redirect_node()?;
         let hop = Hop {
             node: node.to_owned(),
-            asking: e.kind() == ErrorKind::Server(redis::ServerErrorKind::Ask),
+            asking: e.kind() == ErrorKind::Server(ServerErrorKind::Ask),
         };
         *self.hop.lock().unwrap() = Some(hop.clone());
         Some(hop)
     }
 
-    /// Checks a reply: a redirect is recorded and becomes a dropped-connection
-    /// error (transient: the caller reconnects, to the new owner).
+    /// Checks a reply: a redirect is recorded, and becomes a dropped-connection
+    /// error (transient: the caller reconnects, to the new owner); so does a
+    /// cluster that is down or failing over (`CLUSTERDOWN`, `MASTERDOWN`), after
+    /// which the owner is asked of the seeds again.
     fn check(&self, v: Value) -> RedisResult<Value> {
         let Value::ServerError(se) = &v else {
             return Ok(v);
         };
         let e = RedisError::from(se.clone());
-        match self.learn(&e) {
-            Some(hop) => Err(std::io::Error::new(
-                std::io::ErrorKind::ConnectionReset,
-                format!("the hash slot is now served by {} ({e})", hop.node),
-            )
-            .into()),
-            None => Ok(v),
-        }
+        let why = if let Some(hop) = self.learn(&e) {
+            format!("the hash slot is now served by {} ({e})", hop.node)
+        } else if matches!(
+            e.kind(),
+            ErrorKind::Server(ServerErrorKind::ClusterDown | ServerErrorKind::MasterDown)
+        ) {
+            *self.hop.lock().unwrap() = None;
+            format!("the cluster cannot serve the hash slot now ({e})")
+        } else {
+            return Ok(v);
+        };
+        Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, why).into())
     }
 }
 

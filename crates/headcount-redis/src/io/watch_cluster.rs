@@ -103,7 +103,7 @@ impl SlotRoute {
     }
 }
 
-/// `ASKING`, packed.
+/// The `ASKING` command (the next command may touch a slot being imported).
 fn asking() -> Cmd {
     redis::cmd("ASKING")
 }

@@ -7,8 +7,9 @@
 /// [`Options::min_replicas`](crate::Options::min_replicas), `INFO` for the
 /// eviction warning of `status`, `CLIENT ID` and `CLIENT UNBLOCK` for the waiters'
 /// shared watcher to end its own blocked read when a new waiter arrives: without
-/// them waiters still work, a new one joining within 2 s) and those called inside
-/// the group's script.
+/// them waiters still work, a new one joining within 2 s; on a Redis Cluster also
+/// `EXISTS` of a group's key, to find the node that owns its slot, and `ASKING`
+/// while the slot migrates) and those called inside the group's script.
 ///
 /// Create the user with it (Redis 7):
 ///
@@ -27,7 +28,7 @@
 /// assert!(rule.contains(" +evalsha "));
 /// ```
 pub const ACL_RULE: &str = "~headcount:* +evalsha +script|load +xread +select +wait +info \
-+time +client|id +client|unblock +exists +hget +hmget +hset +hdel +hexists +hlen +unlink +pexpireat \
++time +client|id +client|unblock +asking +exists +hget +hmget +hset +hdel +hexists +hlen +unlink +pexpireat \
 +llen +lrange +rpush +xadd +xrevrange +xtrim +zadd +zcard +zrange +zrangebyscore +zrem";
 
 #[cfg(test)]
@@ -66,6 +67,7 @@ mod tests {
             include_str!("status.rs"),
             include_str!("wait.rs"),
             include_str!("io/watch.rs"),
+            include_str!("io/watch_cluster.rs"),
         ] {
             used.extend(called(src, "redis::cmd(", '"'));
             // The client library's typed stream read sends `XREAD`.

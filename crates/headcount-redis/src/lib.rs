@@ -60,9 +60,10 @@
 //! connection when a new waiter arrives), then wakes the waiters whose events came. A thousand waiters, blocking
 //! or async, hold two connections; a waiter that returns, times out or is dropped
 //! leaves nothing registered ([`RedisWaitGroup::local_waiters`]). On a Redis
-//! Cluster the waiters of one group share one connection (a group's keys are in
-//! one slot), and a blocked read is not unblocked: a new waiter there is served
-//! when it ends, within 2 s.
+//! Cluster one read cannot span two hash slots: the waiters of one slot (of every
+//! group in it) share a watcher whose connections go to the node that owns the
+//! slot, follow it when it moves, and unblock its read there, so a new waiter is
+//! served at once there too.
 //!
 //! # Rounds, failures and reuse
 //!

@@ -19,6 +19,7 @@ use redis::{ErrorKind, RedisError, ServerErrorKind, Value};
 
 use crate::error::{Error, Result};
 use crate::io::topology::{AsyncConn, Conn, Target};
+use crate::io::watch_cluster::{self, SlotRoute};
 use crate::keys::Keys;
 use crate::script::{field, interpret, Call, Reply, Session};
 
@@ -749,15 +750,20 @@ impl Inner {
 
     /// Identifies the server (address, database, user and password) whose watcher
     /// this handle shares: handles with the same key share one watcher connection.
-    /// On a cluster the group's hash tag is part of the key, so every stream a
-    /// watcher reads is in one slot. Never printed (it holds the password).
+    /// On a cluster the group's hash slot is part of the key, so every stream a
+    /// watcher reads is in one slot, and groups of one slot share their reads.
+    /// Never printed (it holds the password).
     pub(crate) fn watch_key(&self) -> String {
         let settings = self.target.settings();
         let s = settings.as_ref();
+        // On a cluster, per hash slot: one read cannot span two slots.
         let slot = if self.target.is_cluster() {
-            self.name.as_str()
+            format!(
+                "{:?}",
+                redis::cluster_routing::Slot::for_key(self.keys.events())
+            )
         } else {
-            ""
+            String::new()
         };
         format!(
             "{}|{}|{:?}|{:?}|{slot}",
@@ -768,12 +774,17 @@ impl Inner {
         )
     }
 
-    /// How the watcher of this handle's server makes its connection.
+    /// How the watcher of this handle's server (on a cluster: of its group's hash
+    /// slot) makes its connections.
     pub(crate) fn connector(&self) -> Connector {
         Connector {
             target: Arc::clone(&self.target),
             opts: self.opts.clone(),
             setup_replies: self.setup_replies,
+            slot: self
+                .target
+                .is_cluster()
+                .then(|| SlotRoute::new(self.keys.events())),
         }
     }
 
@@ -1001,6 +1012,9 @@ pub(crate) struct Connector {
     target: Arc<Target>,
     opts: Options,
     setup_replies: u32,
+    /// On a cluster: the hash slot whose streams the watcher reads (its
+    /// connections go to the node that owns it).
+    slot: Option<Arc<SlotRoute>>,
 }
 
 impl Connector {
@@ -1008,18 +1022,29 @@ impl Connector {
     /// timeout), its reply timeout set to the configured one. A Sentinel target
     /// resolves the current primary for each.
     pub(crate) fn connect(&self) -> redis::RedisResult<Conn> {
-        let c = self
-            .target
-            .connect(self.opts.connect_timeout / self.setup_replies.max(1))?;
+        self.connect_to(None)
+    }
+
+    /// [`Connector::connect`]; on a cluster, to the node at `node` if given (the
+    /// reader's, for `CLIENT UNBLOCK`), else to the node that owns the slot.
+    pub(crate) fn connect_to(&self, node: Option<&str>) -> redis::RedisResult<Conn> {
+        let step = self.opts.connect_timeout / self.setup_replies.max(1);
+        let c = match (self.target.cluster_nodes(), &self.slot) {
+            (Some(nodes), _) if node.is_some() => {
+                watch_cluster::connect_to(nodes, node.unwrap_or_default(), step)?
+            }
+            (Some(nodes), Some(route)) => watch_cluster::connect(nodes, route, step)?,
+            _ => self.target.connect(step)?,
+        };
         c.set_read_timeout(Some(self.opts.io_timeout))?;
         c.set_write_timeout(Some(self.opts.io_timeout))?;
         Ok(c)
     }
 
-    /// Whether a blocked read can be ended with `CLIENT UNBLOCK`: not on a
-    /// cluster, where the command would go to any node, not to the reader's.
+    /// Whether a blocked read can be ended with `CLIENT UNBLOCK`: on a cluster,
+    /// only when the connections go to the node of one slot (the reader's).
     pub(crate) fn can_unblock(&self) -> bool {
-        !self.target.is_cluster()
+        !self.target.is_cluster() || self.slot.is_some()
     }
 
     /// The configured reply timeout.
@@ -1030,12 +1055,18 @@ impl Connector {
     /// A new async connection whose reply timeout allows for `extra` of
     /// blocking (its calls are also cut by their callers' limits).
     pub(crate) async fn connect_async(&self, extra: Duration) -> redis::RedisResult<AsyncConn> {
-        self.target
-            .connect_async(
-                self.opts.connect_timeout,
-                self.opts.io_timeout.saturating_add(extra),
-            )
-            .await
+        let response = self.opts.io_timeout.saturating_add(extra);
+        match (self.target.cluster_nodes(), &self.slot) {
+            (Some(nodes), Some(route)) => {
+                watch_cluster::connect_async(nodes, route, self.opts.connect_timeout, response)
+                    .await
+            }
+            _ => {
+                self.target
+                    .connect_async(self.opts.connect_timeout, response)
+                    .await
+            }
+        }
     }
 }
 

@@ -7,3 +7,4 @@
 pub(crate) mod conn;
 pub(crate) mod topology;
 pub(crate) mod watch;
+pub(crate) mod watch_cluster;

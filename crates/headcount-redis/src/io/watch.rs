@@ -1,8 +1,9 @@
 //! The watcher: one connection per process and server that serves every waiter.
 //!
 //! Waiters do not hold connections of their own. Each server (address, database,
-//! credentials) has one [`Hub`] per process, with one reading connection, and one
-//! reader at a time: a blocking waiter (the leader) or the watcher thread. A
+//! credentials) has one [`Hub`] per process (on a Redis Cluster, one per hash slot
+//! waited in, its connections to the node that owns the slot: see
+//! `io/watch_cluster.rs`), with one reading connection, and one reader at a time: a blocking waiter (the leader) or the watcher thread. A
 //! waiter hands the hub two kinds of work:
 //!
 //! - **snapshot requests**: the `check` script of its group. The reader runs the
@@ -185,6 +186,9 @@ struct State {
     next_id: u64,
     /// The watcher's connection id (`CLIENT ID`), while it has one.
     reader: Option<i64>,
+    /// On a cluster, the node of the watcher's connection (where its id means
+    /// something).
+    reader_node: Option<String>,
     /// The watcher has taken its work and is (about to be) blocked in its read.
     blocked: bool,
     /// Bumped for each read: an unblock is for one read only.
@@ -367,13 +371,14 @@ impl Hub {
             };
             st.unblock = None;
             let target = st.reader;
+            let node = st.reader_node.clone();
             // Until the read it was asked for ends (it may not have started yet).
             while let Some(id) = target {
                 if !(st.blocked && st.read_no == read_no) {
                     break;
                 }
                 drop(st);
-                let unblocked = self.send_unblock(&mut conn, id);
+                let unblocked = self.send_unblock(&mut conn, id, node.as_deref());
                 st = self.state.lock().unwrap();
                 if unblocked || !(st.blocked && st.read_no == read_no) {
                     break;
@@ -385,10 +390,14 @@ impl Hub {
         }
     }
 
-    /// `CLIENT UNBLOCK id`; `true` when it ended a blocked read.
-    fn send_unblock(&self, conn: &mut Option<Conn>, id: i64) -> bool {
+    /// `CLIENT UNBLOCK id` (on a cluster, to the reader's `node`); `true` when it
+    /// ended a blocked read.
+    fn send_unblock(&self, conn: &mut Option<Conn>, id: i64, node: Option<&str>) -> bool {
+        if conn.as_ref().is_some_and(|c| c.node() != node) {
+            *conn = None;
+        }
         if conn.is_none() {
-            *conn = self.connector.connect().ok();
+            *conn = self.connector.connect_to(node).ok();
         }
         let Some(c) = conn.as_mut() else {
             return false;
@@ -501,6 +510,7 @@ impl Hub {
         let mut st = self.state.lock().unwrap();
         let parked = self.conn.lock().unwrap().take()?;
         st.reader = parked.id;
+        st.reader_node = parked.conn.node().map(str::to_owned);
         Some(parked.conn)
     }
 
@@ -518,6 +528,7 @@ impl Hub {
             return None;
         }
         st.reader = parked.id;
+        st.reader_node = parked.conn.node().map(str::to_owned);
         Some(parked.conn)
     }
 
@@ -545,7 +556,9 @@ impl Hub {
                     } else {
                         None
                     };
-                    self.state.lock().unwrap().reader = id;
+                    let mut st = self.state.lock().unwrap();
+                    st.reader = id;
+                    st.reader_node = c.node().map(str::to_owned);
                     c
                 }
                 Err(e) => {
@@ -664,15 +677,18 @@ impl Hub {
         let mut c = self.connector.connect()?;
         c.set_read_timeout(Some(cap))?;
         // Without it (an ACL user lacking `client|id`) reads are not unblocked:
-        // they end at their block. On a cluster `CLIENT UNBLOCK` could not be sent
-        // to the reader's node: reads there end at their block too.
+        // they end at their block. On a cluster the connection goes to the node
+        // that owns the slot, and `CLIENT UNBLOCK` to that same node.
         let id = if self.connector.can_unblock() {
             redis::cmd("CLIENT").arg("ID").query::<i64>(&mut c).ok()
         } else {
             None
         };
         c.set_read_timeout(Some(self.connector.io_timeout()))?;
-        self.state.lock().unwrap().reader = id;
+        let mut st = self.state.lock().unwrap();
+        st.reader = id;
+        st.reader_node = c.node().map(str::to_owned);
+        drop(st);
         Ok(c)
     }
 

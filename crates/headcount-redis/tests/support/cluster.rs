@@ -141,12 +141,23 @@ impl Node {
 
     /// Clients blocked in a command (the waiters' `XREAD`s) on this node.
     pub(crate) fn blocked_clients(&self) -> usize {
+        self.info_clients("blocked_clients") as usize
+    }
+
+    /// Client connections open on this node (`connected_clients`, this query's
+    /// own connection included).
+    pub(crate) fn connected_clients(&self) -> i64 {
+        self.info_clients("connected_clients")
+    }
+
+    /// A field of `INFO clients`.
+    fn info_clients(&self, field: &str) -> i64 {
         let info: String = redis::cmd("INFO")
             .arg("clients")
             .query(&mut self.conn())
             .unwrap();
         info.lines()
-            .find_map(|l| l.strip_prefix("blocked_clients:"))
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0)
     }
@@ -356,6 +367,16 @@ impl Cluster {
     pub(crate) fn owner(&self, slot: u16) -> usize {
         let port = owner_seen_by(&self.nodes[0], slot).expect("slot not served");
         self.nodes.iter().position(|n| n.port == port).unwrap()
+    }
+
+    /// A group name `{prefix}-N`, other than `name`, in the hash slot of group
+    /// `name` (its keys' slot is its name's: the name is their hash tag).
+    pub(crate) fn name_in_slot_of(&self, name: &str, prefix: &str) -> String {
+        let slot = redis::cluster_routing::Slot::for_key(name);
+        (0..1_000_000)
+            .map(|i| format!("{prefix}-{i}"))
+            .find(|n| n != name && redis::cluster_routing::Slot::for_key(n) == slot)
+            .expect("no name found in the slot")
     }
 
     /// A group name `{prefix}-N` whose slot lives on node `index`.

@@ -1,0 +1,401 @@
+//! Many waiters on a Redis Cluster, few connections: the waiters of one process
+//! share one watcher per hash slot they wait in, whose reading connection goes to
+//! the node that owns the slot; groups in one slot share its read, and a waiter
+//! that joins while that read is blocked is served at once (`CLIENT UNBLOCK` on
+//! the reader's node), not when the read ends.
+
+#[path = "support/cluster.rs"]
+mod cluster;
+#[path = "support/tls.rs"]
+mod tls;
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use cluster::Cluster;
+use headcount_redis::{Options, RedisWaitGroup};
+
+const LONG: Duration = Duration::from_secs(60);
+
+fn open(cluster: &Cluster, name: &str) -> RedisWaitGroup {
+    let urls = cluster.urls();
+    let seeds: Vec<&str> = urls.iter().map(String::as_str).collect();
+    RedisWaitGroup::open_cluster(&seeds, name, Options::new()).unwrap()
+}
+
+/// Waits (up to 20 s) until `n` waiters of this process are registered on `wg`'s
+/// group.
+fn await_local_waiters(wg: &RedisWaitGroup, n: usize) {
+    let t = Instant::now();
+    while wg.local_waiters() < n {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "waiters never blocked"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Waits (up to 20 s) until node `node` has a client blocked (the shared read).
+fn await_blocked(cluster: &Cluster, node: usize) {
+    let t = Instant::now();
+    while cluster.nodes[node].blocked_clients() < 1 {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "no read blocked on node {node}"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Connections each master holds beyond `baseline`.
+fn opened(cluster: &Cluster, baseline: &[i64]) -> Vec<i64> {
+    (0..3)
+        .map(|n| cluster.nodes[n].connected_clients() - baseline[n])
+        .collect()
+}
+
+/// 1,000 waiters (half threads calling `wait`, half tokio tasks calling
+/// `wait_async`), each with a handle of its own, on 9 groups: on each master,
+/// two groups in one hash slot and one in another. While all of them wait, each
+/// master holds at most 4 connections per slot waited on (8), the slots' reads
+/// are blocked on the masters that own them, and every waiter is released once
+/// its group reaches zero; then the watchers close their connections.
+#[test]
+fn thousand_waiters_on_every_master_use_at_most_four_connections_per_slot() {
+    const WAITERS: usize = 1000;
+    let cluster = Cluster::start();
+    let mut names = Vec::new();
+    for owner in 0..3 {
+        let first = cluster.name_on(owner, &format!("many{owner}"));
+        let sharing = cluster.name_in_slot_of(&first, &format!("many{owner}-shared"));
+        let other = cluster.name_on(owner, &format!("many{owner}-apart"));
+        assert_ne!(cluster.slot_of(&first), cluster.slot_of(&other));
+        assert_eq!(cluster.owner(cluster.slot_of(&sharing)), owner);
+        names.extend([first, sharing, other]);
+    }
+    for n in &names {
+        open(&cluster, n).add(1).unwrap();
+    }
+    // The handles above are dropped: their connections are closed.
+    thread::sleep(Duration::from_millis(200));
+    let baseline: Vec<i64> = (0..3)
+        .map(|n| cluster.nodes[n].connected_clients())
+        .collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut threads = Vec::new();
+    let mut tasks = Vec::new();
+    for i in 0..WAITERS {
+        let wg = open(&cluster, &names[i % names.len()]);
+        if i % 2 == 0 {
+            threads.push(thread::spawn(move || wg.wait_timeout(LONG)));
+        } else {
+            tasks.push(rt.spawn(async move { wg.wait_timeout_async(LONG).await }));
+        }
+    }
+    let probes: Vec<RedisWaitGroup> = names.iter().map(|n| open(&cluster, n)).collect();
+    for (i, p) in probes.iter().enumerate() {
+        let n = (WAITERS - i).div_ceil(names.len());
+        await_local_waiters(p, n);
+    }
+    for node in 0..3 {
+        await_blocked(&cluster, node);
+    }
+    let used = opened(&cluster, &baseline);
+    assert!(
+        used.iter().all(|&n| n <= 8),
+        "{WAITERS} waiters on 2 slots per master use {used:?} connections"
+    );
+    for p in &probes {
+        assert_eq!(p.count().unwrap(), 1, "no waiter changed the count");
+        p.done().unwrap();
+    }
+    for t in threads {
+        t.join().unwrap().unwrap();
+    }
+    rt.block_on(async {
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+    });
+    for p in &probes {
+        assert_eq!(p.local_waiters(), 0);
+    }
+    drop(probes);
+    // Nothing is pending: every watcher ends and closes its connections.
+    let t = Instant::now();
+    while opened(&cluster, &baseline).iter().any(|&n| n > 0) {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "connections stayed open: {:?}",
+            opened(&cluster, &baseline)
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waiters on a group whose slot's read is blocked for another group's waiter
+/// (both groups in one slot, so they share the read) are served at once: their
+/// group reaches zero as they join, and they are released well within the 2 s
+/// that blocked read may last (their snapshots are not held up by it), while the
+/// first waiter still waits.
+#[test]
+fn a_waiter_joining_a_blocked_read_of_its_slot_is_released_at_its_zero() {
+    let cluster = Cluster::start();
+    let first_name = cluster.name_on(1, "first");
+    let second_name = cluster.name_in_slot_of(&first_name, "second");
+    let first = open(&cluster, &first_name);
+    let second = open(&cluster, &second_name);
+    first.add(1).unwrap();
+    second.add(1).unwrap();
+    let long = {
+        let first = first.clone();
+        thread::spawn(move || first.wait_timeout(LONG))
+    };
+    await_local_waiters(&first, 1);
+    await_blocked(&cluster, 1);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let blocking = {
+        let second = second.clone();
+        thread::spawn(move || (second.wait_timeout(LONG), Instant::now()))
+    };
+    let asynchronous = {
+        let second = second.clone();
+        rt.spawn(async move { (second.wait_timeout_async(LONG).await, Instant::now()) })
+    };
+    let zero_at = Instant::now();
+    second.done().unwrap();
+    let (r, released_at) = blocking.join().unwrap();
+    r.unwrap();
+    let (ra, released_async) = rt.block_on(asynchronous).unwrap();
+    ra.unwrap();
+    for at in [released_at, released_async] {
+        // Well inside the 2 s a blocked read may last: the read was ended for
+        // the joiners' snapshots.
+        assert!(
+            at.duration_since(zero_at) < Duration::from_secs(1),
+            "released {:?} after the zero",
+            at.duration_since(zero_at)
+        );
+    }
+    assert!(!long.is_finished(), "the first group is not at zero");
+    first.done().unwrap();
+    long.join().unwrap().unwrap();
+}
+
+/// A waiter joining its own group while the group's read is blocked (for another
+/// waiter) gets its snapshot at once, not when that read ends (up to 2 s later):
+/// it is registered with the watcher well within 1 s.
+#[test]
+fn a_waiter_joining_its_groups_blocked_read_is_registered_at_once() {
+    let cluster = Cluster::start();
+    let name = cluster.name_on(2, "joined");
+    let wg = open(&cluster, &name);
+    wg.add(1).unwrap();
+    let first = {
+        let wg = wg.clone();
+        thread::spawn(move || wg.wait_timeout(LONG))
+    };
+    await_local_waiters(&wg, 1);
+    await_blocked(&cluster, 2);
+    let mut joiners = Vec::new();
+    for (i, run_async) in [false, true].into_iter().enumerate() {
+        // The read is blocked again (for the waiters so far) before each joins.
+        await_blocked(&cluster, 2);
+        let joined = Instant::now();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let joiner = {
+            let wg = wg.clone();
+            thread::spawn(move || {
+                if run_async {
+                    rt.block_on(wg.wait_timeout_async(LONG))
+                } else {
+                    wg.wait_timeout(LONG)
+                }
+            })
+        };
+        await_local_waiters(&wg, 2 + i);
+        let after = joined.elapsed();
+        assert!(
+            after < Duration::from_secs(1),
+            "registered {after:?} after joining (async: {run_async})"
+        );
+        joiners.push(joiner);
+    }
+    assert!(!first.is_finished() && joiners.iter().all(|j| !j.is_finished()));
+    wg.done().unwrap();
+    first.join().unwrap().unwrap();
+    for j in joiners {
+        j.join().unwrap().unwrap();
+    }
+}
+
+/// After the group's slot moves to another master, the waiters' read follows it,
+/// and `CLIENT UNBLOCK` follows the read: a waiter joining then is still
+/// registered at once (the unblocking goes to the new node, where the reader's
+/// connection id means something, not to the old one).
+#[test]
+fn a_waiter_joining_after_a_slot_migration_is_registered_at_once() {
+    let cluster = Cluster::start();
+    let name = cluster.name_on(0, "moved");
+    let slot = cluster.slot_of(&name);
+    let wg = open(&cluster, &name);
+    wg.add(1).unwrap();
+    let join = |wg: &RedisWaitGroup| {
+        let wg = wg.clone();
+        thread::spawn(move || wg.wait_timeout(LONG))
+    };
+    let mut waiters = vec![join(&wg)];
+    await_local_waiters(&wg, 1);
+    await_blocked(&cluster, 0);
+    // A joiner before the move: the unblocker has a connection to node 0.
+    waiters.push(join(&wg));
+    await_local_waiters(&wg, 2);
+    cluster.migrate(slot, 1);
+    await_blocked(&cluster, 1);
+    await_local_waiters(&wg, 2);
+    let joined = Instant::now();
+    waiters.push(join(&wg));
+    await_local_waiters(&wg, 3);
+    let after = joined.elapsed();
+    assert!(
+        after < Duration::from_secs(1),
+        "registered {after:?} after joining"
+    );
+    assert!(waiters.iter().all(|w| !w.is_finished()));
+    wg.done().unwrap();
+    for w in waiters {
+        w.join().unwrap().unwrap();
+    }
+    assert_eq!(cluster.owner(slot), 1);
+}
+
+/// The master of a group's slot killed (`kill -9`) while waiters wait: once its
+/// replica is promoted (cluster failover), the waiters' watcher finds the new
+/// owner through the seeds (the old one refuses, the cluster answers
+/// `CLUSTERDOWN` meanwhile) and they are released at the true zero: no error, no
+/// false zero.
+#[test]
+fn waiters_follow_a_failover_of_their_groups_master() {
+    let mut cluster = Cluster::start();
+    cluster.add_replica(0);
+    let name = cluster.name_on(0, "failover");
+    let urls = cluster.urls();
+    let seeds: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let opts = Options::new().retry_window(Duration::from_secs(60));
+    // Acknowledged by the replica, so that the failover keeps it.
+    let durable = opts.clone().min_replicas(1);
+    RedisWaitGroup::open_cluster(&seeds, &name, durable)
+        .unwrap()
+        .add(2)
+        .unwrap();
+    let wg = RedisWaitGroup::open_cluster(&seeds, &name, opts).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let blocking = {
+        let wg = wg.clone();
+        thread::spawn(move || wg.wait_timeout(LONG))
+    };
+    await_local_waiters(&wg, 1);
+    let asynchronous = {
+        let wg = wg.clone();
+        rt.spawn(async move { wg.wait_timeout_async(LONG).await })
+    };
+    await_local_waiters(&wg, 2);
+    await_blocked(&cluster, 0);
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &cluster.nodes[0].pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let t = Instant::now();
+    loop {
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query(&mut cluster.nodes[3].conn())
+            .unwrap();
+        if info.contains("role:master") {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "no failover");
+        thread::sleep(Duration::from_millis(50));
+    }
+    // The waiters read from the promoted replica.
+    await_local_waiters(&wg, 2);
+    await_blocked(&cluster, 3);
+    assert!(!blocking.is_finished() && !asynchronous.is_finished());
+    wg.done().unwrap();
+    assert_eq!(wg.count().unwrap(), 1);
+    thread::sleep(Duration::from_millis(300));
+    assert!(!blocking.is_finished() && !asynchronous.is_finished());
+    wg.done().unwrap();
+    blocking.join().unwrap().unwrap();
+    rt.block_on(asynchronous).unwrap().unwrap();
+}
+
+/// While no node serves a group's slot (`CLUSTER DELSLOTS` on its owner: the
+/// owner answers `CLUSTERDOWN`, also to the blocked read), its waiters keep
+/// waiting; once the slot is served again they are released at the true zero.
+#[test]
+fn waiters_wait_through_a_slot_that_is_not_served_for_a_while() {
+    let cluster = Cluster::start();
+    let name = cluster.name_on(1, "unserved");
+    let slot = cluster.slot_of(&name);
+    let wg = open(&cluster, &name);
+    wg.add(1).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let blocking = {
+        let wg = wg.clone();
+        thread::spawn(move || wg.wait_timeout(LONG))
+    };
+    await_local_waiters(&wg, 1);
+    let asynchronous = {
+        let wg = wg.clone();
+        rt.spawn(async move { wg.wait_timeout_async(LONG).await })
+    };
+    await_local_waiters(&wg, 2);
+    await_blocked(&cluster, 1);
+    let slots = |op: &str| {
+        let _: () = redis::cmd("CLUSTER")
+            .arg(op)
+            .arg(slot)
+            .query(&mut cluster.nodes[1].conn())
+            .unwrap();
+    };
+    slots("DELSLOTS");
+    let t = Instant::now();
+    while cluster.nodes[1].blocked_clients() > 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the read was not ended"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    thread::sleep(Duration::from_millis(1500));
+    assert!(!blocking.is_finished() && !asynchronous.is_finished());
+    slots("ADDSLOTS");
+    cluster.await_ok();
+    await_blocked(&cluster, 1);
+    assert!(!blocking.is_finished() && !asynchronous.is_finished());
+    wg.done().unwrap();
+    blocking.join().unwrap().unwrap();
+    rt.block_on(asynchronous).unwrap().unwrap();
+}

@@ -303,7 +303,10 @@ mod pool {
             for _ in 0..3 {
                 let (running, ran) = (running.clone(), ran.clone());
                 group.spawn(move || {
-                    assert!(running.fetch_add(1, SeqCst) < 2, "three jobs running at limit 2");
+                    assert!(
+                        running.fetch_add(1, SeqCst) < 2,
+                        "three jobs running at limit 2"
+                    );
                     running.fetch_sub(1, SeqCst);
                     ran.fetch_add(1, SeqCst);
                 });

@@ -106,30 +106,6 @@ impl Shared {
     }
 }
 
-/// One future running, with its permit (`None` without a limit): counted in `running` until
-/// dropped, which also returns the permit.
-struct Running {
-    shared: Arc<Shared>,
-    _permit: Option<OwnedSemaphorePermit>,
-}
-
-impl Running {
-    fn new(shared: &Arc<Shared>, permit: Option<OwnedSemaphorePermit>) -> Self {
-        let now = shared.running.fetch_add(1, Ordering::Relaxed) + 1;
-        shared.high_water.fetch_max(now, Ordering::Relaxed);
-        Running {
-            shared: Arc::clone(shared),
-            _permit: permit,
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.shared.running.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 pin_project_lite::pin_project! {
     /// A spawned future with its group's count and permit: catches a panic around each poll
     /// (keeping the payload for the waiter, and unwinding on with a copy of its message for
@@ -139,7 +115,9 @@ pin_project_lite::pin_project! {
     struct Tracked<F> {
         #[pin]
         future: F,
-        running: Option<Running>,
+        // The permit (`None` without a limit), returned as soon as the future ends.
+        permit: Option<OwnedSemaphorePermit>,
+        // Counts the task in flight, and running until the future ends.
         count: Count,
     }
 }
@@ -157,11 +135,13 @@ impl<F: Future> Future for Tracked<F> {
         match outcome {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(output)) => {
-                this.running.take();
+                this.permit.take();
+                this.count.stop_running();
                 Poll::Ready(output)
             }
             Err(payload) => {
-                this.running.take();
+                this.permit.take();
+                this.count.stop_running();
                 let shared = &this.count.shared;
                 if let Some(token) = &shared.cancel_on_panic {
                     token.cancel();
@@ -247,6 +227,9 @@ enum Permit {
 struct Count {
     shared: Arc<Shared>,
     origin: Origin,
+    /// Also counted in `running` (a spawned future past its permit, until it ends): one count
+    /// holds both, so that a task pays for one `Arc` clone, not two.
+    running: bool,
 }
 
 impl Count {
@@ -257,12 +240,34 @@ impl Count {
         Count {
             shared: Arc::clone(shared),
             origin,
+            running: false,
+        }
+    }
+
+    /// Counts the task running too (its future is past its permit): in `running` until
+    /// [`stop_running`](Self::stop_running) or the drop, and in the high-water mark.
+    fn start_running(mut self) -> Self {
+        let now = self.shared.running.fetch_add(1, Ordering::Relaxed) + 1;
+        // Read first: a read-modify-write only when the mark moves.
+        if now > self.shared.high_water.load(Ordering::Relaxed) {
+            self.shared.high_water.fetch_max(now, Ordering::Relaxed);
+        }
+        self.running = true;
+        self
+    }
+
+    /// The future ended: no longer running (still in flight until the task drops it).
+    fn stop_running(&mut self) {
+        if std::mem::take(&mut self.running) {
+            self.shared.running.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
 
 impl Drop for Count {
     fn drop(&mut self) {
+        // A task dropped unfinished (the runtime shut down, or it was aborted).
+        self.stop_running();
         self.shared.wg.release_guard(self.origin);
     }
 }
@@ -497,27 +502,25 @@ impl AsyncGroup {
         F::Output: Send + 'static,
     {
         let count = Count::new(&self.shared);
-        let shared = &self.shared;
         match permit {
             // The common cases spawn the tracked future itself: no extra state machine.
             Permit::Unlimited => spawn_task(
                 Tracked {
                     future,
-                    running: Some(Running::new(shared, None)),
-                    count,
+                    permit: None,
+                    count: count.start_running(),
                 },
                 handle,
             ),
             Permit::Held(permit) => spawn_task(
                 Tracked {
                     future,
-                    running: Some(Running::new(shared, Some(permit))),
-                    count,
+                    permit: Some(permit),
+                    count: count.start_running(),
                 },
                 handle,
             ),
             Permit::Acquire(semaphore) => {
-                let shared = Arc::clone(shared);
                 spawn_task(
                     async move {
                         // The count is held while the task waits for its permit.
@@ -527,8 +530,8 @@ impl AsyncGroup {
                             .expect("the semaphore is never closed");
                         Tracked {
                             future,
-                            running: Some(Running::new(&shared, Some(permit))),
-                            count,
+                            permit: Some(permit),
+                            count: count.start_running(),
                         }
                         .await
                     },

@@ -79,7 +79,8 @@ struct Shared {
     panics: Mutex<Vec<Payload>>,
     /// Cancelled when a task panics (set by [`AsyncErrGroup`]).
     cancel_on_panic: Option<CancellationToken>,
-    /// Futures running now (past their permit).
+    /// Futures running now, past their permit: counted with a limit only (without one, every
+    /// future in flight runs, and the group's count tells how many).
     running: AtomicUsize,
     /// The most futures that ever ran at once.
     high_water: AtomicUsize,
@@ -244,15 +245,22 @@ impl Count {
         }
     }
 
-    /// Counts the task running too (its future is past its permit): in `running` until
-    /// [`stop_running`](Self::stop_running) or the drop, and in the high-water mark.
-    fn start_running(mut self) -> Self {
-        let now = self.shared.running.fetch_add(1, Ordering::Relaxed) + 1;
+    /// Counts the task running too (its future is past its permit; `limited`: there is a
+    /// permit, and the task is counted in `running` until [`stop_running`](Self::stop_running)
+    /// or the drop), and raises the high-water mark.
+    fn start_running(mut self, limited: bool) -> Self {
+        let shared = &self.shared;
+        let now = if limited {
+            self.running = true;
+            shared.running.fetch_add(1, Ordering::Relaxed) + 1
+        } else {
+            // Every future in flight runs: no second counter to keep on every task's path.
+            shared.wg.count()
+        };
         // Read first: a read-modify-write only when the mark moves.
-        if now > self.shared.high_water.load(Ordering::Relaxed) {
-            self.shared.high_water.fetch_max(now, Ordering::Relaxed);
+        if now > shared.high_water.load(Ordering::Relaxed) {
+            shared.high_water.fetch_max(now, Ordering::Relaxed);
         }
-        self.running = true;
         self
     }
 
@@ -508,7 +516,7 @@ impl AsyncGroup {
                 Tracked {
                     future,
                     permit: None,
-                    count: count.start_running(),
+                    count: count.start_running(false),
                 },
                 handle,
             ),
@@ -516,7 +524,7 @@ impl AsyncGroup {
                 Tracked {
                     future,
                     permit: Some(permit),
-                    count: count.start_running(),
+                    count: count.start_running(true),
                 },
                 handle,
             ),
@@ -531,7 +539,7 @@ impl AsyncGroup {
                         Tracked {
                             future,
                             permit: Some(permit),
-                            count: count.start_running(),
+                            count: count.start_running(true),
                         }
                         .await
                     },
@@ -553,6 +561,8 @@ impl AsyncGroup {
     }
 
     /// The most futures that ever *ran* at once (past their permit): never above the limit.
+    /// Without a limit every future in flight runs, and this is the most that were in flight
+    /// at once (futures counted by [`track_future`](Self::track_future) included).
     ///
     /// # Examples
     ///

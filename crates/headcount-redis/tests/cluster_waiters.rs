@@ -283,7 +283,7 @@ fn a_waiter_joining_after_a_slot_migration_is_registered_at_once() {
 
 /// The master of a group's slot killed (`kill -9`) while waiters wait: once its
 /// replica is promoted (cluster failover), the waiters' watcher finds the new
-/// owner through the seeds (the old one refuses, the cluster answers
+/// owner through the initial nodes (the old one refuses, the cluster answers
 /// `CLUSTERDOWN` meanwhile) and they are released at the true zero: no error, no
 /// false zero.
 #[test]

@@ -23,7 +23,7 @@
 //! `MOVED` sends it elsewhere (once the migration is over, `ASKING` is a no-op).
 //! A cluster that cannot serve the slot for now (`CLUSTERDOWN` or `MASTERDOWN`:
 //! its master failed and no replica has taken over yet) is a dropped connection
-//! too, and the owner is asked of the seeds again: the waiters retry within their
+//! too, and the owner is asked of the initial nodes again: the waiters retry within their
 //! retry window, and find the promoted replica.
 
 use std::sync::{Arc, Mutex};
@@ -82,7 +82,7 @@ impl SlotRoute {
     /// Checks a reply: a redirect is recorded, and becomes a dropped-connection
     /// error (transient: the caller reconnects, to the new owner); so does a
     /// cluster that is down or failing over (`CLUSTERDOWN`, `MASTERDOWN`), after
-    /// which the owner is asked of the seeds again.
+    /// which the owner is asked of the initial nodes again.
     fn check(&self, v: Value) -> RedisResult<Value> {
         let Value::ServerError(se) = &v else {
             return Ok(v);

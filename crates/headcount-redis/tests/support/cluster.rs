@@ -349,7 +349,7 @@ impl Cluster {
         }
     }
 
-    /// The URLs of every node (the seeds).
+    /// The URLs of every node (the initial nodes).
     pub(crate) fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(Node::url).collect()
     }

@@ -48,6 +48,50 @@ fn await_blocked(cluster: &Cluster, node: usize) {
     }
 }
 
+/// A thread in `wait` and a tokio task in `wait_async` on one group, both
+/// registered with the watcher once [`start`](Self::start) returns.
+struct TwoWaiters {
+    rt: tokio::runtime::Runtime,
+    blocking: thread::JoinHandle<headcount_redis::Result<()>>,
+    asynchronous: tokio::task::JoinHandle<headcount_redis::Result<()>>,
+}
+
+impl TwoWaiters {
+    fn start(wg: &RedisWaitGroup) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let blocking = {
+            let wg = wg.clone();
+            thread::spawn(move || wg.wait_timeout(LONG))
+        };
+        await_local_waiters(wg, 1);
+        let asynchronous = {
+            let wg = wg.clone();
+            rt.spawn(async move { wg.wait_timeout_async(LONG).await })
+        };
+        await_local_waiters(wg, 2);
+        TwoWaiters {
+            rt,
+            blocking,
+            asynchronous,
+        }
+    }
+
+    /// Neither waiter has returned.
+    fn still_waiting(&self) -> bool {
+        !self.blocking.is_finished() && !self.asynchronous.is_finished()
+    }
+
+    /// Both waiters return, released (not failed, not timed out).
+    fn released(self) {
+        self.blocking.join().unwrap().unwrap();
+        self.rt.block_on(self.asynchronous).unwrap().unwrap();
+    }
+}
+
 /// Connections each master holds beyond `baseline`.
 fn opened(cluster: &Cluster, baseline: &[i64]) -> Vec<i64> {
     (0..3)
@@ -301,21 +345,7 @@ fn waiters_follow_a_failover_of_their_groups_master() {
         .add(2)
         .unwrap();
     let wg = RedisWaitGroup::open_cluster(&seeds, &name, opts).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let blocking = {
-        let wg = wg.clone();
-        thread::spawn(move || wg.wait_timeout(LONG))
-    };
-    await_local_waiters(&wg, 1);
-    let asynchronous = {
-        let wg = wg.clone();
-        rt.spawn(async move { wg.wait_timeout_async(LONG).await })
-    };
-    await_local_waiters(&wg, 2);
+    let waiters = TwoWaiters::start(&wg);
     await_blocked(&cluster, 0);
     let killed = std::process::Command::new("kill")
         .args(["-9", &cluster.nodes[0].pid().to_string()])
@@ -337,14 +367,13 @@ fn waiters_follow_a_failover_of_their_groups_master() {
     // The waiters read from the promoted replica.
     await_local_waiters(&wg, 2);
     await_blocked(&cluster, 3);
-    assert!(!blocking.is_finished() && !asynchronous.is_finished());
+    assert!(waiters.still_waiting());
     wg.done().unwrap();
     assert_eq!(wg.count().unwrap(), 1);
     thread::sleep(Duration::from_millis(300));
-    assert!(!blocking.is_finished() && !asynchronous.is_finished());
+    assert!(waiters.still_waiting());
     wg.done().unwrap();
-    blocking.join().unwrap().unwrap();
-    rt.block_on(asynchronous).unwrap().unwrap();
+    waiters.released();
 }
 
 /// While no node serves a group's slot (`CLUSTER DELSLOTS` on its owner: the
@@ -357,21 +386,7 @@ fn waiters_wait_through_a_slot_that_is_not_served_for_a_while() {
     let slot = cluster.slot_of(&name);
     let wg = open(&cluster, &name);
     wg.add(1).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let blocking = {
-        let wg = wg.clone();
-        thread::spawn(move || wg.wait_timeout(LONG))
-    };
-    await_local_waiters(&wg, 1);
-    let asynchronous = {
-        let wg = wg.clone();
-        rt.spawn(async move { wg.wait_timeout_async(LONG).await })
-    };
-    await_local_waiters(&wg, 2);
+    let waiters = TwoWaiters::start(&wg);
     await_blocked(&cluster, 1);
     let slots = |op: &str| {
         let _: () = redis::cmd("CLUSTER")
@@ -390,12 +405,11 @@ fn waiters_wait_through_a_slot_that_is_not_served_for_a_while() {
         thread::sleep(Duration::from_millis(20));
     }
     thread::sleep(Duration::from_millis(1500));
-    assert!(!blocking.is_finished() && !asynchronous.is_finished());
+    assert!(waiters.still_waiting());
     slots("ADDSLOTS");
     cluster.await_ok();
     await_blocked(&cluster, 1);
-    assert!(!blocking.is_finished() && !asynchronous.is_finished());
+    assert!(waiters.still_waiting());
     wg.done().unwrap();
-    blocking.join().unwrap().unwrap();
-    rt.block_on(asynchronous).unwrap().unwrap();
+    waiters.released();
 }

@@ -1,0 +1,88 @@
+//! `headcount --cluster --redis rediss://...,... --tls-ca ... wait NAME` on a
+//! Redis Cluster that speaks only TLS, while the group's slot migrates to another
+//! master: the waiter keeps waiting through the migration (`ASK` while the slot
+//! is migrating, then the new owner), and exits 0 at the true zero, never before.
+
+#[path = "../../headcount-redis/tests/support/cluster.rs"]
+mod cluster;
+#[path = "../../headcount-redis/tests/support/tls.rs"]
+mod tls;
+
+mod common;
+use common::run;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cluster::Cluster;
+
+/// Waits (up to 30 s) until node `node` has a client blocked (a waiter's read).
+fn await_blocked(cluster: &Cluster, node: usize) {
+    let t = Instant::now();
+    while cluster.nodes[node].blocked_clients() < 1 {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "no read blocked on node {node}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn cli_wait_on_a_tls_only_cluster_keeps_waiting_through_a_slot_migration() {
+    let certs = tls::Certs::make();
+    let cluster = Cluster::start_tls(&certs);
+    let hc = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_headcount"));
+        c.args(["--cluster", "--redis", &cluster.urls().join(",")])
+            .args(["--tls-ca", &certs.path("ca.crt")])
+            .args(["--tls-cert", &certs.path("client.crt")])
+            .args(["--tls-key", &certs.path("client.key")]);
+        c
+    };
+    let ok = |args: &[&str]| {
+        let (code, out, err) = run(hc().args(args));
+        assert_eq!(code, 0, "{args:?}: {err}");
+        out
+    };
+    let name = cluster.name_on(2, "cli-tls-moving");
+    let slot = cluster.slot_of(&name);
+    ok(&["add", &name, "3"]);
+    let mut waiter = hc()
+        .args(["wait", &name, "--timeout", "60s"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    await_blocked(&cluster, 2);
+
+    // Mid-migration: node 2 answers ASK for the group's keys, now on node 0.
+    let from = cluster.begin_migration(slot, 0);
+    ok(&["done", &name]);
+    assert_eq!(ok(&["count", &name]).trim(), "2");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        waiter.try_wait().unwrap().is_none(),
+        "returned mid-migration"
+    );
+
+    cluster.finish_migration(slot, from, 0);
+    await_blocked(&cluster, 0);
+    ok(&["done", &name]);
+    assert_eq!(ok(&["count", &name]).trim(), "1");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        waiter.try_wait().unwrap().is_none(),
+        "returned before the zero"
+    );
+    ok(&["done", &name]);
+    let out = waiter.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(ok(&["count", &name]).trim(), "0");
+    assert_eq!(cluster.owner(slot), 0);
+}

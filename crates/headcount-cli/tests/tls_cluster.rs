@@ -1,7 +1,8 @@
 //! `headcount --cluster --redis rediss://...,... --tls-ca ... wait NAME` on a
 //! Redis Cluster that speaks only TLS, while the group's slot migrates to another
-//! master: the waiter keeps waiting through the migration (`ASK` while the slot
-//! is migrating, then the new owner), and exits 0 at the true zero, never before.
+//! master: a waiter started before the migration and one started mid-migration
+//! (its reads follow `ASK`) keep waiting through it, and exit 0 at the true zero
+//! on the new owner, never before.
 
 #[path = "../../headcount-redis/tests/support/cluster.rs"]
 mod cluster;
@@ -48,41 +49,46 @@ fn cli_wait_on_a_tls_only_cluster_keeps_waiting_through_a_slot_migration() {
     let name = cluster.name_on(2, "cli-tls-moving");
     let slot = cluster.slot_of(&name);
     ok(&["add", &name, "3"]);
-    let mut waiter = hc()
-        .args(["wait", &name, "--timeout", "60s"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let spawn_wait = || {
+        hc().args(["wait", &name, "--timeout", "60s"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut waiter = spawn_wait();
     await_blocked(&cluster, 2);
 
     // Mid-migration: node 2 answers ASK for the group's keys, now on node 0.
     let from = cluster.begin_migration(slot, 0);
     ok(&["done", &name]);
     assert_eq!(ok(&["count", &name]).trim(), "2");
+    // A waiter started mid-migration follows ASK to node 0 and blocks there.
+    let mut joined = spawn_wait();
+    await_blocked(&cluster, 0);
     std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        waiter.try_wait().unwrap().is_none(),
-        "returned mid-migration"
-    );
+    for w in [&mut waiter, &mut joined] {
+        assert!(w.try_wait().unwrap().is_none(), "returned mid-migration");
+    }
 
     cluster.finish_migration(slot, from, 0);
     await_blocked(&cluster, 0);
     ok(&["done", &name]);
     assert_eq!(ok(&["count", &name]).trim(), "1");
     std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        waiter.try_wait().unwrap().is_none(),
-        "returned before the zero"
-    );
+    for w in [&mut waiter, &mut joined] {
+        assert!(w.try_wait().unwrap().is_none(), "returned before the zero");
+    }
     ok(&["done", &name]);
-    let out = waiter.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    for w in [waiter, joined] {
+        let out = w.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     assert_eq!(ok(&["count", &name]).trim(), "0");
     assert_eq!(cluster.owner(slot), 0);
 }

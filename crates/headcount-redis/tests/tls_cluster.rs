@@ -4,8 +4,9 @@
 //! the slot, with a private CA and a client certificate. Mid-migration the owner
 //! answers `ASK`: every operation and a waiter joining then follow it; the
 //! waiters (a thread in `wait`, a tokio task in `wait_async`) keep waiting
-//! through the migration, with no error and no false zero, and are released at
-//! the true zero on the slot's new owner.
+//! through the migration, with no error and no false zero; moved again while
+//! only their read is blocked (the server ends it), they wait on at the new
+//! owner, and are released at the true zero there.
 
 #[path = "support/cluster.rs"]
 mod cluster;
@@ -125,12 +126,25 @@ fn a_slot_migrated_mid_wait_on_a_tls_only_cluster_releases_the_waiters_at_the_tr
             "a waiter returned before the zero"
         );
     }
+
+    // Moved again while only the waiters' read is blocked on node 1: the server
+    // ends that read (`MOVED`), and the waiters wait on, now on node 2.
+    cluster.migrate(slot, 2);
+    await_blocked(&cluster, &wg, 2, 4);
+    thread::sleep(Duration::from_millis(300));
+    for (b, a) in [&first, &joined] {
+        assert!(
+            !b.is_finished() && !a.is_finished(),
+            "a waiter returned when its read was moved"
+        );
+    }
+    assert_eq!(wg.count().unwrap(), 1);
     lease.done().unwrap();
     for (b, a) in [first, joined] {
         b.join().unwrap().unwrap();
         rt.block_on(a).unwrap().unwrap();
     }
     assert_eq!(wg.count().unwrap(), 0);
-    assert!(exists_on(&cluster, 1, &state));
+    assert!(exists_on(&cluster, 2, &state));
     assert_eq!(wg.local_waiters(), 0);
 }

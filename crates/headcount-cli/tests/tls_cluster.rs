@@ -2,7 +2,8 @@
 //! Redis Cluster that speaks only TLS, while the group's slot migrates to another
 //! master: a waiter started before the migration and one started mid-migration
 //! (its reads follow `ASK`) keep waiting through it, and exit 0 at the true zero
-//! on the new owner, never before.
+//! on the new owner, never before (the second one configured only through the
+//! environment). Without the client certificate the nodes want: exit 3 at once.
 
 #[path = "../../headcount-redis/tests/support/cluster.rs"]
 mod cluster;
@@ -64,8 +65,20 @@ fn cli_wait_on_a_tls_only_cluster_keeps_waiting_through_a_slot_migration() {
     let from = cluster.begin_migration(slot, 0);
     ok(&["done", &name]);
     assert_eq!(ok(&["count", &name]).trim(), "2");
-    // A waiter started mid-migration follows ASK to node 0 and blocks there.
-    let mut joined = spawn_wait();
+    // A waiter started mid-migration follows ASK to node 0 and blocks there;
+    // its settings all come from the environment.
+    let mut joined = Command::new(env!("CARGO_BIN_EXE_headcount"))
+        .env("HEADCOUNT_REDIS_URL", cluster.urls().join(","))
+        .env("HEADCOUNT_REDIS_CLUSTER", "1")
+        .env("HEADCOUNT_TLS_CA", certs.path("ca.crt"))
+        .env("HEADCOUNT_TLS_CERT", certs.path("client.crt"))
+        .env("HEADCOUNT_TLS_KEY", certs.path("client.key"))
+        .args(["wait", &name, "--timeout", "60s"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     await_blocked(&cluster, 0);
     std::thread::sleep(Duration::from_millis(300));
     for w in [&mut waiter, &mut joined] {
@@ -91,4 +104,22 @@ fn cli_wait_on_a_tls_only_cluster_keeps_waiting_through_a_slot_migration() {
     }
     assert_eq!(ok(&["count", &name]).trim(), "0");
     assert_eq!(cluster.owner(slot), 0);
+
+    // The right CA but no client certificate, which the nodes want: exit 3 at
+    // once (not after the 10 s retry window), one line naming TLS.
+    for args in [vec!["count", name.as_str()], vec!["wait", name.as_str()]] {
+        let t = Instant::now();
+        let (code, _, err) = run(Command::new(env!("CARGO_BIN_EXE_headcount"))
+            .args(["--cluster", "--redis", &cluster.urls().join(",")])
+            .args(["--tls-ca", &certs.path("ca.crt")])
+            .args(&args));
+        assert_eq!(code, 3, "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err:?}");
+        assert!(err.contains("TLS"), "{err}");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{args:?}: {:?}",
+            t.elapsed()
+        );
+    }
 }

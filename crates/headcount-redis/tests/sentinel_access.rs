@@ -177,3 +177,53 @@ fn frozen_sentinels_do_not_hang_a_call() {
     drop(first);
     assert_eq!(wg.count().unwrap(), 1);
 }
+
+/// A handle with a wrong or no sentinel password waits first: its waiter is
+/// `SentinelAuthFailed` at once, and a correct handle's waiter after it is served;
+/// while that one waits, another wrong handle's waiter is still refused (not
+/// served through the correct handle's watcher connection).
+#[test]
+fn handles_with_different_sentinel_passwords_do_not_share_a_watcher() {
+    let primary = RedisServer::start();
+    let sentinels = Sentinels::start_with(
+        primary.port,
+        0,
+        Setup {
+            requirepass: Some(SENTINEL_SECRET),
+            ..Setup::default()
+        },
+    );
+    let urls = sentinels.urls();
+    let open = |opts: Options| {
+        let opts = opts.retry_window(Duration::from_secs(20));
+        RedisWaitGroup::open_sentinel(&urls_of(&urls), MASTER, "shared", opts).unwrap()
+    };
+    let good = open(Options::new().sentinel_password(SENTINEL_SECRET));
+    let wrong = || Options::new().sentinel_password(WATCHER_SECRET);
+    good.add(1).unwrap();
+    let refused = |what: &str, wg: RedisWaitGroup| {
+        let t = Instant::now();
+        let r = wg.wait_timeout(LONG);
+        assert!(
+            matches!(r, Err(Error::SentinelAuthFailed { .. })),
+            "{what}: {r:?}"
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{what}: {:?}",
+            t.elapsed()
+        );
+    };
+    refused("wrong password, first", open(wrong()));
+    refused("no password, first", open(Options::new()));
+    let waiter = {
+        let good = good.clone();
+        thread::spawn(move || good.wait_timeout(LONG))
+    };
+    support::await_local_waiters(&good, 1);
+    refused("wrong password, second", open(wrong()));
+    refused("no password, second", open(Options::new()));
+    assert!(!waiter.is_finished());
+    good.done().unwrap();
+    waiter.join().unwrap().unwrap();
+}

@@ -6,7 +6,8 @@
 //! waiters (a thread in `wait`, a tokio task in `wait_async`) keep waiting
 //! through the migration, with no error and no false zero; moved again while
 //! only their read is blocked (the server ends it), they wait on at the new
-//! owner, and are released at the true zero there.
+//! owner, and are released at the true zero there. Without the client
+//! certificate the nodes want, a call and a waiter are `Error::Tls` at once.
 
 #[path = "support/cluster.rs"]
 mod cluster;
@@ -17,7 +18,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use cluster::Cluster;
-use headcount_redis::{Error, RedisWaitGroup};
+use headcount_redis::{Error, Options, RedisWaitGroup};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -147,4 +148,25 @@ fn a_slot_migrated_mid_wait_on_a_tls_only_cluster_releases_the_waiters_at_the_tr
     assert_eq!(wg.count().unwrap(), 0);
     assert!(exists_on(&cluster, 2, &state));
     assert_eq!(wg.local_waiters(), 0);
+
+    // The right CA but no client certificate, which the nodes want: `Tls` at the
+    // first attempt (not retried for the 20 s retry window), for a call and a
+    // waiter.
+    let opts = Options::new()
+        .tls_ca(certs.read("ca.crt"))
+        .retry_window(Duration::from_secs(20));
+    let wg = RedisWaitGroup::open_cluster(&[seed.as_str()], &name, opts).unwrap();
+    for attempt in ["count", "wait"] {
+        let t = Instant::now();
+        let r = match attempt {
+            "count" => wg.count().map(drop),
+            _ => wg.wait_timeout(LONG),
+        };
+        assert!(matches!(r, Err(Error::Tls { .. })), "{attempt}: {r:?}");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{attempt}: {:?}",
+            t.elapsed()
+        );
+    }
 }

@@ -32,8 +32,12 @@ const SENTINEL_SECRET: &str = "sen-Hx7cW3mZ9pLd";
 const SENTINEL_USER: &str = "default";
 
 const LONG: Duration = Duration::from_secs(60);
-/// The deadline of the waiter that must give up during or after the failover.
+/// The deadline of the waiter registered before the kill.
 const DEADLINE: Duration = Duration::from_secs(4);
+/// The deadline of the waiter started during the outage (well before the
+/// sentinels can promote the replica: they wait 1 s before they even agree the
+/// primary is down).
+const SHORT: Duration = Duration::from_millis(500);
 /// What the contract allows past a call's deadline.
 const SLACK: Duration = Duration::from_secs(1);
 
@@ -147,8 +151,9 @@ fn assert_wrong_sentinel_password_refused(sentinels: &Sentinels, rt: &tokio::run
 /// Two groups mid-round when the primary is killed: `round`, whose zero comes
 /// after the failover, and `settled`, whose last `done` is acknowledged just
 /// before the kill. The waiters on `round` (a thread, a tokio task) do not return
-/// before its zero and are released at it (or get `StateLost`); a third waiter
-/// with a 4 s deadline returns by it (+1 s) without a zero; the waiters on
+/// before its zero and are released at it (or get `StateLost`); a waiter with a
+/// 4 s deadline, and one with a 0.5 s deadline started while the primary is
+/// gone, return by their deadline (+1 s) without a zero; the waiters on
 /// `settled` are released (or get `StateLost`), none hangs.
 #[test]
 fn a_failover_with_passwords_everywhere_loses_no_acknowledged_write_and_shows_no_secret() {
@@ -194,6 +199,13 @@ fn a_failover_with_passwords_everywhere_loses_no_acknowledged_write_and_shows_no
     applied_and_confirmed(settled.done()); // zero, on the replica too
     signal(primary.pid(), "KILL");
     support::await_refused(primary.port);
+    let in_outage = {
+        let wg = wg.clone();
+        thread::spawn(move || {
+            let started = Instant::now();
+            (wg.wait_timeout(SHORT), started.elapsed())
+        })
+    };
 
     // Retried until the sentinels promote the replica: applied once, there.
     applied_unconfirmed(wg.done());
@@ -206,16 +218,13 @@ fn a_failover_with_passwords_everywhere_loses_no_acknowledged_write_and_shows_no
     assert_eq!(checked(settled.count()).unwrap(), 0);
 
     // The waiter with a deadline gave up by it, without a zero.
-    let (r, took) = with_deadline.join().unwrap();
-    let r = checked(r);
-    assert!(
-        matches!(r, Err(Error::Timeout { .. } | Error::StateLost { .. })),
-        "the waiter with a deadline got {r:?} after {took:?}, with no zero"
-    );
-    assert!(
-        took <= DEADLINE + SLACK,
-        "the waiter with a deadline returned after {took:?}"
-    );
+    for (what, waiter, deadline) in [
+        ("registered before the kill", with_deadline, DEADLINE),
+        ("started during the outage", in_outage, SHORT),
+    ] {
+        let (r, took) = waiter.join().unwrap();
+        gave_up(what, checked(r), took, deadline);
+    }
     // The settled group's waiters are released (before the kill or after it).
     let (b, a) = settled_waiters;
     released_or_lost("settled, blocking", b.join().unwrap());
@@ -248,6 +257,24 @@ fn a_failover_with_passwords_everywhere_loses_no_acknowledged_write_and_shows_no
     applied_unconfirmed(again.add(1));
     assert_eq!(replica.raw_count("pw-after"), Some(1));
     assert_wrong_sentinel_password_refused(&sentinels, &rt);
+}
+
+/// A waiter with a deadline that ends with no zero: it gave up by its deadline
+/// (+1 s), with `Timeout`, `Unreachable` (Redis refused or dropped the
+/// connection past the deadline) or `StateLost`.
+#[track_caller]
+fn gave_up(what: &str, r: Result<(), Error>, took: Duration, deadline: Duration) {
+    assert!(
+        matches!(
+            r,
+            Err(Error::Timeout { .. } | Error::Unreachable { .. } | Error::StateLost { .. })
+        ),
+        "the waiter with a deadline {what} got {r:?} after {took:?}, with no zero"
+    );
+    assert!(
+        took <= deadline + SLACK,
+        "the waiter with a deadline {what} returned after {took:?}"
+    );
 }
 
 /// Acknowledged by the replica (`min_replicas(1)`), before the kill.

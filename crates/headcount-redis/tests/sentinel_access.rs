@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use headcount_redis::{Error, Options, RedisWaitGroup};
 use sentinel::{Sentinels, Setup, MASTER};
 use support::{Frozen, RedisServer};
+use tls::{Certs, TlsServer};
 
 /// The sentinels' default user's password.
 const SENTINEL_SECRET: &str = "sen-Tb3kP8wQz5Rm";
@@ -226,4 +227,45 @@ fn handles_with_different_sentinel_passwords_do_not_share_a_watcher() {
     assert!(!waiter.is_finished());
     good.done().unwrap();
     waiter.join().unwrap().unwrap();
+}
+
+/// Sentinels and a primary that speak only TLS and want a client certificate:
+/// the right CA without a client certificate is `Tls` at the first attempt (the
+/// retry window is 20 s), for a call and a waiter, blocking and async.
+#[test]
+fn tls_sentinels_without_a_client_certificate_are_a_tls_error_at_once() {
+    let certs = Certs::make();
+    let primary = TlsServer::start(&certs);
+    let sentinels = Sentinels::start_with(
+        primary.port,
+        0,
+        Setup {
+            tls: Some(&certs),
+            ..Setup::default()
+        },
+    );
+    let urls = sentinels.urls();
+    let opts = Options::new()
+        .tls_ca(certs.read("ca.crt"))
+        .retry_window(Duration::from_secs(20));
+    let wg = RedisWaitGroup::open_sentinel(&urls_of(&urls), MASTER, "tls-no-cert", opts).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for attempt in ["add", "wait", "add_async", "wait_async"] {
+        let t = Instant::now();
+        let r = match attempt {
+            "add" => wg.add(1),
+            "wait" => wg.wait_timeout(LONG),
+            "add_async" => rt.block_on(wg.add_async(1)),
+            _ => rt.block_on(wg.wait_timeout_async(LONG)),
+        };
+        assert!(matches!(r, Err(Error::Tls { .. })), "{attempt}: {r:?}");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{attempt}: {:?}",
+            t.elapsed()
+        );
+    }
 }

@@ -89,3 +89,37 @@ fn handles_with_different_certificates_do_not_share_a_watcher() {
     good.done().unwrap();
     waiter.join().unwrap().unwrap();
 }
+
+/// A client certificate the server refuses (signed by a CA it does not trust):
+/// `Tls` at the first attempt, not retried for the 20 s retry window, for a
+/// call and a waiter, blocking and async.
+#[test]
+fn a_refused_client_certificate_is_a_tls_error_at_once() {
+    let certs = Certs::make();
+    certs.make_foreign_client();
+    let server = TlsServer::start(&certs);
+    let opts = Options::new()
+        .tls_ca(certs.read("ca.crt"))
+        .tls_client_cert(certs.read("foreign.crt"), certs.read("foreign.key"))
+        .retry_window(Duration::from_secs(20));
+    let wg = RedisWaitGroup::open_url_with(&server.url(), "foreign", opts).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for attempt in ["add", "wait", "add_async", "wait_async"] {
+        let t = Instant::now();
+        let r = match attempt {
+            "add" => wg.add(1),
+            "wait" => wg.wait_timeout(LONG),
+            "add_async" => rt.block_on(wg.add_async(1)),
+            _ => rt.block_on(wg.wait_timeout_async(LONG)),
+        };
+        assert!(matches!(r, Err(Error::Tls { .. })), "{attempt}: {r:?}");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{attempt}: {:?}",
+            t.elapsed()
+        );
+    }
+}

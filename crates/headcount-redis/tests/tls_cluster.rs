@@ -7,7 +7,8 @@
 //! through the migration, with no error and no false zero; moved again while
 //! only their read is blocked (the server ends it), they wait on at the new
 //! owner, and are released at the true zero there. Without the client
-//! certificate the nodes want, a call and a waiter are `Error::Tls` at once.
+//! certificate the nodes want, or with one they refuse, a call and a waiter are
+//! `Error::Tls` at once.
 
 #[path = "support/cluster.rs"]
 mod cluster;
@@ -149,24 +150,40 @@ fn a_slot_migrated_mid_wait_on_a_tls_only_cluster_releases_the_waiters_at_the_tr
     assert!(exists_on(&cluster, 2, &state));
     assert_eq!(wg.local_waiters(), 0);
 
-    // The right CA but no client certificate, which the nodes want: `Tls` at the
-    // first attempt (not retried for the 20 s retry window), for a call and a
-    // waiter.
-    let opts = Options::new()
-        .tls_ca(certs.read("ca.crt"))
-        .retry_window(Duration::from_secs(20));
-    let wg = RedisWaitGroup::open_cluster(&[seed.as_str()], &name, opts).unwrap();
-    for attempt in ["count", "wait"] {
-        let t = Instant::now();
-        let r = match attempt {
-            "count" => wg.count().map(drop),
-            _ => wg.wait_timeout(LONG),
-        };
-        assert!(matches!(r, Err(Error::Tls { .. })), "{attempt}: {r:?}");
-        assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "{attempt}: {:?}",
-            t.elapsed()
-        );
+    // The right CA but no client certificate, which the nodes want, or one they
+    // refuse (signed by another CA): `Tls` at the first attempt (not retried for
+    // the 20 s retry window), for a call and a waiter, blocking and async.
+    certs.make_foreign_client();
+    let opts = || {
+        Options::new()
+            .tls_ca(certs.read("ca.crt"))
+            .retry_window(Duration::from_secs(20))
+    };
+    let refused = [
+        ("no client certificate", opts()),
+        (
+            "a foreign client certificate",
+            opts().tls_client_cert(certs.read("foreign.crt"), certs.read("foreign.key")),
+        ),
+    ];
+    for (what, opts) in refused {
+        let wg = RedisWaitGroup::open_cluster(&[seed.as_str()], &name, opts).unwrap();
+        for attempt in ["count", "wait", "wait_async"] {
+            let t = Instant::now();
+            let r = match attempt {
+                "count" => wg.count().map(drop),
+                "wait" => wg.wait_timeout(LONG),
+                _ => rt.block_on(wg.wait_timeout_async(LONG)),
+            };
+            assert!(
+                matches!(r, Err(Error::Tls { .. })),
+                "{what}, {attempt}: {r:?}"
+            );
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "{what}, {attempt}: {:?}",
+                t.elapsed()
+            );
+        }
     }
 }

@@ -249,7 +249,7 @@ fn a_failover_with_passwords_everywhere_loses_no_acknowledged_write_and_shows_no
         .unwrap();
     assert_eq!(count, "0", "the group lives on the promoted replica");
     let status = checked(wg.status()).unwrap();
-    assert_secret_free(&format!("{wg:?} {status:?} {status}"));
+    assert_secret_free(&format!("{wg:?} {status:?} {status} {:?}", durable()));
 
     // After the failover: a new handle reaches the promoted replica through the
     // same sentinels, and a wrong sentinel password is still refused at once.

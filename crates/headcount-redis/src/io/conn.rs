@@ -272,6 +272,23 @@ impl Options {
     pub(crate) fn has_tls_files(&self) -> bool {
         self.tls_ca.is_some() || self.tls_client.is_some()
     }
+
+    /// A digest of what decides whom a connection trusts and who it is, beyond the
+    /// URL: the CA, the client certificate and key, the sentinels' user and
+    /// password. Handles that differ in it do not share a watcher (see
+    /// [`Inner::watch_key`]). Never printed.
+    pub(crate) fn access_digest(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.tls_ca.as_ref().map(|p| &p.0).hash(&mut h);
+        self.tls_client
+            .as_ref()
+            .map(|(cert, key)| (&cert.0, &key.0))
+            .hash(&mut h);
+        self.sentinel_user.hash(&mut h);
+        self.sentinel_password.as_ref().map(|p| &p.0).hash(&mut h);
+        h.finish()
+    }
 }
 
 impl Options {
@@ -748,11 +765,15 @@ impl Inner {
 
     // ---- the shared watcher (see `io/watch.rs`) ----
 
-    /// Identifies the server (address, database, user and password) whose watcher
-    /// this handle shares: handles with the same key share one watcher connection.
-    /// On a cluster the group's hash slot is part of the key, so every stream a
-    /// watcher reads is in one slot, and groups of one slot share their reads.
-    /// Never printed (it holds the password).
+    /// Identifies the server (address, database, user and password) and how it is
+    /// reached (the certificates, the sentinels' credentials: a digest of them)
+    /// whose watcher this handle shares: handles with the same key share one
+    /// watcher connection, so a handle never waits through a connection that its
+    /// own settings would not have made (a CA it does not trust, a certificate or
+    /// a sentinel password it lacks), and a misconfigured handle does not make
+    /// the watcher fail for the others. On a cluster the group's hash slot is part
+    /// of the key, so every stream a watcher reads is in one slot, and groups of
+    /// one slot share their reads. Never printed (it holds the password).
     pub(crate) fn watch_key(&self) -> String {
         let settings = self.target.settings();
         let s = settings.as_ref();
@@ -766,11 +787,12 @@ impl Inner {
             String::new()
         };
         format!(
-            "{}|{}|{:?}|{:?}|{slot}",
+            "{}|{}|{:?}|{:?}|{:x}|{slot}",
             self.target.addr(),
             self.db,
             s.and_then(|s| s.username()),
             s.and_then(|s| s.password()),
+            self.opts.access_digest(),
         )
     }
 

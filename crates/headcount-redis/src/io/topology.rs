@@ -176,19 +176,27 @@ fn is_auth_refusal(e: &redis::RedisError) -> bool {
 impl SentinelTarget {
     /// The primary the sentinels name now, as a client, within `timeout`.
     ///
-    /// The `redis` crate's resolution (asking the sentinels, then the primary's
-    /// role) sets no reply timeout: a frozen sentinel or primary would block it
-    /// forever. So it runs on a thread of its own with a new client, and is given
-    /// up (a timeout, retried like any attempt) after `timeout`; a thread left
-    /// blocked ends when the frozen server answers or its connection drops, and
-    /// holds nothing another resolution needs.
+    /// The `redis` crate's blocking resolution sets no reply timeout: a frozen
+    /// sentinel would block it forever, and since it asks the sentinels in the
+    /// order given, every resolution would stop at a frozen first sentinel and
+    /// never ask the others. So the resolution is the crate's async one (each
+    /// sentinel's reply bounded: a frozen one is passed over for the next), run on
+    /// a thread of its own with a new client and a runtime of its own, and is
+    /// given up (a timeout, retried like any attempt) after `timeout`; a thread
+    /// left blocked ends when the frozen server answers or its connection drops,
+    /// and holds nothing another resolution needs.
     fn resolve(&self, timeout: Duration) -> RedisResult<redis::Client> {
         let (tx, rx) = std::sync::mpsc::channel();
         let build = Arc::clone(&self.build);
         std::thread::Builder::new()
             .name("headcount-sentinel".into())
             .spawn(move || {
-                let _ = tx.send(build().and_then(|mut c| c.get_client()));
+                let resolved = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(RedisError::from)
+                    .and_then(|rt| rt.block_on(async { build()?.async_get_client().await }));
+                let _ = tx.send(resolved);
             })?;
         match rx.recv_timeout(timeout) {
             Ok(resolved) => resolved.map_err(|e| self.whose_refusal(e, timeout)),

@@ -64,7 +64,7 @@ use std::time::{Duration, Instant};
 use redis::streams::{StreamId, StreamReadOptions, StreamReadReply};
 use redis::{Commands, RedisError, RedisResult, ScriptInvocation, Value};
 
-use crate::io::conn::{is_transient, left_until, Connector, Inner};
+use crate::io::conn::{is_transient, left_until, tls_failure, Connector, Inner};
 use crate::io::topology::{AsyncConn, Conn};
 
 /// Longest blocking read of the watcher (waiters re-check at least this often
@@ -548,11 +548,17 @@ impl Hub {
             None => match self.connector.connect_async(WATCH_BLOCK).await {
                 Ok(mut c) => {
                     let id = if self.connector.can_unblock() {
-                        redis::cmd("CLIENT")
+                        let id = redis::cmd("CLIENT")
                             .arg("ID")
                             .query_async::<i64>(&mut c)
-                            .await
-                            .ok()
+                            .await;
+                        match reader_id(id) {
+                            Ok(id) => id,
+                            Err(e) => {
+                                self.fail_all(requests, &e);
+                                return;
+                            }
+                        }
                     } else {
                         None
                     };
@@ -680,7 +686,7 @@ impl Hub {
         // they end at their block. On a cluster the connection goes to the node
         // that owns the slot, and `CLIENT UNBLOCK` to that same node.
         let id = if self.connector.can_unblock() {
-            redis::cmd("CLIENT").arg("ID").query::<i64>(&mut c).ok()
+            reader_id(redis::cmd("CLIENT").arg("ID").query::<i64>(&mut c))?
         } else {
             None
         };
@@ -848,6 +854,28 @@ impl Hub {
                 r.tx.send(events.map_or(Delivery::Recheck, Delivery::Events));
             }
         }
+    }
+}
+
+/// The reader's connection id from the reply to `CLIENT ID` (for `CLIENT
+/// UNBLOCK`): `None` when the server refused the command (an ACL user lacking
+/// `client|id`: reads then end at their block). An error when the connection
+/// itself failed, which ends the round with it: a TLS alert first read here (the
+/// server refused the client's certificate after the handshake, so the waiters
+/// get `Tls` at once, not a dropped connection retried for the retry window), or
+/// a dropped or silent connection.
+fn reader_id(reply: RedisResult<i64>) -> RedisResult<Option<i64>> {
+    match reply {
+        Ok(id) => Ok(Some(id)),
+        Err(e)
+            if tls_failure(&e).is_some()
+                || e.is_io_error()
+                || e.is_connection_dropped()
+                || e.is_timeout() =>
+        {
+            Err(e)
+        }
+        Err(_) => Ok(None),
     }
 }
 

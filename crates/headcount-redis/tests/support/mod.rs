@@ -397,3 +397,16 @@ pub(crate) fn connected_clients(server: &RedisServer) -> i64 {
         .parse()
         .unwrap()
 }
+
+/// Waits (up to 10 s) until connections to `port` on loopback are refused (a
+/// killed server has exited and closed its socket).
+pub(crate) fn await_refused(port: u16) {
+    let t = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "port {port} still accepts connections"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

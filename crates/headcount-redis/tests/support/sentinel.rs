@@ -225,3 +225,22 @@ impl Drop for Sentinels {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+impl Sentinels {
+    /// The sentinels' process ids (for signals), in the order of their ports.
+    pub(crate) fn pids(&self) -> Vec<u32> {
+        self.children.iter().map(Child::id).collect()
+    }
+
+    /// Runs `ACL SETUSER NAME RULES...` on every sentinel (an ACL user of theirs).
+    pub(crate) fn acl_setuser(&self, name: &str, rules: &[&str]) {
+        for &port in &self.ports {
+            redis::cmd("ACL")
+                .arg("SETUSER")
+                .arg(name)
+                .arg(rules)
+                .exec(&mut self.conn(port).unwrap())
+                .unwrap();
+        }
+    }
+}

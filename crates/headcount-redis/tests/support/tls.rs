@@ -268,3 +268,36 @@ impl Drop for TlsServer {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+impl Certs {
+    /// Makes `foreign.crt`/`foreign.key`: a client certificate signed by
+    /// `other-ca.crt`, which a server trusting only `ca.crt` refuses.
+    pub(crate) fn make_foreign_client(&self) {
+        key_and_csr(&self.dir, "foreign", "headcount-foreign-client");
+        std::fs::write(
+            self.dir.join("foreign.ext"),
+            "extendedKeyUsage=clientAuth\n",
+        )
+        .unwrap();
+        openssl(
+            &self.dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "foreign.csr",
+                "-CA",
+                "other-ca.crt",
+                "-CAkey",
+                "other-ca.key",
+                "-CAcreateserial",
+                "-out",
+                "foreign.crt",
+                "-days",
+                "2",
+                "-extfile",
+                "foreign.ext",
+            ],
+        );
+    }
+}

@@ -263,7 +263,7 @@ impl<'a> Waiter<'a> {
 /// process's watcher of the server (see `io/watch.rs`); the waiter holds no
 /// connection.
 pub(crate) fn wait_blocking(inner: &Inner, deadline: Option<Instant>) -> Result<()> {
-    let hub = watch::hub(inner);
+    let hub = watch::watcher(inner);
     let mut waiter = Waiter::new(inner, deadline);
     loop {
         let checked_at = Instant::now();
@@ -296,7 +296,7 @@ pub(crate) fn wait_blocking(inner: &Inner, deadline: Option<Instant>) -> Result<
 /// Async wait (see the module docs): as [`wait_blocking`], awaiting the watcher's
 /// replies. Dropping the future removes its registration from the watcher.
 pub(crate) async fn wait_async(inner: &Inner, deadline: Option<Instant>) -> Result<()> {
-    let hub = watch::hub(inner);
+    let hub = watch::watcher(inner);
     let mut waiter = Waiter::new(inner, deadline);
     loop {
         let checked_at = Instant::now();

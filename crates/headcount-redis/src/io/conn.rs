@@ -19,7 +19,6 @@ use redis::{ErrorKind, RedisError, ServerErrorKind, Value};
 
 use crate::error::{Error, Result};
 use crate::io::topology::{AsyncConn, Conn, Target};
-use crate::io::watch_cluster::{self, SlotRoute};
 use crate::keys::Keys;
 use crate::script::{field, interpret, Call, Reply, Session};
 
@@ -484,7 +483,11 @@ impl Inner {
         Inner {
             setup_replies,
             name: name.to_owned(),
-            keys: Keys::new(name),
+            keys: if target.is_cluster() {
+                Keys::with_wake(name)
+            } else {
+                Keys::new(name)
+            },
             target: Arc::new(target),
             addr,
             user,
@@ -748,30 +751,25 @@ impl Inner {
 
     // ---- the shared watcher (see `io/watch.rs`) ----
 
-    /// Identifies the server (address, database, user and password) whose watcher
-    /// this handle shares: handles with the same key share one watcher connection.
-    /// On a cluster the group's hash slot is part of the key, so every stream a
-    /// watcher reads is in one slot, and groups of one slot share their reads.
-    /// Never printed (it holds the password).
+    /// Identifies the server or cluster (address(es), database, user and
+    /// password) whose watcher this handle shares: handles with the same key share
+    /// one watcher (see `io/watch.rs` and `io/watch_cluster.rs`). Never printed
+    /// (it holds the password).
     pub(crate) fn watch_key(&self) -> String {
         let settings = self.target.settings();
         let s = settings.as_ref();
-        // On a cluster, per hash slot: one read cannot span two slots.
-        let slot = if self.target.is_cluster() {
-            format!(
-                "{:?}",
-                redis::cluster_routing::Slot::for_key(self.keys.events())
-            )
-        } else {
-            String::new()
-        };
         format!(
-            "{}|{}|{:?}|{:?}|{slot}",
+            "{}|{}|{:?}|{:?}",
             self.target.addr(),
             self.db,
             s.and_then(|s| s.username()),
             s.and_then(|s| s.password()),
         )
+    }
+
+    /// Whether the handle reaches a Redis Cluster.
+    pub(crate) fn is_cluster(&self) -> bool {
+        self.target.is_cluster()
     }
 
     /// How the watcher of this handle's server (on a cluster: of its group's hash
@@ -781,10 +779,6 @@ impl Inner {
             target: Arc::clone(&self.target),
             opts: self.opts.clone(),
             setup_replies: self.setup_replies,
-            slot: self
-                .target
-                .is_cluster()
-                .then(|| SlotRoute::new(self.keys.events())),
         }
     }
 
@@ -1012,9 +1006,6 @@ pub(crate) struct Connector {
     target: Arc<Target>,
     opts: Options,
     setup_replies: u32,
-    /// On a cluster: the hash slot whose streams the watcher reads (its
-    /// connections go to the node that owns it).
-    slot: Option<Arc<SlotRoute>>,
 }
 
 impl Connector {
@@ -1022,29 +1013,29 @@ impl Connector {
     /// timeout), its reply timeout set to the configured one. A Sentinel target
     /// resolves the current primary for each.
     pub(crate) fn connect(&self) -> redis::RedisResult<Conn> {
-        self.connect_to(None)
-    }
-
-    /// [`Connector::connect`]; on a cluster, to the node at `node` if given (the
-    /// reader's, for `CLIENT UNBLOCK`), else to the node that owns the slot.
-    pub(crate) fn connect_to(&self, node: Option<&str>) -> redis::RedisResult<Conn> {
         let step = self.opts.connect_timeout / self.setup_replies.max(1);
-        let c = match (self.target.cluster_nodes(), &self.slot) {
-            (Some(nodes), _) if node.is_some() => {
-                watch_cluster::connect_to(nodes, node.unwrap_or_default(), step)?
-            }
-            (Some(nodes), Some(route)) => watch_cluster::connect(nodes, route, step)?,
-            _ => self.target.connect(step)?,
-        };
+        let c = self.target.connect(step)?;
         c.set_read_timeout(Some(self.opts.io_timeout))?;
         c.set_write_timeout(Some(self.opts.io_timeout))?;
         Ok(c)
     }
 
-    /// Whether a blocked read can be ended with `CLIENT UNBLOCK`: on a cluster,
-    /// only when the connections go to the node of one slot (the reader's).
-    pub(crate) fn can_unblock(&self) -> bool {
-        !self.target.is_cluster() || self.slot.is_some()
+    /// The cluster watcher's connection (see `io/watch_cluster.rs`), pushes sent
+    /// to `pushes`; set up within the connect timeout, every reply within the
+    /// reply timeout.
+    pub(crate) async fn connect_watch(
+        &self,
+        pushes: tokio::sync::mpsc::UnboundedSender<redis::PushInfo>,
+    ) -> redis::RedisResult<redis::cluster_async::ClusterConnection> {
+        self.target
+            .connect_watch(pushes, self.opts.connect_timeout, self.opts.io_timeout)
+            .await
+            .unwrap_or_else(|| {
+                Err(RedisError::from((
+                    ErrorKind::InvalidClientConfig,
+                    "not a Redis Cluster",
+                )))
+            })
     }
 
     /// The configured reply timeout.
@@ -1056,17 +1047,9 @@ impl Connector {
     /// blocking (its calls are also cut by their callers' limits).
     pub(crate) async fn connect_async(&self, extra: Duration) -> redis::RedisResult<AsyncConn> {
         let response = self.opts.io_timeout.saturating_add(extra);
-        match (self.target.cluster_nodes(), &self.slot) {
-            (Some(nodes), Some(route)) => {
-                watch_cluster::connect_async(nodes, route, self.opts.connect_timeout, response)
-                    .await
-            }
-            _ => {
-                self.target
-                    .connect_async(self.opts.connect_timeout, response)
-                    .await
-            }
-        }
+        self.target
+            .connect_async(self.opts.connect_timeout, response)
+            .await
     }
 }
 

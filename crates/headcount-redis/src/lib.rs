@@ -91,7 +91,7 @@ mod script;
 mod status;
 mod wait;
 
-pub use acl::ACL_RULE;
+pub use acl::{ACL_CLUSTER_RULE, ACL_RULE};
 pub use error::{redact_url, Error, Result};
 pub use group::{RedisWaitGroup, MAX_COUNT};
 pub use io::conn::{Options, DEFAULT_EXPIRE_AFTER, MAX_RETRY_WINDOW};

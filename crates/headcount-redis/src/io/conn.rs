@@ -377,7 +377,15 @@ fn auth_failure(e: &RedisError) -> bool {
 
 /// A failure worth retrying on a new connection.
 pub(crate) fn is_transient(e: &RedisError) -> bool {
-    tls_failure(e).is_none() && !auth_failure(e) && is_transient_kind(e)
+    tls_failure(e).is_none() && !auth_failure(e) && !setup_refused(e) && is_transient_kind(e)
+}
+
+/// A command refused by the ACL while a connection was set up (the cluster
+/// client's check of its initial nodes reports it as an I/O error: `Failed to
+/// connect to each cluster node (ADDR: NoPerm: this user has no permissions to
+/// run the 'ping' command)`): no retry will change it.
+fn setup_refused(e: &RedisError) -> bool {
+    e.is_io_error() && e.to_string().contains("no permissions to run the '")
 }
 
 fn is_transient_kind(e: &RedisError) -> bool {
@@ -661,7 +669,13 @@ impl Inner {
             return Error::AuthRequired { addr };
         }
         // Before the database check: a `SELECT` the user may not run is refused too.
-        if let Some(command) = refused_command(code, detail) {
+        let text = e.to_string();
+        let refusal = refused_command(code, detail).or_else(|| {
+            setup_refused(&e)
+                .then(|| refused_command("", &text))
+                .flatten()
+        });
+        if let Some(command) = refusal {
             return Error::NoPermission {
                 user,
                 command,

@@ -167,7 +167,8 @@ fn after_help() -> String {
     format!(
         "{HELP_BEFORE_EXIT_CODES}\n\nExit codes:{codes}\n\n{HELP_AFTER_EXIT_CODES}\n\n\
          Least-privilege Redis user (Redis 7; `+select` only for a URL with /DB):\n  \
-         ACL SETUSER headcount reset on >PASSWORD {ACL_RULE}\n         With --cluster, on every node, also: {ACL_CLUSTER_RULE}"
+         ACL SETUSER headcount reset on >PASSWORD {ACL_RULE}\n\
+         With --cluster, on every node, also:\n  {ACL_CLUSTER_RULE}"
     )
 }
 

@@ -1039,7 +1039,7 @@ impl Connector {
     /// reply timeout.
     pub(crate) async fn connect_watch(
         &self,
-        pushes: tokio::sync::mpsc::UnboundedSender<redis::PushInfo>,
+        pushes: impl redis::aio::AsyncPushSender,
     ) -> redis::RedisResult<redis::cluster_async::ClusterConnection> {
         self.target
             .connect_watch(pushes, self.opts.connect_timeout, self.opts.io_timeout)

@@ -82,7 +82,7 @@ impl Target {
     /// for the other topologies.
     pub(crate) async fn connect_watch(
         &self,
-        pushes: tokio::sync::mpsc::UnboundedSender<redis::PushInfo>,
+        pushes: impl redis::aio::AsyncPushSender,
         connect: Duration,
         response: Duration,
     ) -> Option<RedisResult<redis::cluster_async::ClusterConnection>> {

@@ -39,7 +39,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use redis::cluster_async::ClusterConnection;
@@ -321,27 +321,19 @@ impl NodeHub {
     }
 
     async fn serve(self: Arc<Self>, mut jobs: mpsc::UnboundedReceiver<Job>) {
-        let (push_tx, mut pushes) = mpsc::unbounded_channel::<PushInfo>();
         let conn: Arc<tokio::sync::Mutex<Option<ClusterConnection>>> = Arc::default();
-        let hub = self.clone();
-        let messages = tokio::spawn(async move {
-            while let Some(push) = pushes.recv().await {
-                hub.on_push(push);
-            }
-        });
         loop {
             match tokio::time::timeout(IDLE_EXIT, jobs.recv()).await {
                 Ok(Some(job)) => {
                     let hub = self.clone();
-                    let (conn, push_tx) = (conn.clone(), push_tx.clone());
-                    tokio::spawn(async move { hub.run_job(job, &conn, push_tx).await });
+                    let conn = conn.clone();
+                    tokio::spawn(async move { hub.run_job(job, &conn).await });
                 }
                 Ok(None) => break,
                 Err(_) if self.ended(&mut jobs) => break,
                 Err(_) => {}
             }
         }
-        messages.abort();
     }
 
     /// Ends the thread if nothing is pending (no registration, no job): the
@@ -359,15 +351,15 @@ impl NodeHub {
 
     /// The hub's cluster connection, made on first need.
     async fn connection(
-        &self,
+        self: &Arc<Self>,
         conn: &tokio::sync::Mutex<Option<ClusterConnection>>,
-        push_tx: mpsc::UnboundedSender<PushInfo>,
     ) -> RedisResult<ClusterConnection> {
         let mut c = conn.lock().await;
         if let Some(c) = c.as_ref() {
             return Ok(c.clone());
         }
-        let made = self.connector.connect_watch(push_tx).await?;
+        let pushes = Pushes(Arc::downgrade(self));
+        let made = self.connector.connect_watch(pushes).await?;
         *c = Some(made.clone());
         Ok(made)
     }
@@ -376,13 +368,12 @@ impl NodeHub {
     /// (and waits for the confirmation to be seen), records the channel's epoch,
     /// then runs the snapshot and sends the reply.
     async fn run_job(
-        &self,
+        self: &Arc<Self>,
         job: Job,
         conn: &tokio::sync::Mutex<Option<ClusterConnection>>,
-        push_tx: mpsc::UnboundedSender<PushInfo>,
     ) {
         let reply = async {
-            let mut c = self.connection(conn, push_tx).await?;
+            let mut c = self.connection(conn).await?;
             self.subscribe(&mut c, &job.channel).await?;
             let epoch = self.epoch(&job.channel);
             job.epoch.store(epoch, Ordering::Relaxed);
@@ -511,6 +502,18 @@ impl NodeHub {
             }
             _ => {}
         }
+    }
+}
+
+/// Hands every push of the hub's connection to the hub as it is read (no task
+/// in between: a wake-up is one hand-over from the connection to the waiter).
+struct Pushes(Weak<NodeHub>);
+
+impl redis::aio::AsyncPushSender for Pushes {
+    fn send(&self, info: PushInfo) -> Result<(), redis::aio::SendError> {
+        let hub = self.0.upgrade().ok_or(redis::aio::SendError)?;
+        hub.on_push(info);
+        Ok(())
     }
 }
 

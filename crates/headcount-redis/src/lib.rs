@@ -29,7 +29,7 @@
 //! | atomic updates | every operation is one Lua script ([`redis::Script`]: `EVALSHA`, reloaded on `NOSCRIPT`) |
 //! | negative counter refused | the script checks before writing: [`Error::NegativeCounter`], count unchanged |
 //! | retried ops applied once | each mutation runs in a client session under a sequence number and is resent unchanged after a dropped connection; the script keeps each session's last call number in the group's state, answers a resend without applying it again and refuses an older straggler; a handle ends its sessions when dropped, a lease's session ends with the lease, others are collected an hour after their last call |
-//! | no missed zero | a generation number plus `XREAD` from a saved stream id (see below); pub/sub is not used |
+//! | no missed zero | a generation number plus `XREAD` from a saved stream id (see below); on a Redis Cluster, sharded Pub/Sub subscribed before the snapshot, and a new snapshot on any change of the subscription |
 //! | crashed participant = error | leases ([`RedisWaitGroup::join`]) expire on the Redis clock; waiters get [`Error::ParticipantLost`] naming it and its owed `done`s |
 //! | late participant fenced | a reaped lease's `done` is refused: [`Error::Fenced`] |
 //! | lost state is not zero | the group's instance id travels with every call; a missing or different state is [`Error::StateLost`] (or [`Error::NoSuchGroup`]) |

@@ -1,10 +1,12 @@
 //! The watcher: one connection per process and server that serves every waiter.
 //!
 //! Waiters do not hold connections of their own. Each server (address, database,
-//! credentials) has one [`Hub`] per process (on a Redis Cluster, one per hash slot
-//! waited in, its connections to the node that owns the slot: see
-//! `io/watch_cluster.rs`), with one reading connection, and one reader at a time: a blocking waiter (the leader) or the watcher thread. A
-//! waiter hands the hub two kinds of work:
+//! credentials) has one [`Hub`] per process, with one reading connection, and one
+//! reader at a time: a blocking waiter (the leader) or the watcher thread. A
+//! Redis Cluster has a watcher of its own instead, one per cluster and process
+//! with one connection per node, woken through sharded Pub/Sub (one `XREAD` cannot
+//! span two hash slots): see `io/watch_cluster.rs`; [`Watcher`] is what a waiter
+//! uses, either way. A waiter hands the hub two kinds of work:
 //!
 //! - **snapshot requests**: the `check` script of its group. The reader runs the
 //!   pending ones, one after another, on its connection and sends each reply (or

@@ -32,7 +32,8 @@ pub const ACL_RULE: &str = "~headcount:* +evalsha +script|load +xread +select +w
 
 /// What a Redis Cluster user needs besides [`ACL_RULE`]: the groups' wake
 /// channels (`&headcount:*`), `SPUBLISH` (the group's script publishes every event
-/// on its channel), `SSUBSCRIBE` (the process's watcher listens there) and the
+/// on its channel), `SSUBSCRIBE` and `SUNSUBSCRIBE` (the process's watcher
+/// listens there, while the group is waited on) and the
 /// commands of the `redis` crate's cluster client (`CLUSTER SLOTS`, to learn which
 /// node owns which slot, and `ASKING` while a slot migrates). Redis 7 only; a single server or Sentinel user does not
 /// need it (and Redis 6 does not know these commands).
@@ -51,7 +52,7 @@ pub const ACL_RULE: &str = "~headcount:* +evalsha +script|load +xread +select +w
 /// assert!(rule.contains(" &headcount:* "));
 /// ```
 pub const ACL_CLUSTER_RULE: &str =
-    "&headcount:* +spublish +ssubscribe +cluster|slots +ping +asking";
+    "&headcount:* +spublish +ssubscribe +sunsubscribe +cluster|slots +ping +asking";
 
 #[cfg(test)]
 mod tests {
@@ -97,9 +98,11 @@ mod tests {
             if src.contains(".xread_options(") {
                 used.insert("xread".into());
             }
-            // The cluster client's typed shard subscription sends `SSUBSCRIBE`.
-            if src.contains(".ssubscribe(") {
-                used.insert("ssubscribe".into());
+            // The cluster client's typed shard subscriptions.
+            for sub in ["ssubscribe", "sunsubscribe"] {
+                if src.contains(&format!(".{sub}(")) {
+                    used.insert(sub.into());
+                }
             }
         }
         used.insert("evalsha".into());

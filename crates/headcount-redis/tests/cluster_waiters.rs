@@ -409,3 +409,42 @@ fn waiters_wait_through_a_slot_that_is_not_served_for_a_while() {
     wg.done().unwrap();
     waiters.released();
 }
+
+/// A group no waiter of the process has waited on for 10 s is unsubscribed by
+/// the watcher (which another group's waiter keeps running): a process that
+/// waits on ever new groups does not keep a subscription for each.
+#[test]
+fn a_group_no_longer_waited_on_is_unsubscribed() {
+    let cluster = Cluster::start();
+    let (done_name, kept_name) = (cluster.name_on(0, "finished"), cluster.name_on(1, "kept"));
+    let (finished, kept) = (open(&cluster, &done_name), open(&cluster, &kept_name));
+    finished.add(1).unwrap();
+    kept.add(1).unwrap();
+    let waiter = |wg: &RedisWaitGroup| {
+        let wg = wg.clone();
+        thread::spawn(move || wg.wait_timeout(LONG))
+    };
+    let long = waiter(&kept);
+    let short = waiter(&finished);
+    await_local_waiters(&finished, 1);
+    await_subscribed(&cluster, 0, &done_name);
+    finished.done().unwrap();
+    short.join().unwrap().unwrap();
+    let t = Instant::now();
+    while cluster.nodes[0].subscribed(&done_name) {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "still subscribed after {:?}",
+            t.elapsed()
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        t.elapsed() >= Duration::from_secs(5),
+        "unsubscribed at once"
+    );
+    assert!(cluster.nodes[1].subscribed(&kept_name));
+    assert!(!long.is_finished());
+    kept.done().unwrap();
+    long.join().unwrap().unwrap();
+}

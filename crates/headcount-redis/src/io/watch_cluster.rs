@@ -54,6 +54,8 @@ use crate::io::watch::{Delivery, Rx, StreamPos, Tx};
 const IDLE_EXIT: Duration = Duration::from_millis(500);
 /// Events kept per channel for waiters that register after them.
 const RECENT: usize = 16;
+/// A channel no waiter has used for this long is unsubscribed.
+const UNUSED: Duration = Duration::from_secs(10);
 
 /// What a subscription change does to a channel's waiters.
 struct Channel {
@@ -62,8 +64,11 @@ struct Channel {
     /// A job sent `SSUBSCRIBE` and waits for its confirmation (the others wait
     /// for the same one).
     requested: bool,
-    /// Bumped on every change of the subscription (see the module docs).
+    /// Set anew (from the hub's counter) on every change of the subscription
+    /// (see the module docs).
     epoch: u64,
+    /// When a waiter last asked for a snapshot of the group.
+    used: Instant,
     /// The last events published on the channel, oldest first.
     recent: VecDeque<StreamId>,
 }
@@ -74,6 +79,7 @@ impl Channel {
             subscribed: false,
             requested: false,
             epoch: 0,
+            used: Instant::now(),
             recent: VecDeque::new(),
         }
     }
@@ -102,6 +108,20 @@ struct State {
     next_id: u64,
     /// Jobs submitted and not answered yet.
     in_flight: usize,
+    /// The last epoch given to a channel: epochs are never reused, even by a
+    /// channel unsubscribed and subscribed again.
+    epochs: u64,
+}
+
+impl State {
+    /// A new epoch for `channel` (a change of its subscription).
+    fn bump(&mut self, channel: &str) {
+        self.epochs += 1;
+        let epoch = self.epochs;
+        if let Some(c) = self.channels.get_mut(channel) {
+            c.epoch = epoch;
+        }
+    }
 }
 
 /// The watcher of one Redis Cluster in this process (see the module docs).
@@ -322,7 +342,12 @@ impl NodeHub {
 
     async fn serve(self: Arc<Self>, mut jobs: mpsc::UnboundedReceiver<Job>) {
         let conn: Arc<tokio::sync::Mutex<Option<ClusterConnection>>> = Arc::default();
+        let mut swept = Instant::now();
         loop {
+            if swept.elapsed() >= IDLE_EXIT {
+                swept = Instant::now();
+                self.sweep(&conn);
+            }
             match tokio::time::timeout(IDLE_EXIT, jobs.recv()).await {
                 Ok(Some(job)) => {
                     let hub = self.clone();
@@ -334,6 +359,40 @@ impl NodeHub {
                 Err(_) => {}
             }
         }
+    }
+
+    /// Unsubscribes the channels no waiter has used for [`UNUSED`] (a process
+    /// that waits on ever new groups holds no subscription of the old ones). A
+    /// waiter that comes meanwhile subscribes again; the unsubscription's
+    /// confirmation is a change like any other (see [`NodeHub::on_push`]).
+    fn sweep(&self, conn: &Arc<tokio::sync::Mutex<Option<ClusterConnection>>>) {
+        let unused: Vec<String> = {
+            let mut st = self.state.lock().unwrap();
+            let State { channels, regs, .. } = &mut *st;
+            let idle = |name: &String, c: &Channel| {
+                !c.requested
+                    && c.used.elapsed() >= UNUSED
+                    && !regs.values().any(|r| &r.channel == name)
+            };
+            // Those already unsubscribed are forgotten.
+            channels.retain(|name, c| c.subscribed || !idle(name, c));
+            channels
+                .iter()
+                .filter(|(name, c)| idle(name, c))
+                .map(|(name, _)| name.clone())
+                .collect()
+        };
+        if unused.is_empty() {
+            return;
+        }
+        let conn = conn.clone();
+        tokio::spawn(async move {
+            let c = conn.lock().await.clone();
+            if let Some(mut c) = c {
+                // A failure leaves them subscribed until the connection closes.
+                let _ = c.sunsubscribe(unused).await;
+            }
+        });
     }
 
     /// Ends the thread if nothing is pending (no registration, no job): the
@@ -483,7 +542,7 @@ impl NodeHub {
                     .or_insert_with(Channel::new);
                 c.subscribed = subscribed;
                 c.requested = false;
-                c.epoch += 1;
+                st.bump(&channel);
                 recheck_all(&mut st, |r| r.channel == channel);
                 drop(st);
                 if subscribed {
@@ -493,10 +552,13 @@ impl NodeHub {
             PushKind::Disconnection => {
                 // Which node is not said: every channel is subscribed again by
                 // its waiters' next snapshots.
-                for c in st.channels.values_mut() {
-                    c.subscribed = false;
-                    c.requested = false;
-                    c.epoch += 1;
+                let channels: Vec<String> = st.channels.keys().cloned().collect();
+                for channel in channels {
+                    if let Some(c) = st.channels.get_mut(&channel) {
+                        c.subscribed = false;
+                        c.requested = false;
+                    }
+                    st.bump(&channel);
                 }
                 recheck_all(&mut st, |_| true);
             }

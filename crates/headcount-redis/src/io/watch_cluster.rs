@@ -636,6 +636,95 @@ fn parse_event(payload: &[u8]) -> Option<StreamId> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::conn::Options;
+    use crate::io::topology::Target;
+
+    /// A waiter of group `name` on a cluster that is never reached (the hub's
+    /// state is driven by hand), its last snapshot taken under `epoch`.
+    fn waiter_of(name: &str, epoch: u64) -> ClusterWaiter {
+        let opts = Options::new();
+        let target = Target::cluster(&["redis://127.0.0.1:1"], &opts).unwrap();
+        let w = waiter(&Inner::new(target, name, opts));
+        w.epoch.store(epoch, Ordering::Relaxed);
+        w
+    }
+
+    fn push(kind: PushKind, channel: &str, payload: Option<&str>) -> PushInfo {
+        let mut data = vec![Value::BulkString(channel.as_bytes().to_vec())];
+        data.push(match payload {
+            Some(p) => Value::BulkString(p.as_bytes().to_vec()),
+            None => Value::Int(1),
+        });
+        PushInfo { kind, data }
+    }
+
+    fn now_or_never(w: &ClusterWaiter, p: Pending) -> Option<Delivery> {
+        w.recv_blocking(p, Instant::now() + Duration::from_millis(20))
+    }
+
+    /// The races between a waiter's snapshot and its registration: a message that
+    /// came in between is handed over at registration; a subscription that changed
+    /// in between means a new snapshot at once; a change after registration too.
+    #[test]
+    fn a_registration_gets_what_came_since_its_snapshot() {
+        let w = waiter_of("races", 0);
+        let channel = w.channel.clone();
+        assert_eq!(channel, "headcount:{races}:wake");
+        // Confirmed: the channel's epoch is the one the waiter's snapshot saw.
+        w.hub.on_push(push(PushKind::SSubscribe, &channel, None));
+        let epoch = w.hub.epoch(&channel);
+        w.epoch.store(epoch, Ordering::Relaxed);
+        let zero = "3:7-04:inst1:a4:type4:zero3:gen1:2";
+        w.hub
+            .on_push(push(PushKind::SMessage, &channel, Some(zero)));
+        // Registered after the message, from a snapshot before it: delivered.
+        let (_w1, p) = w.watch("6-0", Instant::now() + Duration::from_secs(5), true);
+        match now_or_never(&w, p) {
+            Some(Delivery::Events(e)) => assert_eq!(e[0].id, "7-0"),
+            other => panic!("{other:?}"),
+        }
+        // From a snapshot that saw it: registered, nothing delivered.
+        let (reg, p) = w.watch("7-0", Instant::now() + Duration::from_secs(5), true);
+        assert_eq!(w.watching(), 1);
+        assert!(now_or_never(&w, p).is_none());
+        drop(reg);
+        assert_eq!(w.watching(), 0, "deregistered on drop");
+        // A message after the registration wakes it, with the entry.
+        let (_w2, p) = w.watch("7-0", Instant::now() + Duration::from_secs(5), true);
+        let next = "3:8-04:inst1:a4:type6:joined3:gen1:2";
+        w.hub
+            .on_push(push(PushKind::SMessage, &channel, Some(next)));
+        match now_or_never(&w, p) {
+            Some(Delivery::Events(e)) => assert_eq!(e[0].id, "8-0"),
+            other => panic!("{other:?}"),
+        }
+        // The slot moved (the node ended the subscription): a new snapshot.
+        let (_w3, p) = w.watch("8-0", Instant::now() + Duration::from_secs(5), true);
+        w.hub.on_push(push(PushKind::SUnsubscribe, &channel, None));
+        assert!(matches!(now_or_never(&w, p), Some(Delivery::Recheck)));
+        assert!(!w.hub.is_subscribed(&channel));
+        // A snapshot under the old epoch registers into a new snapshot at once.
+        let (_w4, p) = w.watch("8-0", Instant::now() + Duration::from_secs(5), true);
+        assert!(matches!(now_or_never(&w, p), Some(Delivery::Recheck)));
+        assert_eq!(w.watching(), 0);
+        // Subscribed again, under a new epoch (never one used before).
+        w.hub.on_push(push(PushKind::SSubscribe, &channel, None));
+        assert!(w.hub.epoch(&channel) > epoch);
+        // A lost connection: every channel's waiters take a new snapshot.
+        w.epoch.store(w.hub.epoch(&channel), Ordering::Relaxed);
+        let (_w5, p) = w.watch("8-0", Instant::now() + Duration::from_secs(5), true);
+        w.hub.on_push(PushInfo {
+            kind: PushKind::Disconnection,
+            data: vec![],
+        });
+        assert!(matches!(now_or_never(&w, p), Some(Delivery::Recheck)));
+        // With nothing coming, a registration's own time brings `Recheck`.
+        w.hub.on_push(push(PushKind::SSubscribe, &channel, None));
+        w.epoch.store(w.hub.epoch(&channel), Ordering::Relaxed);
+        let (_w6, p) = w.watch("8-0", Instant::now() + Duration::from_millis(5), true);
+        let got = w.recv_blocking(p, Instant::now() + Duration::from_secs(5));
+        assert!(matches!(got, Some(Delivery::Recheck)), "{got:?}");
+    }
 
     #[test]
     fn events_parse_as_the_script_publishes_them() {

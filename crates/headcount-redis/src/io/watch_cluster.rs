@@ -111,6 +111,9 @@ struct State {
     /// The last epoch given to a channel: epochs are never reused, even by a
     /// channel unsubscribed and subscribed again.
     epochs: u64,
+    /// Counts the hub's connections: pushes of an older one (read while it was
+    /// being closed) are ignored.
+    conn_no: u64,
 }
 
 impl State {
@@ -417,7 +420,25 @@ impl NodeHub {
         if let Some(c) = c.as_ref() {
             return Ok(c.clone());
         }
-        let pushes = Pushes(Arc::downgrade(self));
+        let conn_no = {
+            // A new connection holds no subscription yet, whatever an older one
+            // confirmed.
+            let mut st = self.state.lock().unwrap();
+            st.conn_no += 1;
+            let channels: Vec<String> = st.channels.keys().cloned().collect();
+            for channel in channels {
+                if let Some(c) = st.channels.get_mut(&channel) {
+                    c.subscribed = false;
+                    c.requested = false;
+                }
+                st.bump(&channel);
+            }
+            st.conn_no
+        };
+        let pushes = Pushes {
+            hub: Arc::downgrade(self),
+            conn_no,
+        };
         let made = self.connector.connect_watch(pushes).await?;
         *c = Some(made.clone());
         Ok(made)
@@ -499,8 +520,11 @@ impl NodeHub {
     }
 
     /// A message or subscription change from a node (see the module docs).
-    fn on_push(&self, push: PushInfo) {
+    fn on_push(&self, push: PushInfo, conn_no: u64) {
         let mut st = self.state.lock().unwrap();
+        if conn_no != st.conn_no {
+            return;
+        }
         match push.kind {
             PushKind::SMessage => {
                 let (Some(channel), Some(Value::BulkString(payload))) =
@@ -569,12 +593,16 @@ impl NodeHub {
 
 /// Hands every push of the hub's connection to the hub as it is read (no task
 /// in between: a wake-up is one hand-over from the connection to the waiter).
-struct Pushes(Weak<NodeHub>);
+struct Pushes {
+    hub: Weak<NodeHub>,
+    /// The connection's number (see `State::conn_no`).
+    conn_no: u64,
+}
 
 impl redis::aio::AsyncPushSender for Pushes {
     fn send(&self, info: PushInfo) -> Result<(), redis::aio::SendError> {
-        let hub = self.0.upgrade().ok_or(redis::aio::SendError)?;
-        hub.on_push(info);
+        let hub = self.hub.upgrade().ok_or(redis::aio::SendError)?;
+        hub.on_push(info, self.conn_no);
         Ok(())
     }
 }
@@ -671,12 +699,12 @@ mod tests {
         let channel = w.channel.clone();
         assert_eq!(channel, "headcount:{races}:wake");
         // Confirmed: the channel's epoch is the one the waiter's snapshot saw.
-        w.hub.on_push(push(PushKind::SSubscribe, &channel, None));
+        w.hub.on_push(push(PushKind::SSubscribe, &channel, None), 0);
         let epoch = w.hub.epoch(&channel);
         w.epoch.store(epoch, Ordering::Relaxed);
         let zero = "3:7-04:inst1:a4:type4:zero3:gen1:2";
         w.hub
-            .on_push(push(PushKind::SMessage, &channel, Some(zero)));
+            .on_push(push(PushKind::SMessage, &channel, Some(zero)), 0);
         // Registered after the message, from a snapshot before it: delivered.
         let (_w1, p) = w.watch("6-0", Instant::now() + Duration::from_secs(5), true);
         match now_or_never(&w, p) {
@@ -693,33 +721,40 @@ mod tests {
         let (_w2, p) = w.watch("7-0", Instant::now() + Duration::from_secs(5), true);
         let next = "3:8-04:inst1:a4:type6:joined3:gen1:2";
         w.hub
-            .on_push(push(PushKind::SMessage, &channel, Some(next)));
+            .on_push(push(PushKind::SMessage, &channel, Some(next)), 0);
         match now_or_never(&w, p) {
             Some(Delivery::Events(e)) => assert_eq!(e[0].id, "8-0"),
             other => panic!("{other:?}"),
         }
         // The slot moved (the node ended the subscription): a new snapshot.
         let (_w3, p) = w.watch("8-0", Instant::now() + Duration::from_secs(5), true);
-        w.hub.on_push(push(PushKind::SUnsubscribe, &channel, None));
+        w.hub
+            .on_push(push(PushKind::SUnsubscribe, &channel, None), 0);
         assert!(matches!(now_or_never(&w, p), Some(Delivery::Recheck)));
         assert!(!w.hub.is_subscribed(&channel));
         // A snapshot under the old epoch registers into a new snapshot at once.
         let (_w4, p) = w.watch("8-0", Instant::now() + Duration::from_secs(5), true);
         assert!(matches!(now_or_never(&w, p), Some(Delivery::Recheck)));
         assert_eq!(w.watching(), 0);
+        // A push of an older connection changes nothing.
+        w.hub.on_push(push(PushKind::SSubscribe, &channel, None), 7);
+        assert!(!w.hub.is_subscribed(&channel));
         // Subscribed again, under a new epoch (never one used before).
-        w.hub.on_push(push(PushKind::SSubscribe, &channel, None));
+        w.hub.on_push(push(PushKind::SSubscribe, &channel, None), 0);
         assert!(w.hub.epoch(&channel) > epoch);
         // A lost connection: every channel's waiters take a new snapshot.
         w.epoch.store(w.hub.epoch(&channel), Ordering::Relaxed);
         let (_w5, p) = w.watch("8-0", Instant::now() + Duration::from_secs(5), true);
-        w.hub.on_push(PushInfo {
-            kind: PushKind::Disconnection,
-            data: vec![],
-        });
+        w.hub.on_push(
+            PushInfo {
+                kind: PushKind::Disconnection,
+                data: vec![],
+            },
+            0,
+        );
         assert!(matches!(now_or_never(&w, p), Some(Delivery::Recheck)));
         // With nothing coming, a registration's own time brings `Recheck`.
-        w.hub.on_push(push(PushKind::SSubscribe, &channel, None));
+        w.hub.on_push(push(PushKind::SSubscribe, &channel, None), 0);
         w.epoch.store(w.hub.epoch(&channel), Ordering::Relaxed);
         let (_w6, p) = w.watch("8-0", Instant::now() + Duration::from_millis(5), true);
         let got = w.recv_blocking(p, Instant::now() + Duration::from_secs(5));

@@ -3,11 +3,13 @@
 //!
 //! One `XREAD` cannot span two hash slots (`CROSSSLOT`), so on a cluster the
 //! waiters are not woken by a shared stream read (as on one server, see
-//! `io/watch.rs`) but by messages: a cluster client gives the group's script its
-//! wake channel `headcount:{NAME}:wake` (same hash tag as the keys, so the same
-//! slot), and the script publishes there, with `SPUBLISH`, every event it appends
-//! to the group's stream: its entry id and fields, so a wake-up hands the waiter
-//! the same entries a stream read would, with no further round trip.
+//! `io/watch.rs`) but by messages: a cluster client asks the group's script (its
+//! `ARGV[7]`) to publish, with `SPUBLISH` on the group's wake channel
+//! `headcount:{NAME}:wake` (same hash tag as the keys, so the same slot), every
+//! event it appends to the group's stream: its entry id and fields, so a wake-up
+//! hands the waiter the same entries a stream read would, with no further round
+//! trip. (The channel is not passed as a key: a key that never exists would make
+//! every call fail with `TRYAGAIN` while the slot migrates.)
 //!
 //! Each cluster (seed nodes, user, password) has one [`NodeHub`] per process: a
 //! thread running a small tokio runtime, with one `redis` crate cluster
@@ -24,11 +26,13 @@
 //! each channel) and handed to it when it registers; events at or before its
 //! snapshot's stream id are never handed to it. Every change of a channel's
 //! subscription (confirmed again after a reconnection, dropped by the server
-//! because the slot moved to another node, a connection lost) bumps the
-//! channel's epoch and sends its waiters `Recheck`: each takes a new snapshot,
-//! which subscribes the channel again first (the `redis` crate routes it to the
-//! slot's new owner, following `MOVED`). A waiter whose snapshot was taken under
-//! an older epoch than its registration's is sent `Recheck` at once.
+//! because the slot moved to another node or is no longer served, a connection
+//! lost, a new connection) gives the channel a new epoch and sends its waiters
+//! `Recheck`: each takes a new snapshot, which subscribes the channel again first
+//! (the `redis` crate routes it to the slot's new owner, following `MOVED`). A
+//! waiter whose snapshot was taken under another epoch than the one it registers
+//! under is sent `Recheck` at once. A channel no waiter has used for [`UNUSED`]
+//! is unsubscribed.
 //!
 //! While a slot migrates, the group's script may run on the importing node (after
 //! `ASK`), whose messages reach no subscriber yet: the waiters then see the
@@ -456,6 +460,8 @@ impl NodeHub {
             let mut c = self.connection(conn).await?;
             self.subscribe(&mut c, &job.channel).await?;
             let epoch = self.epoch(&job.channel);
+            // Relaxed: the waiter reads it after receiving this job's reply, and
+            // the reply's channel orders the two.
             job.epoch.store(epoch, Ordering::Relaxed);
             job.inv.invoke_async::<Value>(&mut c).await
         }

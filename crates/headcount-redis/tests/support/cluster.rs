@@ -139,6 +139,11 @@ impl Node {
         self.child.id()
     }
 
+    /// Clients blocked in a command on this node (`blocked_clients`).
+    pub(crate) fn blocked_clients(&self) -> usize {
+        self.info_clients("blocked_clients") as usize
+    }
+
     /// Whether a client holds a shard subscription to group `group`'s wake
     /// channel on this node (the process's watcher, for the group's waiters).
     pub(crate) fn subscribed(&self, group: &str) -> bool {

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use headcount_redis::{
-    redact_url, Error, Options, RedisWaitGroup, ACL_RULE, MAX_COUNT, MAX_TTL, MIN_TTL,
+    redact_url, Error, Options, RedisWaitGroup, ACL_CLUSTER_RULE, ACL_RULE, MAX_COUNT, MAX_TTL,
+    MIN_TTL,
 };
 
 /// Success (`wait`: the counter reached zero).
@@ -166,7 +167,8 @@ fn after_help() -> String {
     format!(
         "{HELP_BEFORE_EXIT_CODES}\n\nExit codes:{codes}\n\n{HELP_AFTER_EXIT_CODES}\n\n\
          Least-privilege Redis user (Redis 7; `+select` only for a URL with /DB):\n  \
-         ACL SETUSER headcount reset on >PASSWORD {ACL_RULE}"
+         ACL SETUSER headcount reset on >PASSWORD {ACL_RULE}\n\
+         With --cluster, on every node, also:\n  {ACL_CLUSTER_RULE}"
     )
 }
 

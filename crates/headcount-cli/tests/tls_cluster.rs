@@ -18,13 +18,18 @@ use std::time::{Duration, Instant};
 
 use cluster::Cluster;
 
-/// Waits (up to 30 s) until node `node` has a client blocked (a waiter's read).
-fn await_blocked(cluster: &Cluster, node: usize) {
+/// Waits (up to 30 s) until `n` connections (one per waiting process) are
+/// subscribed to the wake channel of `group` on node `node` (on any node: `None`).
+fn await_watching(cluster: &Cluster, node: Option<usize>, group: &str, n: i64) {
     let t = Instant::now();
-    while cluster.nodes[node].blocked_clients() < 1 {
+    let nodes = match node {
+        Some(i) => &cluster.nodes[i..=i],
+        None => &cluster.nodes[..],
+    };
+    while nodes.iter().map(|n| n.subscribers(group)).sum::<i64>() < n {
         assert!(
             t.elapsed() < Duration::from_secs(30),
-            "no read blocked on node {node}"
+            "{n} waiters never subscribed on node {node:?}"
         );
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -59,13 +64,13 @@ fn cli_wait_on_a_tls_only_cluster_keeps_waiting_through_a_slot_migration() {
             .unwrap()
     };
     let mut waiter = spawn_wait();
-    await_blocked(&cluster, 2);
+    await_watching(&cluster, Some(2), &name, 1);
 
     // Mid-migration: node 2 answers ASK for the group's keys, now on node 0.
     let from = cluster.begin_migration(slot, 0);
     ok(&["done", &name]);
     assert_eq!(ok(&["count", &name]).trim(), "2");
-    // A waiter started mid-migration follows ASK to node 0 and blocks there;
+    // A waiter started mid-migration reads through ASK and subscribes;
     // its settings all come from the environment.
     let mut joined = Command::new(env!("CARGO_BIN_EXE_headcount"))
         .env("HEADCOUNT_REDIS_URL", cluster.urls().join(","))
@@ -79,14 +84,14 @@ fn cli_wait_on_a_tls_only_cluster_keeps_waiting_through_a_slot_migration() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    await_blocked(&cluster, 0);
+    await_watching(&cluster, None, &name, 2);
     std::thread::sleep(Duration::from_millis(300));
     for w in [&mut waiter, &mut joined] {
         assert!(w.try_wait().unwrap().is_none(), "returned mid-migration");
     }
 
     cluster.finish_migration(slot, from, 0);
-    await_blocked(&cluster, 0);
+    await_watching(&cluster, Some(0), &name, 2);
     ok(&["done", &name]);
     assert_eq!(ok(&["count", &name]).trim(), "1");
     std::thread::sleep(Duration::from_millis(300));

@@ -7,9 +7,8 @@
 /// [`Options::min_replicas`](crate::Options::min_replicas), `INFO` for the
 /// eviction warning of `status`, `CLIENT ID` and `CLIENT UNBLOCK` for the waiters'
 /// shared watcher to end its own blocked read when a new waiter arrives: without
-/// them waiters still work, a new one joining within 2 s; on a Redis Cluster also
-/// `EXISTS` of a group's key, to find the node that owns its slot, and `ASKING`
-/// while the slot migrates) and those called inside the group's script.
+/// them waiters still work, a new one joining within 2 s) and those called inside
+/// the group's script. A Redis Cluster user also needs [`ACL_CLUSTER_RULE`].
 ///
 /// Create the user with it (Redis 7):
 ///
@@ -28,19 +27,44 @@
 /// assert!(rule.contains(" +evalsha "));
 /// ```
 pub const ACL_RULE: &str = "~headcount:* +evalsha +script|load +xread +select +wait +info \
-+time +client|id +client|unblock +asking +exists +hget +hmget +hset +hdel +hexists +hlen +unlink +pexpireat \
++time +client|id +client|unblock +exists +hget +hmget +hset +hdel +hexists +hlen +unlink +pexpireat \
 +llen +lrange +rpush +xadd +xrevrange +xtrim +zadd +zcard +zrange +zrangebyscore +zrem";
+
+/// What a Redis Cluster user needs besides [`ACL_RULE`]: the groups' wake
+/// channels (`&headcount:*`), `SPUBLISH` (the group's script publishes every event
+/// on its channel), `SSUBSCRIBE` and `SUNSUBSCRIBE` (the process's watcher
+/// listens there, while the group is waited on) and the
+/// commands of the `redis` crate's cluster client (`CLUSTER SLOTS`, to learn which
+/// node owns which slot, and `ASKING` while a slot migrates). Redis 7 only; a single server or Sentinel user does not
+/// need it (and Redis 6 does not know these commands).
+///
+/// Create the user with both (on every node of the cluster):
+///
+/// ```text
+/// ACL SETUSER headcount reset on >PASSWORD ~headcount:* +evalsha ... &headcount:* +spublish ...
+/// ```
+///
+/// # Examples
+///
+/// ```
+/// use headcount_redis::{ACL_CLUSTER_RULE, ACL_RULE};
+/// let rule = format!("{ACL_RULE} {ACL_CLUSTER_RULE}");
+/// assert!(rule.contains(" &headcount:* "));
+/// ```
+pub const ACL_CLUSTER_RULE: &str =
+    "&headcount:* +spublish +ssubscribe +sunsubscribe +cluster|slots +ping +asking";
 
 #[cfg(test)]
 mod tests {
-    use super::ACL_RULE;
+    use super::{ACL_CLUSTER_RULE, ACL_RULE};
     use std::collections::BTreeSet;
 
-    /// Commands sent by the client library itself, not found in this crate's source.
-    const CLIENT_SIDE: [&str; 2] = ["script|load", "select"];
+    /// Commands sent by the client library itself, not found in this crate's source
+    /// (the cluster client's topology query and its redirects during a migration).
+    const CLIENT_SIDE: [&str; 5] = ["script|load", "select", "cluster|slots", "ping", "asking"];
 
     fn granted() -> BTreeSet<String> {
-        ACL_RULE
+        format!("{ACL_RULE} {ACL_CLUSTER_RULE}")
             .split_whitespace()
             .filter_map(|w| w.strip_prefix('+'))
             .map(str::to_owned)
@@ -74,6 +98,12 @@ mod tests {
             if src.contains(".xread_options(") {
                 used.insert("xread".into());
             }
+            // The cluster client's typed shard subscriptions.
+            for sub in ["ssubscribe", "sunsubscribe"] {
+                if src.contains(&format!(".{sub}(")) {
+                    used.insert(sub.into());
+                }
+            }
         }
         used.insert("evalsha".into());
         // `CLIENT` is sent with the subcommands `ID` and `UNBLOCK` (the watcher).
@@ -82,6 +112,10 @@ mod tests {
         }
         assert!(used.contains("xread") && used.contains("hset"), "{used:?}");
         let granted = granted();
+        assert!(
+            ACL_CLUSTER_RULE.starts_with("&headcount:* "),
+            "the wake channels"
+        );
         let missing: Vec<_> = used.difference(&granted).collect();
         assert!(missing.is_empty(), "ACL_RULE lacks {missing:?}");
         let extra: Vec<_> = granted
@@ -95,6 +129,8 @@ mod tests {
     fn both_readmes_state_the_rule() {
         let line = format!("ACL SETUSER headcount reset on >PASSWORD {ACL_RULE}\n");
         assert!(include_str!("../README.md").contains(&line));
+        assert!(include_str!("../README.md").contains(&format!("+zrem {ACL_CLUSTER_RULE}\n")));
+        assert!(include_str!("../../headcount-cli/README.md").contains(ACL_CLUSTER_RULE));
         assert!(include_str!("../../headcount-cli/README.md").contains(&line));
     }
 }

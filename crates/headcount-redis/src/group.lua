@@ -15,7 +15,10 @@
 --                     at most once a minute (when the record's minute changes)
 -- ARGV: 1 op, 2 session id ('' = not remembered), 3 sequence number in the session,
 --       4 expected instance ('' = unknown), 5 highest `ver` the client has seen,
---       6 idle expiry (ms), then the op's arguments.
+--       6 idle expiry (ms), 7 wake ('1': a Redis Cluster client, Redis 7: every
+--       event appended to `events` is also published with `SPUBLISH` on the shard
+--       channel `headcount:{NAME}:wake`, in the group's slot, for the client's
+--       watcher; see `wake` below), then the op's arguments (8..).
 --
 -- Invariants (the crate README's "State and invariants" explains them):
 --   * Every key exists while the group does. Keys that Redis would delete when
@@ -88,6 +91,10 @@
 -- lease is reaped: its process is dead or fenced, and a late call of it is
 -- refused as fenced or not joined whatever its number.
 local S, EV, LE, ME, FE, FA, SE = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+-- Not a declared key: a key that never exists would make every multi-key call
+-- during a slot migration fail with TRYAGAIN. It is in the keys' slot.
+local WAKE = false
+if ARGV[7] == '1' then WAKE = string.sub(S, 1, -6) .. 'wake' end
 local op, sid, seq, expect = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local seen, idle = tonumber(ARGV[5]) or 0, tonumber(ARGV[6]) or 604800000
 local MAXC = 9007199254740991
@@ -98,9 +105,9 @@ local STREAM_LEN = 100
 local sfield = false
 if sid ~= '' then sfield = 's:' .. sid end
 
--- Ends the client's sessions (ARGV 7..): no call of theirs can still arrive.
+-- Ends the client's sessions (ARGV 8..): no call of theirs can still arrive.
 if op == 'forget' then
-  for i = 7, #ARGV do
+  for i = 8, #ARGV do
     -- '' is the sentinel of `sessions`, never a session.
     if ARGV[i] ~= '' then
       redis.call('HDEL', S, 's:' .. ARGV[i])
@@ -114,9 +121,9 @@ end
 -- is this client's instance at a version it has not seen overtaken, has no leases
 -- (nothing to reap), the counter is not at zero (no new round), the expiry needs
 -- no refresh, and the arguments are valid; otherwise it falls through.
-if seq and sfield and (op == 'add' or (op == 'done' and ARGV[7] == '')) then
+if seq and sfield and (op == 'add' or (op == 'done' and ARGV[8] == '')) then
   local delta = -1
-  if op == 'add' then delta = tonumber(ARGV[7]) end
+  if op == 'add' then delta = tonumber(ARGV[8]) end
   if delta and delta == math.floor(delta) and math.abs(delta) <= MAXC then
     local v = redis.call('HMGET', S, 'inst', 'count', 'claimed', sfield, 'gen', 'bgen', 'ver', 'exp', 'idle')
     local count, ver = tonumber(v[2]), tonumber(v[7])
@@ -151,7 +158,12 @@ if seq and sfield and (op == 'add' or (op == 'done' and ARGV[7] == '')) then
           if v[6] == v[5] then broken = '1' end
           -- Not trimmed here (this is on the released waiters' path): the next
           -- round's first `add` trims the stream.
-          redis.call('XADD', EV, '*', 'inst', v[1], 'type', 'zero', 'gen', v[5], 'broken', broken)
+          local id = redis.call('XADD', EV, '*', 'inst', v[1], 'type', 'zero', 'gen', v[5], 'broken', broken)
+          if WAKE then
+            -- As `wake` below does (no closure on the fast path).
+            redis.call('SPUBLISH', WAKE, #id .. ':' .. id .. '4:inst' .. #v[1] .. ':' .. v[1]
+              .. '4:type4:zero3:gen' .. #v[5] .. ':' .. v[5] .. '6:broken1:' .. broken)
+          end
         end
         local minute = string.format('%d', math.floor(now / 60000))
         redis.call('HSET', S, 'count', string.format('%d', new), sfield, ARGV[3] .. ':' .. minute, 'ver', ver)
@@ -226,8 +238,23 @@ local function ok(...)
   return { 'i', st.inst, 'v', d(st.ver), ... }
 end
 
+-- Publishes the event just appended (stream id `id`, then its fields) on the
+-- wake channel, when the client asked for it (ARGV[7]: a Redis Cluster client,
+-- whose watcher is subscribed to it on the node that owns the group's slot). Each part
+-- is written as its length, a colon and its bytes, so any text survives.
+local function wake(id, ...)
+  if not WAKE then return id end
+  local parts = { #id .. ':' .. id }
+  for i = 1, select('#', ...) do
+    local part = tostring((select(i, ...)))
+    parts[#parts + 1] = #part .. ':' .. part
+  end
+  redis.call('SPUBLISH', WAKE, table.concat(parts))
+  return id
+end
+
 local function emit(...)
-  return redis.call('XADD', EV, 'MAXLEN', '~', STREAM_LEN, '*', 'inst', st.inst, ...)
+  return wake(redis.call('XADD', EV, 'MAXLEN', '~', STREAM_LEN, '*', 'inst', st.inst, ...), 'inst', st.inst, ...)
 end
 
 -- Empties a key down to its sentinel (UNLINK frees a large value off the main
@@ -362,13 +389,13 @@ end
 -- Validate arguments before anything is written.
 local delta = 0
 if op == 'add' then
-  delta = tonumber(ARGV[7])
+  delta = tonumber(ARGV[8])
   if not delta or delta ~= math.floor(delta) or math.abs(delta) > MAXC then
-    return { 'e', 'overflow', 'c', '0', 'd', ARGV[7] }
+    return { 'e', 'overflow', 'c', '0', 'd', ARGV[8] }
   end
 end
 if sfield and not seq then return { 'e', 'badop', 'op', op } end
-if (op == 'join' or op == 'beat' or op == 'fail') and ARGV[7] == '' then
+if (op == 'join' or op == 'beat' or op == 'fail') and ARGV[8] == '' then
   return { 'e', 'badop', 'op', op }
 end
 
@@ -394,7 +421,8 @@ if not st then
     put.inst, put.count, put.gen, put.claimed, put.bgen = st.inst, '0', '0', '0', '0'
     put.bkind, put.bwho, put.bowed, put.bdetail = '', '', '0', ''
     -- Every key exists from now on, with its sentinel (see the header).
-    redis.call('XADD', EV, '*', 'inst', st.inst, 'type', 'created', 'gen', '0')
+    wake(redis.call('XADD', EV, '*', 'inst', st.inst, 'type', 'created', 'gen', '0'),
+      'inst', st.inst, 'type', 'created', 'gen', '0')
     redis.call('ZADD', LE, '+inf', '')
     redis.call('HSET', ME, '', '')
     redis.call('HSET', FE, '', '')
@@ -425,7 +453,7 @@ local function main()
     set_count(new)
     return remember()
   elseif op == 'done' then
-    local m = ARGV[7]
+    local m = ARGV[8]
     if m ~= '' then
       local why = redis.call('HGET', FE, m)
       if why then return { 'e', 'fenced', 'm', m } end
@@ -448,7 +476,7 @@ local function main()
     set_count(st.count - 1)
     return remember()
   elseif op == 'join' then
-    local m, ttl, owed = ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
+    local m, ttl, owed = ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])
     local why = redis.call('HGET', FE, m)
     if why then return { 'e', 'fenced', 'm', m } end
     if redis.call('HEXISTS', ME, m) == 1 then return { 'e', 'joined', 'm', m } end
@@ -463,14 +491,14 @@ local function main()
     changed()
     return remember()
   elseif op == 'beat' then
-    local m, ttl = ARGV[7], tonumber(ARGV[8])
+    local m, ttl = ARGV[8], tonumber(ARGV[9])
     local why = redis.call('HGET', FE, m)
     if why then return { 'e', 'fenced', 'm', m } end
     if redis.call('HEXISTS', ME, m) == 0 then return { 'e', 'nolease', 'm', m } end
     redis.call('ZADD', LE, 'XX', d(now + ttl), m)
     return ok('x', d(now + ttl))
   elseif op == 'fail' then
-    local m, detail = ARGV[7], ARGV[8]
+    local m, detail = ARGV[8], ARGV[9]
     local why = redis.call('HGET', FE, m)
     if why then return { 'e', 'fenced', 'm', m } end
     if redis.call('HEXISTS', ME, m) == 0 then return { 'e', 'nolease', 'm', m } end

@@ -386,7 +386,7 @@ impl RedisWaitGroup {
     /// # Ok::<(), headcount_redis::Error>(())
     /// ```
     pub fn local_waiters(&self) -> usize {
-        crate::io::watch::hub(&self.inner).watching(self.inner.keys.events())
+        crate::io::watch::watcher(&self.inner).watching(self.inner.keys.events())
     }
 
     /// The counter now (after reaping expired leases).

@@ -30,10 +30,16 @@ pub(crate) fn validate_name(name: &str) -> Result<()> {
     })
 }
 
-/// The keys of one group, in the order the Lua script expects them (`KEYS[1..=7]`).
+/// The keys of one group, in the order the Lua script expects them (`KEYS[1..=7]`),
+/// and on a Redis Cluster its wake channel.
 #[derive(Debug, Clone)]
 pub(crate) struct Keys {
     pub(crate) fixed: [String; 7],
+    /// `headcount:{NAME}:wake`, the shard channel the script publishes every event
+    /// on when asked to (on a Redis Cluster only; see `io/watch_cluster.rs`). Not
+    /// a key of the script: a key that never exists would make every call during
+    /// a slot migration fail with `TRYAGAIN`.
+    pub(crate) wake: Option<String>,
 }
 
 impl Keys {
@@ -43,7 +49,16 @@ impl Keys {
             "state", "events", "leases", "members", "fenced", "failures", "sessions",
         ]
         .map(|suffix| format!("{prefix}{suffix}"));
-        Keys { fixed }
+        Keys { fixed, wake: None }
+    }
+
+    /// The keys of a group on a Redis Cluster, with the wake channel (in the same
+    /// hash slot as the keys).
+    pub(crate) fn with_wake(name: &str) -> Keys {
+        Keys {
+            wake: Some(format!("headcount:{{{name}}}:wake")),
+            ..Keys::new(name)
+        }
     }
 
     /// The stream waiters read.
@@ -72,5 +87,10 @@ mod tests {
         for key in &k.fixed {
             assert!(key.starts_with("headcount:{job}:"), "{key}");
         }
+        assert_eq!(k.wake, None);
+        let wake = Keys::with_wake("job").wake.unwrap();
+        assert_eq!(wake, "headcount:{job}:wake");
+        let slot = |k: &str| redis::cluster_routing::Slot::for_key(k);
+        assert_eq!(slot(&wake), slot(k.events()));
     }
 }

@@ -29,7 +29,7 @@
 //! | atomic updates | every operation is one Lua script ([`redis::Script`]: `EVALSHA`, reloaded on `NOSCRIPT`) |
 //! | negative counter refused | the script checks before writing: [`Error::NegativeCounter`], count unchanged |
 //! | retried ops applied once | each mutation runs in a client session under a sequence number and is resent unchanged after a dropped connection; the script keeps each session's last call number in the group's state, answers a resend without applying it again and refuses an older straggler; a handle ends its sessions when dropped, a lease's session ends with the lease, others are collected an hour after their last call |
-//! | no missed zero | a generation number plus `XREAD` from a saved stream id (see below); pub/sub is not used |
+//! | no missed zero | a generation number plus `XREAD` from a saved stream id (see below); on a Redis Cluster, sharded Pub/Sub subscribed before the snapshot, and a new snapshot on any change of the subscription |
 //! | crashed participant = error | leases ([`RedisWaitGroup::join`]) expire on the Redis clock; waiters get [`Error::ParticipantLost`] naming it and its owed `done`s |
 //! | late participant fenced | a reaped lease's `done` is refused: [`Error::Fenced`] |
 //! | lost state is not zero | the group's instance id travels with every call; a missing or different state is [`Error::StateLost`] (or [`Error::NoSuchGroup`]) |
@@ -41,7 +41,7 @@
 //! | deadlines hold | a wait with a timeout returns within it + 0.25 s, any other call within the retry window ([`Options::retry_window`]), also against a server that is gone or frozen: every connect, reply and pause is cut to the time left |
 //! | clear refusals | a missing or wrong password, a missing database and an ACL user lacking a command are [`Error::AuthRequired`], [`Error::AuthFailed`], [`Error::NoSuchDatabase`], [`Error::NoPermission`] (naming it), sentinels refusing their own password [`Error::SentinelAuthFailed`]; the least-privilege rule is [`ACL_RULE`] |
 //! | no leaked secret | no error, `Debug` or `Display` of this crate holds a URL's password ([`redact_url`]) |
-//! | Redis Cluster | [`RedisWaitGroup::open_cluster`]; all keys of group `NAME` are `headcount:{NAME}:*`: one hash slot, so every command (script, `XREAD`, `WAIT`) goes to the node that owns it; `MOVED`/`ASK` redirects are followed, also while a waiter waits |
+//! | Redis Cluster (Redis 7) | [`RedisWaitGroup::open_cluster`]; all keys of group `NAME` are `headcount:{NAME}:*`, and its wake channel `headcount:{NAME}:wake`: one hash slot, so every command (script, `WAIT`, shard subscription) goes to the node that owns it; `MOVED`/`ASK` redirects are followed, also while a waiter waits; a least-privilege user needs [`ACL_CLUSTER_RULE`] too |
 //! | TLS | `rediss://` URLs (rustls), [`Options::tls_ca`] and [`Options::tls_client_cert`], for one server, a cluster's nodes, or sentinels and their primary; a certificate failure is [`Error::Tls`] at once |
 //! | Sentinel | [`RedisWaitGroup::open_sentinel`]: every new connection asks the sentinels for the primary, so a failover is followed; the URLs' password is the primary's, [`Options::sentinel_password`] the sentinels' own |
 //!
@@ -60,10 +60,12 @@
 //! connection when a new waiter arrives), then wakes the waiters whose events came. A thousand waiters, blocking
 //! or async, hold two connections; a waiter that returns, times out or is dropped
 //! leaves nothing registered ([`RedisWaitGroup::local_waiters`]). On a Redis
-//! Cluster one read cannot span two hash slots: the waiters of one slot (of every
-//! group in it) share a watcher whose connections go to the node that owns the
-//! slot, follow it when it moves, and unblock its read there, so a new waiter is
-//! served at once there too.
+//! Cluster one read cannot span two hash slots: the group's script also publishes
+//! each event on the group's shard channel (`SPUBLISH`), and one watcher per
+//! cluster, with one connection per node, holds a shard subscription for every
+//! group waited on (taken before the waiter's snapshot, followed when the slot
+//! moves) and runs the snapshots: a thousand waiters on a hundred groups hold one
+//! connection per node.
 //!
 //! # Rounds, failures and reuse
 //!
@@ -91,7 +93,7 @@ mod script;
 mod status;
 mod wait;
 
-pub use acl::ACL_RULE;
+pub use acl::{ACL_CLUSTER_RULE, ACL_RULE};
 pub use error::{redact_url, Error, Result};
 pub use group::{RedisWaitGroup, MAX_COUNT};
 pub use io::conn::{Options, DEFAULT_EXPIRE_AFTER, MAX_RETRY_WINDOW};

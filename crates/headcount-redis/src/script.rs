@@ -86,6 +86,7 @@ impl Call {
             None => cmd.arg("").arg(0),
         };
         cmd.arg(&self.expect).arg(self.seen).arg(self.idle_ms);
+        cmd.arg(wake_flag(keys));
         for a in &self.args {
             cmd.arg(a);
         }
@@ -113,10 +114,21 @@ impl Call {
             None => inv.arg("").arg(0),
         };
         inv.arg(&self.expect).arg(self.seen).arg(self.idle_ms);
+        inv.arg(wake_flag(keys));
         for a in &self.args {
             inv.arg(a);
         }
         inv
+    }
+}
+
+/// The script's `ARGV[7]`: `1` asks it to publish every event on the group's wake
+/// channel (a Redis Cluster client's watcher listens there).
+fn wake_flag(keys: &Keys) -> &'static str {
+    if keys.wake.is_some() {
+        "1"
+    } else {
+        ""
     }
 }
 

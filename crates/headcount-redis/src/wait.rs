@@ -11,8 +11,12 @@
 //!    process's watcher of the server (see `io/watch.rs`: one `XREAD BLOCK` on one
 //!    connection for every waiter of the process). Every event appended after the
 //!    snapshot has an id above `s`, so the read returns it even if it was written
-//!    while the watcher was reconnecting (a pub/sub message would be gone). A `zero`
-//!    event for round `g` releases it; a `broken` event for round `g` fails it.
+//!    while the watcher was reconnecting (a pub/sub message would be gone). On a
+//!    Redis Cluster the events come as shard Pub/Sub messages instead (see
+//!    `io/watch_cluster.rs`): the snapshot is taken only once the group's channel
+//!    is subscribed, and any change of that subscription makes the waiter take a
+//!    new snapshot, so a lost message delays nothing past step 4. A `zero` event
+//!    for round `g` releases it; a `broken` event for round `g` fails it.
 //! 4. Whenever the read times out or the connection fails, the waiter takes a new
 //!    snapshot and compares with the saved `g`: a generation above `g`, or zero at
 //!    `g`, means round `g` ended, even if its event was trimmed from the stream.
@@ -263,7 +267,7 @@ impl<'a> Waiter<'a> {
 /// process's watcher of the server (see `io/watch.rs`); the waiter holds no
 /// connection.
 pub(crate) fn wait_blocking(inner: &Inner, deadline: Option<Instant>) -> Result<()> {
-    let hub = watch::hub(inner);
+    let hub = watch::watcher(inner);
     let mut waiter = Waiter::new(inner, deadline);
     loop {
         let checked_at = Instant::now();
@@ -296,7 +300,7 @@ pub(crate) fn wait_blocking(inner: &Inner, deadline: Option<Instant>) -> Result<
 /// Async wait (see the module docs): as [`wait_blocking`], awaiting the watcher's
 /// replies. Dropping the future removes its registration from the watcher.
 pub(crate) async fn wait_async(inner: &Inner, deadline: Option<Instant>) -> Result<()> {
-    let hub = watch::hub(inner);
+    let hub = watch::watcher(inner);
     let mut waiter = Waiter::new(inner, deadline);
     loop {
         let checked_at = Instant::now();

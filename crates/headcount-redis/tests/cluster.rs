@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use cluster::Cluster;
-use headcount_redis::{Error, Options, RedisWaitGroup};
+use headcount_redis::{Error, Options, RedisWaitGroup, ACL_CLUSTER_RULE, ACL_RULE};
 
 const LONG: Duration = Duration::from_secs(30);
 
@@ -24,7 +24,21 @@ fn open_via(cluster: &Cluster, seed: usize, name: &str) -> RedisWaitGroup {
 
 /// [`open_via`] with options (a TLS cluster's certificates).
 fn open_via_with(cluster: &Cluster, seed: usize, name: &str, opts: Options) -> RedisWaitGroup {
-    let url = cluster.nodes[seed].url();
+    open_as(cluster, seed, name, opts, "")
+}
+
+/// [`open_via_with`] logged in as `login` (`USER:PASSWORD@`, or "" for the
+/// default user).
+fn open_as(
+    cluster: &Cluster,
+    seed: usize,
+    name: &str,
+    opts: Options,
+    login: &str,
+) -> RedisWaitGroup {
+    let url = cluster.nodes[seed]
+        .url()
+        .replace("://", &format!("://{login}"));
     RedisWaitGroup::open_cluster(&[url.as_str()], name, opts).unwrap()
 }
 
@@ -37,13 +51,13 @@ fn exists_on(cluster: &Cluster, node: usize, key: &str) -> bool {
 }
 
 /// Waits until `n` waiters of `wg` are registered with the process's watcher and
-/// node `node` has a blocked client (the read they share).
-fn await_blocked(cluster: &Cluster, wg: &RedisWaitGroup, node: usize, n: usize) {
+/// node `node` holds the watcher's shard subscription to the group's channel.
+fn await_watched(cluster: &Cluster, wg: &RedisWaitGroup, node: usize, n: usize) {
     let t = Instant::now();
-    while wg.local_waiters() < n || cluster.nodes[node].blocked_clients() < 1 {
+    while wg.local_waiters() < n || !cluster.nodes[node].subscribed(wg.name()) {
         assert!(
             t.elapsed() < LONG,
-            "the waiters never blocked on node {node}"
+            "the waiters never subscribed on node {node}"
         );
         thread::sleep(Duration::from_millis(10));
     }
@@ -52,13 +66,48 @@ fn await_blocked(cluster: &Cluster, wg: &RedisWaitGroup, node: usize, n: usize) 
 #[test]
 fn the_whole_cycle_runs_for_groups_on_each_master_through_any_seed() {
     let cluster = Cluster::start();
-    cycle_on_each_master(&cluster, &Options::new());
+    cycle_on_each_master(&cluster, &Options::new(), "");
+}
+
+/// A user created on every node with exactly the documented rules
+/// (`ACL_RULE` and the cluster's `ACL_CLUSTER_RULE`) runs the whole cycle, waiters
+/// included, after a script flush on every node; a user without the cluster
+/// rule gets `NoPermission` naming a command it lacks.
+#[test]
+fn a_user_with_exactly_the_documented_acl_rules_runs_the_whole_cycle_on_a_cluster() {
+    let cluster = Cluster::start();
+    let rule = format!("{ACL_RULE} {ACL_CLUSTER_RULE}");
+    for (user, rule) in [("hc", rule.as_str()), ("single", ACL_RULE)] {
+        for node in &cluster.nodes {
+            let mut c = node.conn();
+            let mut cmd = redis::cmd("ACL");
+            cmd.arg("SETUSER")
+                .arg(user)
+                .arg("reset")
+                .arg("on")
+                .arg(">secret-pw");
+            for w in rule.split_whitespace() {
+                cmd.arg(w);
+            }
+            cmd.exec(&mut c).unwrap();
+            redis::cmd("SCRIPT").arg("FLUSH").exec(&mut c).unwrap();
+        }
+    }
+    cycle_on_each_master(&cluster, &Options::new(), "hc:secret-pw@");
+    let name = cluster.name_on(0, "single");
+    let wg = open_as(&cluster, 1, &name, Options::new(), "single:secret-pw@");
+    match wg.add(1) {
+        Err(Error::NoPermission {
+            command: Some(c), ..
+        }) => assert!(ACL_CLUSTER_RULE.contains(&format!("+{c}")), "{c}"),
+        other => panic!("expected NoPermission, got {other:?}"),
+    }
 }
 
 /// For a group on each master, through a seed that does not own it: add, a lease,
 /// blocking and async waiters (blocked on the owner), status, the lease's done,
 /// done, the waiters released, delete.
-fn cycle_on_each_master(cluster: &Cluster, opts: &Options) {
+fn cycle_on_each_master(cluster: &Cluster, opts: &Options, login: &str) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -66,7 +115,7 @@ fn cycle_on_each_master(cluster: &Cluster, opts: &Options) {
     for owner in 0..3 {
         let name = cluster.name_on(owner, "cycle");
         let seed = (owner + 1) % 3; // not the owner: the first call is redirected
-        let wg = open_via_with(cluster, seed, &name, opts.clone());
+        let wg = open_as(cluster, seed, &name, opts.clone(), login);
         wg.add(2).unwrap();
         assert!(exists_on(
             cluster,
@@ -82,7 +131,7 @@ fn cycle_on_each_master(cluster: &Cluster, opts: &Options) {
             let wg = wg.clone();
             rt.spawn(async move { wg.wait_timeout_async(LONG).await })
         };
-        await_blocked(cluster, &wg, owner, 2);
+        await_watched(cluster, &wg, owner, 2);
         let status = wg.status().unwrap();
         assert_eq!((status.count, status.leases.len()), (2, 1), "{status}");
         lease.done().unwrap();
@@ -110,7 +159,7 @@ fn the_whole_cycle_runs_on_a_tls_only_cluster_and_a_wrong_ca_is_a_tls_error_at_o
     let certs = tls::Certs::make();
     let cluster = Cluster::start_tls(&certs);
     assert!(cluster.urls().iter().all(|u| u.starts_with("rediss://")));
-    cycle_on_each_master(&cluster, &certs.options("ca.crt"));
+    cycle_on_each_master(&cluster, &certs.options("ca.crt"), "");
 
     let seeds = cluster.urls();
     let seeds: Vec<&str> = seeds.iter().map(String::as_str).collect();
@@ -178,7 +227,7 @@ fn a_slot_migrated_while_waiters_wait_releases_them_at_the_true_zero() {
         let wg = wg.clone();
         rt.spawn(async move { wg.wait_timeout_async(LONG).await })
     };
-    await_blocked(&cluster, &wg, 0, 2);
+    await_watched(&cluster, &wg, 0, 2);
     cluster.migrate(slot, 1);
     assert!(exists_on(
         &cluster,
@@ -197,7 +246,7 @@ fn a_slot_migrated_while_waiters_wait_releases_them_at_the_true_zero() {
     wg.done().unwrap();
     assert_eq!(wg.count().unwrap(), 1);
     // The waiters follow the group to its new node.
-    await_blocked(&cluster, &wg, 1, 2);
+    await_watched(&cluster, &wg, 1, 2);
     thread::sleep(Duration::from_millis(300));
     assert!(!blocking.is_finished() && !asynchronous.is_finished());
     let zero_at = Instant::now();
@@ -240,7 +289,7 @@ fn waiters_on_groups_in_different_slots_share_no_read() {
         waiters.push((blocking, asynchronous));
     }
     for (owner, wg) in groups.iter().enumerate() {
-        await_blocked(&cluster, wg, owner, 2);
+        await_watched(&cluster, wg, owner, 2);
     }
     for (wg, (blocking, asynchronous)) in groups.iter().zip(waiters) {
         assert!(!blocking.is_finished() && !asynchronous.is_finished());

@@ -1,8 +1,8 @@
 //! Many waiters on a Redis Cluster, few connections: the waiters of one process
-//! share one watcher per hash slot they wait in, whose reading connection goes to
-//! the node that owns the slot; groups in one slot share its read, and a waiter
-//! that joins while that read is blocked is served at once (`CLIENT UNBLOCK` on
-//! the reader's node), not when the read ends.
+//! share one watcher per cluster, with one connection per node, holding a shard
+//! subscription to the wake channel of every group waited on (on the node that
+//! owns the group's slot); a waiter that joins while others wait is served at
+//! once.
 
 #[path = "support/cluster.rs"]
 mod cluster;
@@ -36,13 +36,14 @@ fn await_local_waiters(wg: &RedisWaitGroup, n: usize) {
     }
 }
 
-/// Waits (up to 20 s) until node `node` has a client blocked (the shared read).
-fn await_blocked(cluster: &Cluster, node: usize) {
+/// Waits (up to 20 s) until node `node` holds the watcher's shard subscription
+/// to group `name`'s wake channel.
+fn await_subscribed(cluster: &Cluster, node: usize, name: &str) {
     let t = Instant::now();
-    while cluster.nodes[node].blocked_clients() < 1 {
+    while !cluster.nodes[node].subscribed(name) {
         assert!(
             t.elapsed() < Duration::from_secs(20),
-            "no read blocked on node {node}"
+            "group {name} not subscribed on node {node}"
         );
         thread::sleep(Duration::from_millis(5));
     }
@@ -100,24 +101,22 @@ fn opened(cluster: &Cluster, baseline: &[i64]) -> Vec<i64> {
 }
 
 /// 1,000 waiters (half threads calling `wait`, half tokio tasks calling
-/// `wait_async`), each with a handle of its own, on 9 groups: on each master,
-/// two groups in one hash slot and one in another. While all of them wait, each
-/// master holds at most 4 connections per slot waited on (8), the slots' reads
-/// are blocked on the masters that own them, and every waiter is released once
-/// its group reaches zero; then the watchers close their connections.
+/// `wait_async`), each with a handle of its own, on 100 groups whose slots are
+/// spread over the 3 masters: while all of them wait, each master holds at most
+/// 2 connections more than before (the watcher's, and one spare for a command
+/// connection; the watcher alone needs one), the watcher is subscribed to every
+/// group's channel on the group's master, and every waiter is released once its
+/// group reaches zero; then the watcher closes its connections.
 #[test]
-fn thousand_waiters_on_every_master_use_at_most_four_connections_per_slot() {
+fn thousand_waiters_on_a_hundred_groups_use_at_most_two_connections_per_node() {
     const WAITERS: usize = 1000;
+    const GROUPS: usize = 100;
     let cluster = Cluster::start();
-    let mut names = Vec::new();
-    for owner in 0..3 {
-        let first = cluster.name_on(owner, &format!("many{owner}"));
-        let sharing = cluster.name_in_slot_of(&first, &format!("many{owner}-shared"));
-        let other = cluster.name_on(owner, &format!("many{owner}-apart"));
-        assert_ne!(cluster.slot_of(&first), cluster.slot_of(&other));
-        assert_eq!(cluster.owner(cluster.slot_of(&sharing)), owner);
-        names.extend([first, sharing, other]);
-    }
+    let names: Vec<String> = (0..GROUPS)
+        .map(|i| cluster.name_on(i % 3, &format!("many{i}")))
+        .collect();
+    let slots: std::collections::BTreeSet<u16> = names.iter().map(|n| cluster.slot_of(n)).collect();
+    assert!(slots.len() > 90, "{} slots", slots.len());
     for n in &names {
         open(&cluster, n).add(1).unwrap();
     }
@@ -134,7 +133,7 @@ fn thousand_waiters_on_every_master_use_at_most_four_connections_per_slot() {
     let mut threads = Vec::new();
     let mut tasks = Vec::new();
     for i in 0..WAITERS {
-        let wg = open(&cluster, &names[i % names.len()]);
+        let wg = open(&cluster, &names[i % GROUPS]);
         if i % 2 == 0 {
             threads.push(thread::spawn(move || wg.wait_timeout(LONG)));
         } else {
@@ -142,20 +141,19 @@ fn thousand_waiters_on_every_master_use_at_most_four_connections_per_slot() {
         }
     }
     let probes: Vec<RedisWaitGroup> = names.iter().map(|n| open(&cluster, n)).collect();
-    for (i, p) in probes.iter().enumerate() {
-        let n = (WAITERS - i).div_ceil(names.len());
-        await_local_waiters(p, n);
-    }
-    for node in 0..3 {
-        await_blocked(&cluster, node);
+    for p in &probes {
+        await_local_waiters(p, WAITERS / GROUPS);
     }
     let used = opened(&cluster, &baseline);
+    eprintln!("connections per node while {WAITERS} waiters wait: {used:?}");
     assert!(
-        used.iter().all(|&n| n <= 8),
-        "{WAITERS} waiters on 2 slots per master use {used:?} connections"
+        used.iter().all(|&n| n <= 2),
+        "{WAITERS} waiters on {GROUPS} groups use {used:?} connections per node"
     );
+    for (i, n) in names.iter().enumerate() {
+        await_subscribed(&cluster, i % 3, n);
+    }
     for p in &probes {
-        assert_eq!(p.count().unwrap(), 1, "no waiter changed the count");
         p.done().unwrap();
     }
     for t in threads {
@@ -168,9 +166,10 @@ fn thousand_waiters_on_every_master_use_at_most_four_connections_per_slot() {
     });
     for p in &probes {
         assert_eq!(p.local_waiters(), 0);
+        assert_eq!(p.count().unwrap(), 0, "released at the true zero");
     }
     drop(probes);
-    // Nothing is pending: every watcher ends and closes its connections.
+    // Nothing is pending: the watcher ends and closes its connections.
     let t = Instant::now();
     while opened(&cluster, &baseline).iter().any(|&n| n > 0) {
         assert!(
@@ -182,13 +181,13 @@ fn thousand_waiters_on_every_master_use_at_most_four_connections_per_slot() {
     }
 }
 
-/// Waiters on a group whose slot's read is blocked for another group's waiter
-/// (both groups in one slot, so they share the read) are served at once: their
+/// Waiters on a group whose slot another group's waiter already waits in (both
+/// groups in one slot, watched on one connection) are served at once: their
 /// group reaches zero as they join, and they are released well within the 2 s
-/// that blocked read may last (their snapshots are not held up by it), while the
+/// a waiter may go without news (their snapshots are not held up), while the
 /// first waiter still waits.
 #[test]
-fn a_waiter_joining_a_blocked_read_of_its_slot_is_released_at_its_zero() {
+fn a_waiter_joining_others_in_its_slot_is_released_at_its_zero() {
     let cluster = Cluster::start();
     let first_name = cluster.name_on(1, "first");
     let second_name = cluster.name_in_slot_of(&first_name, "second");
@@ -201,7 +200,7 @@ fn a_waiter_joining_a_blocked_read_of_its_slot_is_released_at_its_zero() {
         thread::spawn(move || first.wait_timeout(LONG))
     };
     await_local_waiters(&first, 1);
-    await_blocked(&cluster, 1);
+    await_subscribed(&cluster, 1, &first_name);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -222,8 +221,7 @@ fn a_waiter_joining_a_blocked_read_of_its_slot_is_released_at_its_zero() {
     let (ra, released_async) = rt.block_on(asynchronous).unwrap();
     ra.unwrap();
     for at in [released_at, released_async] {
-        // Well inside the 2 s a blocked read may last: the read was ended for
-        // the joiners' snapshots.
+        // Well inside the 2 s after which a waiter re-checks by itself.
         assert!(
             at.duration_since(zero_at) < Duration::from_secs(1),
             "released {:?} after the zero",
@@ -235,11 +233,11 @@ fn a_waiter_joining_a_blocked_read_of_its_slot_is_released_at_its_zero() {
     long.join().unwrap().unwrap();
 }
 
-/// A waiter joining its own group while the group's read is blocked (for another
-/// waiter) gets its snapshot at once, not when that read ends (up to 2 s later):
-/// it is registered with the watcher well within 1 s.
+/// A waiter joining its own group while another waits on it gets its snapshot at
+/// once (its group's channel is already subscribed): it is registered with the
+/// watcher well within 1 s, blocking and async alike.
 #[test]
-fn a_waiter_joining_its_groups_blocked_read_is_registered_at_once() {
+fn a_waiter_joining_its_groups_waiters_is_registered_at_once() {
     let cluster = Cluster::start();
     let name = cluster.name_on(2, "joined");
     let wg = open(&cluster, &name);
@@ -249,11 +247,9 @@ fn a_waiter_joining_its_groups_blocked_read_is_registered_at_once() {
         thread::spawn(move || wg.wait_timeout(LONG))
     };
     await_local_waiters(&wg, 1);
-    await_blocked(&cluster, 2);
+    await_subscribed(&cluster, 2, &name);
     let mut joiners = Vec::new();
     for (i, run_async) in [false, true].into_iter().enumerate() {
-        // The read is blocked again (for the waiters so far) before each joins.
-        await_blocked(&cluster, 2);
         let joined = Instant::now();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -285,10 +281,9 @@ fn a_waiter_joining_its_groups_blocked_read_is_registered_at_once() {
     }
 }
 
-/// After the group's slot moves to another master, the waiters' read follows it,
-/// and `CLIENT UNBLOCK` follows the read: a waiter joining then is still
-/// registered at once (the unblocking goes to the new node, where the reader's
-/// connection id means something, not to the old one).
+/// After the group's slot moves to another master (the old one ends the
+/// watcher's subscription), the subscription follows it to the new owner, and a
+/// waiter joining then is still registered at once.
 #[test]
 fn a_waiter_joining_after_a_slot_migration_is_registered_at_once() {
     let cluster = Cluster::start();
@@ -302,12 +297,12 @@ fn a_waiter_joining_after_a_slot_migration_is_registered_at_once() {
     };
     let mut waiters = vec![join(&wg)];
     await_local_waiters(&wg, 1);
-    await_blocked(&cluster, 0);
-    // A joiner before the move: the unblocker has a connection to node 0.
+    await_subscribed(&cluster, 0, &name);
     waiters.push(join(&wg));
     await_local_waiters(&wg, 2);
     cluster.migrate(slot, 1);
-    await_blocked(&cluster, 1);
+    await_subscribed(&cluster, 1, &name);
+    assert!(!cluster.nodes[0].subscribed(&name));
     await_local_waiters(&wg, 2);
     let joined = Instant::now();
     waiters.push(join(&wg));
@@ -326,10 +321,10 @@ fn a_waiter_joining_after_a_slot_migration_is_registered_at_once() {
 }
 
 /// The master of a group's slot killed (`kill -9`) while waiters wait: once its
-/// replica is promoted (cluster failover), the waiters' watcher finds the new
-/// owner through the initial nodes (the old one refuses, the cluster answers
-/// `CLUSTERDOWN` meanwhile) and they are released at the true zero: no error, no
-/// false zero.
+/// replica is promoted (cluster failover), the watcher's cluster connection
+/// finds the new owner (the old one refuses, the cluster answers `CLUSTERDOWN`
+/// meanwhile) and subscribes the group's channel there, and the waiters are
+/// released at the true zero: no error, no false zero.
 #[test]
 fn waiters_follow_a_failover_of_their_groups_master() {
     let mut cluster = Cluster::start();
@@ -346,7 +341,7 @@ fn waiters_follow_a_failover_of_their_groups_master() {
         .unwrap();
     let wg = RedisWaitGroup::open_cluster(&seeds, &name, opts).unwrap();
     let waiters = TwoWaiters::start(&wg);
-    await_blocked(&cluster, 0);
+    await_subscribed(&cluster, 0, &name);
     let killed = std::process::Command::new("kill")
         .args(["-9", &cluster.nodes[0].pid().to_string()])
         .status()
@@ -364,9 +359,9 @@ fn waiters_follow_a_failover_of_their_groups_master() {
         assert!(t.elapsed() < Duration::from_secs(30), "no failover");
         thread::sleep(Duration::from_millis(50));
     }
-    // The waiters read from the promoted replica.
+    // The waiters are woken from the promoted replica.
     await_local_waiters(&wg, 2);
-    await_blocked(&cluster, 3);
+    await_subscribed(&cluster, 3, &name);
     assert!(waiters.still_waiting());
     wg.done().unwrap();
     assert_eq!(wg.count().unwrap(), 1);
@@ -377,8 +372,9 @@ fn waiters_follow_a_failover_of_their_groups_master() {
 }
 
 /// While no node serves a group's slot (`CLUSTER DELSLOTS` on its owner: the
-/// owner answers `CLUSTERDOWN`, also to the blocked read), its waiters keep
-/// waiting; once the slot is served again they are released at the true zero.
+/// owner ends the slot's subscriptions and answers `CLUSTERDOWN`), its waiters
+/// keep waiting; once the slot is served again they are released at the true
+/// zero.
 #[test]
 fn waiters_wait_through_a_slot_that_is_not_served_for_a_while() {
     let cluster = Cluster::start();
@@ -387,7 +383,7 @@ fn waiters_wait_through_a_slot_that_is_not_served_for_a_while() {
     let wg = open(&cluster, &name);
     wg.add(1).unwrap();
     let waiters = TwoWaiters::start(&wg);
-    await_blocked(&cluster, 1);
+    await_subscribed(&cluster, 1, &name);
     let slots = |op: &str| {
         let _: () = redis::cmd("CLUSTER")
             .arg(op)
@@ -397,10 +393,10 @@ fn waiters_wait_through_a_slot_that_is_not_served_for_a_while() {
     };
     slots("DELSLOTS");
     let t = Instant::now();
-    while cluster.nodes[1].blocked_clients() > 0 {
+    while cluster.nodes[1].subscribed(&name) {
         assert!(
             t.elapsed() < Duration::from_secs(10),
-            "the read was not ended"
+            "the subscription was not ended"
         );
         thread::sleep(Duration::from_millis(20));
     }
@@ -408,8 +404,47 @@ fn waiters_wait_through_a_slot_that_is_not_served_for_a_while() {
     assert!(waiters.still_waiting());
     slots("ADDSLOTS");
     cluster.await_ok();
-    await_blocked(&cluster, 1);
+    await_subscribed(&cluster, 1, &name);
     assert!(waiters.still_waiting());
     wg.done().unwrap();
     waiters.released();
+}
+
+/// A group no waiter of the process has waited on for 10 s is unsubscribed by
+/// the watcher (which another group's waiter keeps running): a process that
+/// waits on ever new groups does not keep a subscription for each.
+#[test]
+fn a_group_no_longer_waited_on_is_unsubscribed() {
+    let cluster = Cluster::start();
+    let (done_name, kept_name) = (cluster.name_on(0, "finished"), cluster.name_on(1, "kept"));
+    let (finished, kept) = (open(&cluster, &done_name), open(&cluster, &kept_name));
+    finished.add(1).unwrap();
+    kept.add(1).unwrap();
+    let waiter = |wg: &RedisWaitGroup| {
+        let wg = wg.clone();
+        thread::spawn(move || wg.wait_timeout(LONG))
+    };
+    let long = waiter(&kept);
+    let short = waiter(&finished);
+    await_local_waiters(&finished, 1);
+    await_subscribed(&cluster, 0, &done_name);
+    finished.done().unwrap();
+    short.join().unwrap().unwrap();
+    let t = Instant::now();
+    while cluster.nodes[0].subscribed(&done_name) {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "still subscribed after {:?}",
+            t.elapsed()
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        t.elapsed() >= Duration::from_secs(5),
+        "unsubscribed at once"
+    );
+    assert!(cluster.nodes[1].subscribed(&kept_name));
+    assert!(!long.is_finished());
+    kept.done().unwrap();
+    long.join().unwrap().unwrap();
 }

@@ -30,13 +30,14 @@ fn call(
     for k in KEYS {
         inv.key(format!("headcount:{{{group}}}:{k}"));
     }
-    // No version seen; the default idle expiry (7 days).
+    // No version seen; the default idle expiry (7 days); no wake channel.
     inv.arg(op)
         .arg(session)
         .arg(seq)
         .arg(expect)
         .arg(0)
-        .arg(604_800_000u64);
+        .arg(604_800_000u64)
+        .arg("");
     for a in args {
         inv.arg(*a);
     }

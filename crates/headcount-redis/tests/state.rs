@@ -351,7 +351,8 @@ fn raw_join(
         .arg(1)
         .arg("")
         .arg(0)
-        .arg(604_800_000u64);
+        .arg(604_800_000u64)
+        .arg(""); // no wake channel
     inv.arg(participant).arg(1).arg(1);
     let mut fields = script_fields(inv.invoke(c).unwrap());
     fields.remove("e")

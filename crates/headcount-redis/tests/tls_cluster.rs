@@ -5,8 +5,8 @@
 //! answers `ASK`: every operation and a waiter joining then follow it; the
 //! waiters (a thread in `wait`, a tokio task in `wait_async`) keep waiting
 //! through the migration, with no error and no false zero; moved again while
-//! only their read is blocked (the server ends it), they wait on at the new
-//! owner, and are released at the true zero there. Without the client
+//! they only wait (the server ends the watcher's subscription), they wait on at
+//! the new owner, and are released at the true zero there. Without the client
 //! certificate the nodes want, or with one they refuse, a call and a waiter are
 //! `Error::Tls` at once.
 
@@ -24,13 +24,14 @@ use headcount_redis::{Error, Options, RedisWaitGroup};
 const LONG: Duration = Duration::from_secs(60);
 
 /// Waits (up to 30 s) until `n` waiters of `wg` are registered with the
-/// process's watcher and node `node` has a blocked client (their shared read).
-fn await_blocked(cluster: &Cluster, wg: &RedisWaitGroup, node: usize, n: usize) {
+/// process's watcher and node `node` holds the watcher's subscription to the
+/// group's wake channel.
+fn await_watched(cluster: &Cluster, wg: &RedisWaitGroup, node: usize, n: usize) {
     let t = Instant::now();
-    while wg.local_waiters() < n || cluster.nodes[node].blocked_clients() < 1 {
+    while wg.local_waiters() < n || !cluster.nodes[node].subscribed(wg.name()) {
         assert!(
             t.elapsed() < Duration::from_secs(30),
-            "the waiters never blocked on node {node}"
+            "the waiters never subscribed on node {node}"
         );
         thread::sleep(Duration::from_millis(10));
     }
@@ -89,7 +90,7 @@ fn a_slot_migrated_mid_wait_on_a_tls_only_cluster_releases_the_waiters_at_the_tr
         .unwrap();
     wg.add(4).unwrap();
     let first = start_waiters(&wg, &rt);
-    await_blocked(&cluster, &wg, 0, 2);
+    await_watched(&cluster, &wg, 0, 2);
 
     // Mid-migration: the keys are on node 1, node 0 answers ASK for them.
     let from = cluster.begin_migration(slot, 1);
@@ -118,7 +119,7 @@ fn a_slot_migrated_mid_wait_on_a_tls_only_cluster_releases_the_waiters_at_the_tr
     // The slot is node 1's: the waiters follow the group there.
     cluster.finish_migration(slot, from, 1);
     assert_eq!(cluster.owner(slot), 1);
-    await_blocked(&cluster, &wg, 1, 4);
+    await_watched(&cluster, &wg, 1, 4);
     wg.done().unwrap();
     assert_eq!(wg.count().unwrap(), 1);
     thread::sleep(Duration::from_millis(300));
@@ -129,15 +130,15 @@ fn a_slot_migrated_mid_wait_on_a_tls_only_cluster_releases_the_waiters_at_the_tr
         );
     }
 
-    // Moved again while only the waiters' read is blocked on node 1: the server
-    // ends that read (`MOVED`), and the waiters wait on, now on node 2.
+    // Moved again while the waiters only wait on node 1: the server ends the
+    // watcher's subscription there, and the waiters wait on, now on node 2.
     cluster.migrate(slot, 2);
-    await_blocked(&cluster, &wg, 2, 4);
+    await_watched(&cluster, &wg, 2, 4);
     thread::sleep(Duration::from_millis(300));
     for (b, a) in [&first, &joined] {
         assert!(
             !b.is_finished() && !a.is_finished(),
-            "a waiter returned when its read was moved"
+            "a waiter returned when its subscription was moved"
         );
     }
     assert_eq!(wg.count().unwrap(), 1);

@@ -19,7 +19,6 @@ use redis::{ErrorKind, RedisError, ServerErrorKind, Value};
 
 use crate::error::{Error, Result};
 use crate::io::topology::{AsyncConn, Conn, Target};
-use crate::io::watch_cluster::{self, SlotRoute};
 use crate::keys::Keys;
 use crate::script::{field, interpret, Call, Reply, Session};
 
@@ -395,7 +394,15 @@ fn auth_failure(e: &RedisError) -> bool {
 
 /// A failure worth retrying on a new connection.
 pub(crate) fn is_transient(e: &RedisError) -> bool {
-    tls_failure(e).is_none() && !auth_failure(e) && is_transient_kind(e)
+    tls_failure(e).is_none() && !auth_failure(e) && !setup_refused(e) && is_transient_kind(e)
+}
+
+/// A command refused by the ACL while a connection was set up (the cluster
+/// client's check of its initial nodes reports it as an I/O error: `Failed to
+/// connect to each cluster node (ADDR: NoPerm: this user has no permissions to
+/// run the 'ping' command)`): no retry will change it.
+fn setup_refused(e: &RedisError) -> bool {
+    e.is_io_error() && e.to_string().contains("no permissions to run the '")
 }
 
 fn is_transient_kind(e: &RedisError) -> bool {
@@ -406,7 +413,16 @@ fn is_transient_kind(e: &RedisError) -> bool {
         || is_failover(e)
         || matches!(
             e.kind(),
-            ErrorKind::Server(ServerErrorKind::BusyLoading | ServerErrorKind::TryAgain)
+            ErrorKind::Server(
+                ServerErrorKind::BusyLoading
+                    | ServerErrorKind::TryAgain
+                    // A redirect the `redis` crate's cluster client passed on
+                    // instead of following (seen for scripts on its async
+                    // connection while a slot migrates): the slot is moving, a
+                    // later attempt finds its owner.
+                    | ServerErrorKind::Ask
+                    | ServerErrorKind::Moved
+            )
         )
 }
 
@@ -501,7 +517,11 @@ impl Inner {
         Inner {
             setup_replies,
             name: name.to_owned(),
-            keys: Keys::new(name),
+            keys: if target.is_cluster() {
+                Keys::with_wake(name)
+            } else {
+                Keys::new(name)
+            },
             target: Arc::new(target),
             addr,
             user,
@@ -675,7 +695,13 @@ impl Inner {
             return Error::AuthRequired { addr };
         }
         // Before the database check: a `SELECT` the user may not run is refused too.
-        if let Some(command) = refused_command(code, detail) {
+        let text = e.to_string();
+        let refusal = refused_command(code, detail).or_else(|| {
+            setup_refused(&e)
+                .then(|| refused_command("", &text))
+                .flatten()
+        });
+        if let Some(command) = refusal {
             return Error::NoPermission {
                 user,
                 command,
@@ -765,29 +791,19 @@ impl Inner {
 
     // ---- the shared watcher (see `io/watch.rs`) ----
 
-    /// Identifies the server (address, database, user and password) and how it is
-    /// reached (the certificates, the sentinels' credentials: a digest of them)
-    /// whose watcher this handle shares: handles with the same key share one
-    /// watcher connection, so a handle never waits through a connection that its
-    /// own settings would not have made (a CA it does not trust, a certificate or
-    /// a sentinel password it lacks), and a misconfigured handle does not make
-    /// the watcher fail for the others. On a cluster the group's hash slot is part
-    /// of the key, so every stream a watcher reads is in one slot, and groups of
-    /// one slot share their reads. Never printed (it holds the password).
+    /// Identifies the server or cluster (address(es), database, user and
+    /// password) and how it is reached (the certificates, the sentinels'
+    /// credentials: a digest of them) whose watcher this handle shares: handles
+    /// with the same key share one watcher (see `io/watch.rs` and
+    /// `io/watch_cluster.rs`), so a handle never waits through a connection that
+    /// its own settings would not have made (a CA it does not trust, a certificate
+    /// or a sentinel password it lacks), and a misconfigured handle does not make
+    /// the watcher fail for the others. Never printed (it holds the password).
     pub(crate) fn watch_key(&self) -> String {
         let settings = self.target.settings();
         let s = settings.as_ref();
-        // On a cluster, per hash slot: one read cannot span two slots.
-        let slot = if self.target.is_cluster() {
-            format!(
-                "{:?}",
-                redis::cluster_routing::Slot::for_key(self.keys.events())
-            )
-        } else {
-            String::new()
-        };
         format!(
-            "{}|{}|{:?}|{:?}|{:x}|{slot}",
+            "{}|{}|{:?}|{:?}|{:x}",
             self.target.addr(),
             self.db,
             s.and_then(|s| s.username()),
@@ -796,17 +812,17 @@ impl Inner {
         )
     }
 
-    /// How the watcher of this handle's server (on a cluster: of its group's hash
-    /// slot) makes its connections.
+    /// Whether the handle reaches a Redis Cluster.
+    pub(crate) fn is_cluster(&self) -> bool {
+        self.target.is_cluster()
+    }
+
+    /// How the watcher of this handle's server or cluster makes its connections.
     pub(crate) fn connector(&self) -> Connector {
         Connector {
             target: Arc::clone(&self.target),
             opts: self.opts.clone(),
             setup_replies: self.setup_replies,
-            slot: self
-                .target
-                .is_cluster()
-                .then(|| SlotRoute::new(self.keys.events())),
         }
     }
 
@@ -1034,9 +1050,6 @@ pub(crate) struct Connector {
     target: Arc<Target>,
     opts: Options,
     setup_replies: u32,
-    /// On a cluster: the hash slot whose streams the watcher reads (its
-    /// connections go to the node that owns it).
-    slot: Option<Arc<SlotRoute>>,
 }
 
 impl Connector {
@@ -1044,29 +1057,29 @@ impl Connector {
     /// timeout), its reply timeout set to the configured one. A Sentinel target
     /// resolves the current primary for each.
     pub(crate) fn connect(&self) -> redis::RedisResult<Conn> {
-        self.connect_to(None)
-    }
-
-    /// [`Connector::connect`]; on a cluster, to the node at `node` if given (the
-    /// reader's, for `CLIENT UNBLOCK`), else to the node that owns the slot.
-    pub(crate) fn connect_to(&self, node: Option<&str>) -> redis::RedisResult<Conn> {
         let step = self.opts.connect_timeout / self.setup_replies.max(1);
-        let c = match (self.target.cluster_nodes(), &self.slot) {
-            (Some(nodes), _) if node.is_some() => {
-                watch_cluster::connect_to(nodes, node.unwrap_or_default(), step)?
-            }
-            (Some(nodes), Some(route)) => watch_cluster::connect(nodes, route, step)?,
-            _ => self.target.connect(step)?,
-        };
+        let c = self.target.connect(step)?;
         c.set_read_timeout(Some(self.opts.io_timeout))?;
         c.set_write_timeout(Some(self.opts.io_timeout))?;
         Ok(c)
     }
 
-    /// Whether a blocked read can be ended with `CLIENT UNBLOCK`: on a cluster,
-    /// only when the connections go to the node of one slot (the reader's).
-    pub(crate) fn can_unblock(&self) -> bool {
-        !self.target.is_cluster() || self.slot.is_some()
+    /// The cluster watcher's connection (see `io/watch_cluster.rs`), pushes sent
+    /// to `pushes`; set up within the connect timeout, every reply within the
+    /// reply timeout.
+    pub(crate) async fn connect_watch(
+        &self,
+        pushes: impl redis::aio::AsyncPushSender,
+    ) -> redis::RedisResult<redis::cluster_async::ClusterConnection> {
+        self.target
+            .connect_watch(pushes, self.opts.connect_timeout, self.opts.io_timeout)
+            .await
+            .unwrap_or_else(|| {
+                Err(RedisError::from((
+                    ErrorKind::InvalidClientConfig,
+                    "not a Redis Cluster",
+                )))
+            })
     }
 
     /// The configured reply timeout.
@@ -1078,17 +1091,9 @@ impl Connector {
     /// blocking (its calls are also cut by their callers' limits).
     pub(crate) async fn connect_async(&self, extra: Duration) -> redis::RedisResult<AsyncConn> {
         let response = self.opts.io_timeout.saturating_add(extra);
-        match (self.target.cluster_nodes(), &self.slot) {
-            (Some(nodes), Some(route)) => {
-                watch_cluster::connect_async(nodes, route, self.opts.connect_timeout, response)
-                    .await
-            }
-            _ => {
-                self.target
-                    .connect_async(self.opts.connect_timeout, response)
-                    .await
-            }
-        }
+        self.target
+            .connect_async(self.opts.connect_timeout, response)
+            .await
     }
 }
 

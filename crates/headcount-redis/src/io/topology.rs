@@ -13,13 +13,12 @@ use std::time::Duration;
 
 use crate::error::{redact_url, Error, Result};
 use crate::io::conn::Options;
-use crate::io::watch_cluster::{AsyncSlotConn, SlotConn};
 use redis::aio::MultiplexedConnection;
 use redis::cluster::{ClusterClient, ClusterConfig};
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{
-    AsyncConnectionConfig, Cmd, ConnectionAddr, ConnectionInfo, ConnectionLike, Pipeline,
-    RedisError, RedisFuture, RedisResult, Value,
+    AsyncConnectionConfig, Cmd, ConnectionInfo, ConnectionLike, Pipeline, RedisError, RedisFuture,
+    RedisResult, Value,
 };
 
 /// Where a handle's connections go (one per handle: its size does not matter).
@@ -29,7 +28,7 @@ pub(crate) enum Target {
     Node(redis::Client),
     /// A Redis Cluster, reached through its seed nodes (`seeds`: their addresses;
     /// `settings`: the first seed's user and password, used on every node;
-    /// `nodes`: how a connection to one node is made, for the watcher).
+    /// `nodes`: the initial nodes again, for the watcher's own cluster client).
     Cluster {
         client: ClusterClient,
         seeds: String,
@@ -77,12 +76,34 @@ impl Target {
         matches!(self, Target::Cluster { .. })
     }
 
-    /// How to connect to one node of a Redis Cluster; `None` for the others.
-    pub(crate) fn cluster_nodes(&self) -> Option<&ClusterNodes> {
-        match self {
-            Target::Cluster { nodes, .. } => Some(nodes),
-            _ => None,
-        }
+    /// The watcher's connection to a Redis Cluster (see `io/watch_cluster.rs`): the
+    /// `redis` crate's async cluster connection in RESP3, every push (shard
+    /// messages, subscription changes, lost connections) sent to `pushes`. `None`
+    /// for the other topologies.
+    pub(crate) async fn connect_watch(
+        &self,
+        pushes: impl redis::aio::AsyncPushSender,
+        connect: Duration,
+        response: Duration,
+    ) -> Option<RedisResult<redis::cluster_async::ClusterConnection>> {
+        let Target::Cluster { nodes, .. } = self else {
+            return None;
+        };
+        let builder = redis::cluster::ClusterClientBuilder::new(nodes.infos.clone())
+            .use_protocol(redis::ProtocolVersion::RESP3)
+            .push_sender(pushes);
+        #[cfg(feature = "tls")]
+        let builder = match &nodes.certs {
+            Some(c) => builder.certs(c.clone()),
+            None => builder,
+        };
+        let config = ClusterConfig::new()
+            .set_connection_timeout(connect)
+            .set_response_timeout(response);
+        Some(match builder.build() {
+            Ok(client) => client.get_async_connection_with_config(config).await,
+            Err(e) => Err(e),
+        })
     }
 
     /// A new blocking connection whose setup (connect, TLS, `AUTH`, `SELECT`)
@@ -257,87 +278,19 @@ fn mark_refusal(e: redis::RedisError, probe: RedisResult<String>) -> redis::Redi
     }
 }
 
-/// How the watcher connects to one node of a cluster (the node that owns a
-/// slot): the first seed's connection settings with the node's address, and the
-/// certificates of a `rediss://` cluster.
+/// The initial nodes of a cluster and the certificates of a `rediss://` cluster,
+/// for the watcher's own cluster client (RESP3, with a push sender).
 pub(crate) struct ClusterNodes {
-    template: ConnectionInfo,
-    seeds: Vec<String>,
+    infos: Vec<ConnectionInfo>,
     #[cfg(feature = "tls")]
     certs: Option<redis::TlsCertificates>,
 }
 
-impl ClusterNodes {
-    /// The seeds' addresses (`host:port`), in the order given.
-    pub(crate) fn seeds(&self) -> &[String] {
-        &self.seeds
-    }
-
-    /// A client for the node at `addr` (`host:port`, as in a `MOVED` reply).
-    fn client(&self, addr: &str) -> RedisResult<redis::Client> {
-        let bad = || {
-            RedisError::from((
-                redis::ErrorKind::InvalidClientConfig,
-                "not a cluster node address",
-                addr.to_owned(),
-            ))
-        };
-        let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
-        let port: u16 = port.parse().map_err(|_| bad())?;
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        let node = match self.template.addr() {
-            ConnectionAddr::TcpTls {
-                insecure,
-                tls_params,
-                ..
-            } => ConnectionAddr::TcpTls {
-                host,
-                port,
-                insecure: *insecure,
-                tls_params: tls_params.clone(),
-            },
-            _ => ConnectionAddr::Tcp(host, port),
-        };
-        let info = self.template.clone().set_addr(node);
-        #[cfg(feature = "tls")]
-        if let Some(certs) = &self.certs {
-            return redis::Client::build_with_tls(info, certs.clone());
-        }
-        redis::Client::open(info)
-    }
-
-    /// A blocking connection to the node at `addr`, set up within `timeout` per step.
-    pub(crate) fn connect(&self, addr: &str, timeout: Duration) -> RedisResult<redis::Connection> {
-        self.client(addr)?.get_connection_with_timeout(timeout)
-    }
-
-    /// A multiplexed connection to the node at `addr`: set up within `connect`,
-    /// every reply within `response`.
-    pub(crate) async fn connect_async(
-        &self,
-        addr: &str,
-        connect: Duration,
-        response: Duration,
-    ) -> RedisResult<MultiplexedConnection> {
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(connect))
-            .set_response_timeout(Some(response));
-        self.client(addr)?
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-    }
-}
-
-/// A blocking connection: to one server, to a Redis Cluster (one socket per
-/// node it has talked to, commands routed by key), or to the node that owns one
-/// slot of a cluster (the watcher's, see `io/watch_cluster.rs`).
+/// A blocking connection: to one server, or to a Redis Cluster (one socket per
+/// node it has talked to, commands routed by key).
 pub(crate) enum Conn {
     Node(redis::Connection),
     Cluster(Box<redis::cluster::ClusterConnection>),
-    Slot(Box<SlotConn>),
 }
 
 impl Conn {
@@ -346,7 +299,6 @@ impl Conn {
         match self {
             Conn::Node(c) => c.set_read_timeout(d),
             Conn::Cluster(c) => c.set_read_timeout(d),
-            Conn::Slot(c) => c.conn.set_read_timeout(d),
         }
     }
 
@@ -355,15 +307,6 @@ impl Conn {
         match self {
             Conn::Node(c) => c.set_write_timeout(d),
             Conn::Cluster(c) => c.set_write_timeout(d),
-            Conn::Slot(c) => c.conn.set_write_timeout(d),
-        }
-    }
-
-    /// The cluster node a slot's connection goes to; `None` for the others.
-    pub(crate) fn node(&self) -> Option<&str> {
-        match self {
-            Conn::Slot(c) => Some(&c.node),
-            _ => None,
         }
     }
 }
@@ -373,7 +316,6 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Node(c) => c.req_packed_command(cmd),
             Conn::Cluster(c) => c.req_packed_command(cmd),
-            Conn::Slot(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -388,7 +330,6 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Node(c) => c.req_packed_commands(cmd, offset, count),
             Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
-            Conn::Slot(c) => c.req_packed_commands(cmd, offset, count),
         }
     }
 
@@ -396,7 +337,6 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Node(c) => c.req_command(cmd),
             Conn::Cluster(c) => c.req_command(cmd),
-            Conn::Slot(c) => c.req_command(cmd),
         }
     }
 
@@ -404,7 +344,6 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Node(c) => c.get_db(),
             Conn::Cluster(c) => c.get_db(),
-            Conn::Slot(c) => c.get_db(),
         }
     }
 
@@ -417,7 +356,6 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Node(c) => c.check_connection(),
             Conn::Cluster(c) => c.check_connection(),
-            Conn::Slot(c) => c.check_connection(),
         }
     }
 
@@ -425,7 +363,6 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Node(c) => c.is_open(),
             Conn::Cluster(c) => c.is_open(),
-            Conn::Slot(c) => c.is_open(),
         }
     }
 }
@@ -437,17 +374,6 @@ impl ConnectionLike for Conn {
 pub(crate) enum AsyncConn {
     Node(MultiplexedConnection),
     Cluster(redis::cluster_async::ClusterConnection),
-    Slot(AsyncSlotConn),
-}
-
-impl AsyncConn {
-    /// The cluster node a slot's connection goes to; `None` for the others.
-    pub(crate) fn node(&self) -> Option<&str> {
-        match self {
-            AsyncConn::Slot(c) => Some(&c.node),
-            _ => None,
-        }
-    }
 }
 
 impl redis::aio::ConnectionLike for AsyncConn {
@@ -455,7 +381,6 @@ impl redis::aio::ConnectionLike for AsyncConn {
         match self {
             AsyncConn::Node(c) => c.req_packed_command(cmd),
             AsyncConn::Cluster(c) => c.req_packed_command(cmd),
-            AsyncConn::Slot(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -470,7 +395,6 @@ impl redis::aio::ConnectionLike for AsyncConn {
         match self {
             AsyncConn::Node(c) => c.req_packed_commands(cmd, offset, count),
             AsyncConn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
-            AsyncConn::Slot(c) => c.req_packed_commands(cmd, offset, count),
         }
     }
 
@@ -478,7 +402,6 @@ impl redis::aio::ConnectionLike for AsyncConn {
         match self {
             AsyncConn::Node(c) => c.get_db(),
             AsyncConn::Cluster(c) => c.get_db(),
-            AsyncConn::Slot(c) => c.get_db(),
         }
     }
 }
@@ -530,10 +453,7 @@ impl Target {
             .join(",");
         let settings = infos[0].redis_settings().clone();
         let nodes = ClusterNodes {
-            template: infos[0]
-                .clone()
-                .set_redis_settings(settings.clone().set_skip_set_lib_name()),
-            seeds: infos.iter().map(|i| i.addr().to_string()).collect(),
+            infos: infos.clone(),
             #[cfg(feature = "tls")]
             certs: certs.clone(),
         };

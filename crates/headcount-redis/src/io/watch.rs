@@ -1,10 +1,12 @@
 //! The watcher: one connection per process and server that serves every waiter.
 //!
 //! Waiters do not hold connections of their own. Each server (address, database,
-//! credentials) has one [`Hub`] per process (on a Redis Cluster, one per hash slot
-//! waited in, its connections to the node that owns the slot: see
-//! `io/watch_cluster.rs`), with one reading connection, and one reader at a time: a blocking waiter (the leader) or the watcher thread. A
-//! waiter hands the hub two kinds of work:
+//! credentials) has one [`Hub`] per process, with one reading connection, and one
+//! reader at a time: a blocking waiter (the leader) or the watcher thread. A
+//! Redis Cluster has a watcher of its own instead, one per cluster and process
+//! with one connection per node, woken through sharded Pub/Sub (one `XREAD` cannot
+//! span two hash slots): see `io/watch_cluster.rs`; [`Watcher`] is what a waiter
+//! uses, either way. A waiter hands the hub two kinds of work:
 //!
 //! - **snapshot requests**: the `check` script of its group. The reader runs the
 //!   pending ones, one after another, on its connection and sends each reply (or
@@ -66,6 +68,7 @@ use redis::{Commands, RedisError, RedisResult, ScriptInvocation, Value};
 
 use crate::io::conn::{is_transient, left_until, tls_failure, Connector, Inner};
 use crate::io::topology::{AsyncConn, Conn};
+use crate::io::watch_cluster::{self, ClusterWaiter};
 
 /// Longest blocking read of the watcher (waiters re-check at least this often
 /// anyway); new work ends a read at once through the unblocker.
@@ -89,13 +92,13 @@ pub(crate) enum Delivery {
 }
 
 /// The sending half of a waiter's channel.
-enum Tx {
+pub(crate) enum Tx {
     Blocking(mpsc::SyncSender<Delivery>),
     Async(tokio::sync::oneshot::Sender<Delivery>),
 }
 
 impl Tx {
-    fn send(self, d: Delivery) {
+    pub(crate) fn send(self, d: Delivery) {
         // A waiter that stopped waiting dropped its receiver: nothing to do.
         match self {
             Tx::Blocking(s) => drop(s.try_send(d)),
@@ -111,7 +114,7 @@ pub(crate) enum Rx {
 }
 
 impl Rx {
-    fn pair(blocking: bool) -> (Tx, Rx) {
+    pub(crate) fn pair(blocking: bool) -> (Tx, Rx) {
         if blocking {
             let (tx, rx) = mpsc::sync_channel(1);
             (Tx::Blocking(tx), Rx::Blocking(rx))
@@ -186,9 +189,6 @@ struct State {
     next_id: u64,
     /// The watcher's connection id (`CLIENT ID`), while it has one.
     reader: Option<i64>,
-    /// On a cluster, the node of the watcher's connection (where its id means
-    /// something).
-    reader_node: Option<String>,
     /// The watcher has taken its work and is (about to be) blocked in its read.
     blocked: bool,
     /// Bumped for each read: an unblock is for one read only.
@@ -233,6 +233,104 @@ pub(crate) fn hub(inner: &Inner) -> Arc<Hub> {
         .clone()
 }
 
+/// The watcher a waiter uses: the hub of its server (shared stream reads), or on
+/// a Redis Cluster the hub of its cluster (shard Pub/Sub, see
+/// `io/watch_cluster.rs`).
+pub(crate) enum Watcher {
+    Server(Arc<Hub>),
+    Cluster(ClusterWaiter),
+}
+
+/// What a waiter waits on (see [`Watcher`]).
+pub(crate) enum Pending {
+    Server(Rx),
+    Cluster(watch_cluster::Pending),
+}
+
+/// A waiter's registration with its watcher, ended on drop.
+pub(crate) struct Registration {
+    _server: Option<Watch>,
+    _cluster: Option<watch_cluster::Watch>,
+}
+
+/// The watcher of `inner`'s server or cluster.
+pub(crate) fn watcher(inner: &Inner) -> Watcher {
+    if inner.is_cluster() {
+        Watcher::Cluster(watch_cluster::waiter(inner))
+    } else {
+        Watcher::Server(hub(inner))
+    }
+}
+
+impl Watcher {
+    /// Queues a snapshot request (`inv`, a read-only call of the script).
+    pub(crate) fn request(&self, inv: ScriptInvocation<'static>, blocking: bool) -> Pending {
+        match self {
+            Watcher::Server(hub) => Pending::Server(hub.request(inv, blocking)),
+            Watcher::Cluster(w) => Pending::Cluster(w.request(inv, blocking)),
+        }
+    }
+
+    /// Registers for the entries of `stream` after `last_id`, or a `Recheck` at
+    /// `recheck_at`.
+    pub(crate) fn watch(
+        &self,
+        stream: &str,
+        last_id: &str,
+        recheck_at: Instant,
+        blocking: bool,
+    ) -> (Registration, Pending) {
+        match self {
+            Watcher::Server(hub) => {
+                let (w, rx) = hub.watch(stream, last_id, recheck_at, blocking);
+                let reg = Registration {
+                    _server: Some(w),
+                    _cluster: None,
+                };
+                (reg, Pending::Server(rx))
+            }
+            Watcher::Cluster(c) => {
+                let (w, p) = c.watch(last_id, recheck_at, blocking);
+                let reg = Registration {
+                    _server: None,
+                    _cluster: Some(w),
+                };
+                (reg, Pending::Cluster(p))
+            }
+        }
+    }
+
+    /// How many registrations on `stream` (the group's) are live.
+    pub(crate) fn watching(&self, stream: &str) -> usize {
+        match self {
+            Watcher::Server(hub) => hub.watching(stream),
+            Watcher::Cluster(c) => c.watching(),
+        }
+    }
+
+    /// Waits for `p`'s delivery until `until` (see [`Hub::recv_blocking`]).
+    pub(crate) fn recv_blocking(&self, p: Pending, until: Instant) -> Option<Delivery> {
+        match (self, p) {
+            (Watcher::Server(hub), Pending::Server(rx)) => hub.recv_blocking(rx, until),
+            (Watcher::Cluster(c), Pending::Cluster(p)) => c.recv_blocking(p, until),
+            _ => unreachable!("a pending delivery is waited on with its own watcher"),
+        }
+    }
+
+    /// [`Watcher::recv_blocking`] for an async waiter (see [`Hub::recv_async`]).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`Hub::recv_async`]: dropping the future leaves nothing behind.
+    pub(crate) async fn recv_async(&self, p: Pending, until: Instant) -> Option<Delivery> {
+        match (self, p) {
+            (Watcher::Server(hub), Pending::Server(rx)) => hub.recv_async(rx, until).await,
+            (Watcher::Cluster(c), Pending::Cluster(p)) => c.recv_async(p, until).await,
+            _ => unreachable!("a pending delivery is awaited with its own watcher"),
+        }
+    }
+}
+
 /// A registration; removed from the hub on drop.
 pub(crate) struct Watch {
     hub: Arc<Hub>,
@@ -247,11 +345,11 @@ impl Drop for Watch {
 
 /// A stream entry id (`ms-seq`), ordered as Redis orders them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct StreamPos(u64, u64);
+pub(crate) struct StreamPos(u64, u64);
 
 impl StreamPos {
     /// Parses `ms-seq` (or `ms`); anything else reads as the stream's start.
-    fn parse(id: &str) -> StreamPos {
+    pub(crate) fn parse(id: &str) -> StreamPos {
         let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
         match (ms.parse(), seq.parse()) {
             (Ok(ms), Ok(seq)) => StreamPos(ms, seq),
@@ -371,14 +469,13 @@ impl Hub {
             };
             st.unblock = None;
             let target = st.reader;
-            let node = st.reader_node.clone();
             // Until the read it was asked for ends (it may not have started yet).
             while let Some(id) = target {
                 if !(st.blocked && st.read_no == read_no) {
                     break;
                 }
                 drop(st);
-                let unblocked = self.send_unblock(&mut conn, id, node.as_deref());
+                let unblocked = self.send_unblock(&mut conn, id);
                 st = self.state.lock().unwrap();
                 if unblocked || !(st.blocked && st.read_no == read_no) {
                     break;
@@ -390,14 +487,10 @@ impl Hub {
         }
     }
 
-    /// `CLIENT UNBLOCK id` (on a cluster, to the reader's `node`); `true` when it
-    /// ended a blocked read.
-    fn send_unblock(&self, conn: &mut Option<Conn>, id: i64, node: Option<&str>) -> bool {
-        if conn.as_ref().is_some_and(|c| c.node() != node) {
-            *conn = None;
-        }
+    /// `CLIENT UNBLOCK id`; `true` when it ended a blocked read.
+    fn send_unblock(&self, conn: &mut Option<Conn>, id: i64) -> bool {
         if conn.is_none() {
-            *conn = self.connector.connect_to(node).ok();
+            *conn = self.connector.connect().ok();
         }
         let Some(c) = conn.as_mut() else {
             return false;
@@ -510,7 +603,6 @@ impl Hub {
         let mut st = self.state.lock().unwrap();
         let parked = self.conn.lock().unwrap().take()?;
         st.reader = parked.id;
-        st.reader_node = parked.conn.node().map(str::to_owned);
         Some(parked.conn)
     }
 
@@ -528,7 +620,6 @@ impl Hub {
             return None;
         }
         st.reader = parked.id;
-        st.reader_node = parked.conn.node().map(str::to_owned);
         Some(parked.conn)
     }
 
@@ -547,24 +638,18 @@ impl Hub {
             Some(c) => c,
             None => match self.connector.connect_async(WATCH_BLOCK).await {
                 Ok(mut c) => {
-                    let id = if self.connector.can_unblock() {
-                        let id = redis::cmd("CLIENT")
-                            .arg("ID")
-                            .query_async::<i64>(&mut c)
-                            .await;
-                        match reader_id(id) {
-                            Ok(id) => id,
-                            Err(e) => {
-                                self.fail_all(requests, &e);
-                                return;
-                            }
+                    let id = redis::cmd("CLIENT")
+                        .arg("ID")
+                        .query_async::<i64>(&mut c)
+                        .await;
+                    let id = match reader_id(id) {
+                        Ok(id) => id,
+                        Err(e) => {
+                            self.fail_all(requests, &e);
+                            return;
                         }
-                    } else {
-                        None
                     };
-                    let mut st = self.state.lock().unwrap();
-                    st.reader = id;
-                    st.reader_node = c.node().map(str::to_owned);
+                    self.state.lock().unwrap().reader = id;
                     c
                 }
                 Err(e) => {
@@ -683,18 +768,10 @@ impl Hub {
         let mut c = self.connector.connect()?;
         c.set_read_timeout(Some(cap))?;
         // Without it (an ACL user lacking `client|id`) reads are not unblocked:
-        // they end at their block. On a cluster the connection goes to the node
-        // that owns the slot, and `CLIENT UNBLOCK` to that same node.
-        let id = if self.connector.can_unblock() {
-            reader_id(redis::cmd("CLIENT").arg("ID").query::<i64>(&mut c))?
-        } else {
-            None
-        };
+        // they end at their block.
+        let id = reader_id(redis::cmd("CLIENT").arg("ID").query::<i64>(&mut c))?;
         c.set_read_timeout(Some(self.connector.io_timeout()))?;
-        let mut st = self.state.lock().unwrap();
-        st.reader = id;
-        st.reader_node = c.node().map(str::to_owned);
-        drop(st);
+        self.state.lock().unwrap().reader = id;
         Ok(c)
     }
 

@@ -139,9 +139,26 @@ impl Node {
         self.child.id()
     }
 
-    /// Clients blocked in a command (the waiters' `XREAD`s) on this node.
+    /// Clients blocked in a command on this node (`blocked_clients`).
     pub(crate) fn blocked_clients(&self) -> usize {
         self.info_clients("blocked_clients") as usize
+    }
+
+    /// Whether a client holds a shard subscription to group `group`'s wake
+    /// channel on this node (the process's watcher, for the group's waiters).
+    pub(crate) fn subscribed(&self, group: &str) -> bool {
+        self.subscribers(group) > 0
+    }
+
+    /// The connections subscribed on this node to the shard channel that wakes
+    /// the waiters of `group` (one per waiting process).
+    pub(crate) fn subscribers(&self, group: &str) -> i64 {
+        let reply: (String, i64) = redis::cmd("PUBSUB")
+            .arg("SHARDNUMSUB")
+            .arg(format!("headcount:{{{group}}}:wake"))
+            .query(&mut self.conn())
+            .unwrap();
+        reply.1
     }
 
     /// Client connections open on this node (`connected_clients`, this query's

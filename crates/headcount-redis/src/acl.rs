@@ -33,10 +33,11 @@ pub const ACL_RULE: &str = "~headcount:* +evalsha +script|load +xread +select +w
 /// What a Redis Cluster user needs besides [`ACL_RULE`]: the groups' wake
 /// channels (`&headcount:*`), `SPUBLISH` (the group's script publishes every event
 /// on its channel), `SSUBSCRIBE` and `SUNSUBSCRIBE` (the process's watcher
-/// listens there, while the group is waited on) and the
-/// commands of the `redis` crate's cluster client (`CLUSTER SLOTS`, to learn which
-/// node owns which slot, and `ASKING` while a slot migrates). Redis 7 only; a single server or Sentinel user does not
-/// need it (and Redis 6 does not know these commands).
+/// listens there, while the group is waited on) and the commands of the `redis`
+/// crate's cluster client (`CLUSTER SLOTS`, to learn which node owns which slot,
+/// `PING`, to check the nodes it connects to, and `ASKING` while a slot
+/// migrates). Redis 7 only; a single server or Sentinel user does not need it
+/// (and Redis 6 does not know these commands).
 ///
 /// Create the user with both (on every node of the cluster):
 ///

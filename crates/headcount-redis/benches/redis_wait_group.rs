@@ -766,6 +766,63 @@ fn paired_on(
     }
 }
 
+/// The floor of a wake-up on one connection type: a bare blocking `XREAD` (a
+/// thread on a connection of its own, kept from one read to the next) woken by a
+/// one-line script that only appends to the stream, timed like the wake-ups of
+/// [`paired_on`], in raw `EVALSHA` round trips timed just before each one.
+/// What a wake-up costs with no group logic at all: set against the wake-ups
+/// above, it separates the group script's own server time from what the
+/// connection type and the machine cost.
+fn bare_floor(
+    topology: &str,
+    mut reader: redis::Connection,
+    mut conn: redis::Connection,
+    mut blocked: impl FnMut() -> usize,
+) {
+    let (go_tx, go_rx) = mpsc::channel::<String>();
+    let (woke_tx, woke_rx) = mpsc::channel::<Instant>();
+    thread::spawn(move || {
+        while let Ok(after) = go_rx.recv() {
+            let _: redis::Value = redis::cmd("XREAD")
+                .arg("BLOCK")
+                .arg(10_000)
+                .arg("STREAMS")
+                .arg("floor:events")
+                .arg(after)
+                .query(&mut reader)
+                .unwrap();
+            if woke_tx.send(Instant::now()).is_err() {
+                return;
+            }
+        }
+    });
+    let append = redis::Script::new("return redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])");
+    let (mut rtt, mut wake) = (Vec::new(), Vec::new());
+    for i in 0..300 {
+        let last: String = append.key("floor:events").arg(i).invoke(&mut conn).unwrap();
+        go_tx.send(last).unwrap();
+        let t = Instant::now();
+        while blocked() < 1 {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "the reader never blocked"
+            );
+            thread::sleep(Duration::from_micros(200));
+        }
+        rtt.push(raw_evalsha(&mut conn, "floor:raw"));
+        let t0 = Instant::now();
+        let _: String = append.key("floor:events").arg(i).invoke(&mut conn).unwrap();
+        wake.push(woke_rx.recv().unwrap() - t0);
+    }
+    report_paired(
+        &format!("{topology} bare XREAD woken by a one-line XADD script"),
+        wake,
+        "one raw EVALSHA round trip",
+        rtt,
+        " round trips",
+    );
+}
+
 /// A raw `EVALSHA` of a one-line `INCRBY` script on `conn`, timed.
 fn raw_evalsha(conn: &mut impl redis::ConnectionLike, key: &str) -> Duration {
     let incr = redis::Script::new("return redis.call('INCRBY', KEYS[1], ARGV[1])");
@@ -774,7 +831,17 @@ fn raw_evalsha(conn: &mut impl redis::ConnectionLike, key: &str) -> Duration {
     t0.elapsed()
 }
 
-/// [`paired_on`] over TLS and on a Redis Cluster.
+/// `blocked_clients` of `INFO clients`, on `conn`.
+fn blocked_clients(conn: &mut redis::Connection) -> usize {
+    let info: String = redis::cmd("INFO").arg("clients").query(conn).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("blocked_clients:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// [`paired_on`] over TLS and on a Redis Cluster, and the floor of a wake-up over
+/// TLS ([`bare_floor`]).
 fn topologies() {
     let certs = tls::Certs::make();
     let server = tls::TlsServer::start(&certs);
@@ -784,14 +851,11 @@ fn topologies() {
         "tls",
         || raw_evalsha(&mut conn, "raw:tls"),
         |name| RedisWaitGroup::open_url_with(&server.url(), name, certs.options("ca.crt")).unwrap(),
-        |_| {
-            let info: String = redis::cmd("INFO").arg("clients").query(&mut stats).unwrap();
-            info.lines()
-                .find_map(|l| l.strip_prefix("blocked_clients:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0)
-        },
+        |_| blocked_clients(&mut stats),
     );
+    bare_floor("tls", server.conn(&certs), server.conn(&certs), || {
+        blocked_clients(&mut stats)
+    });
 
     let cluster = cluster::Cluster::start();
     let urls = cluster.urls();

@@ -775,19 +775,23 @@ fn paired_on(
 /// connection type and the machine cost.
 fn bare_floor(
     topology: &str,
+    key: &str,
     mut reader: redis::Connection,
     mut conn: redis::Connection,
     mut blocked: impl FnMut() -> usize,
 ) {
     let (go_tx, go_rx) = mpsc::channel::<String>();
     let (woke_tx, woke_rx) = mpsc::channel::<Instant>();
+    let events = format!("{key}:events");
+    let raw = format!("{key}:raw");
+    let stream = events.clone();
     thread::spawn(move || {
         while let Ok(after) = go_rx.recv() {
             let _: redis::Value = redis::cmd("XREAD")
                 .arg("BLOCK")
                 .arg(10_000)
                 .arg("STREAMS")
-                .arg("floor:events")
+                .arg(&stream)
                 .arg(after)
                 .query(&mut reader)
                 .unwrap();
@@ -799,7 +803,7 @@ fn bare_floor(
     let append = redis::Script::new("return redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])");
     let (mut rtt, mut wake) = (Vec::new(), Vec::new());
     for i in 0..300 {
-        let last: String = append.key("floor:events").arg(i).invoke(&mut conn).unwrap();
+        let last: String = append.key(&events).arg(i).invoke(&mut conn).unwrap();
         go_tx.send(last).unwrap();
         let t = Instant::now();
         while blocked() < 1 {
@@ -809,9 +813,9 @@ fn bare_floor(
             );
             thread::sleep(Duration::from_micros(200));
         }
-        rtt.push(raw_evalsha(&mut conn, "floor:raw"));
+        rtt.push(raw_evalsha(&mut conn, &raw));
         let t0 = Instant::now();
-        let _: String = append.key("floor:events").arg(i).invoke(&mut conn).unwrap();
+        let _: String = append.key(&events).arg(i).invoke(&mut conn).unwrap();
         wake.push(woke_rx.recv().unwrap() - t0);
     }
     report_paired(
@@ -840,8 +844,8 @@ fn blocked_clients(conn: &mut redis::Connection) -> usize {
         .unwrap_or(0)
 }
 
-/// [`paired_on`] over TLS and on a Redis Cluster, and the floor of a wake-up over
-/// TLS ([`bare_floor`]).
+/// [`paired_on`] over TLS and on a Redis Cluster, each followed by the floor of a
+/// wake-up there ([`bare_floor`]).
 fn topologies() {
     let certs = tls::Certs::make();
     let server = tls::TlsServer::start(&certs);
@@ -853,9 +857,13 @@ fn topologies() {
         |name| RedisWaitGroup::open_url_with(&server.url(), name, certs.options("ca.crt")).unwrap(),
         |_| blocked_clients(&mut stats),
     );
-    bare_floor("tls", server.conn(&certs), server.conn(&certs), || {
-        blocked_clients(&mut stats)
-    });
+    bare_floor(
+        "tls",
+        "floor",
+        server.conn(&certs),
+        server.conn(&certs),
+        || blocked_clients(&mut stats),
+    );
 
     let cluster = cluster::Cluster::start();
     let urls = cluster.urls();
@@ -877,6 +885,12 @@ fn topologies() {
         // its snapshot.
         RedisWaitGroup::local_waiters,
     );
+    // On the groups' node, over plain connections to it.
+    let key = format!("{{{}}}", cluster.name_on(1, "floor"));
+    let node = &cluster.nodes[1];
+    bare_floor("cluster node", &key, node.conn(), node.conn(), || {
+        node.blocked_clients()
+    });
 }
 
 fn benches(c: &mut Criterion) {

@@ -2,7 +2,7 @@
 //! share one watcher per cluster, with one connection per node, holding a shard
 //! subscription to the wake channel of every group waited on (on the node that
 //! owns the group's slot); a waiter that joins while others wait is served at
-//! once.
+//! once; one that stops waiting (dropped, timed out) leaves nothing behind.
 
 #[path = "support/cluster.rs"]
 mod cluster;
@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use cluster::Cluster;
-use headcount_redis::{Options, RedisWaitGroup};
+use headcount_redis::{Error, Options, RedisWaitGroup};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -447,4 +447,79 @@ fn a_group_no_longer_waited_on_is_unsubscribed() {
     assert!(!long.is_finished());
     kept.done().unwrap();
     long.join().unwrap().unwrap();
+}
+
+/// Waiters that stop waiting leave nothing in the watcher: futures dropped
+/// mid-wait and waits that time out are deregistered at once, a waiter after
+/// them is still released at its zero, and once nobody waits the watcher closes
+/// its connections (each node is back to what the handle alone holds).
+#[test]
+fn dropped_and_timed_out_waiters_leave_nothing_in_the_watcher() {
+    let cluster = Cluster::start();
+    let name = cluster.name_on(2, "leaving");
+    let wg = open(&cluster, &name);
+    wg.add(1).unwrap();
+    // The handle's own connections, before anyone waits.
+    let baseline: Vec<i64> = (0..3)
+        .map(|n| cluster.nodes[n].connected_clients())
+        .collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let wg = wg.clone();
+            rt.spawn(async move { wg.wait_async().await })
+        })
+        .collect();
+    await_local_waiters(&wg, 50);
+    await_subscribed(&cluster, 2, &name);
+    for t in &tasks {
+        t.abort();
+    }
+    for t in tasks {
+        assert!(rt.block_on(t).unwrap_err().is_cancelled());
+    }
+    assert_eq!(
+        wg.local_waiters(),
+        0,
+        "a dropped future is still registered"
+    );
+
+    let timed: Vec<_> = (0..20)
+        .map(|_| {
+            let wg = wg.clone();
+            thread::spawn(move || wg.wait_timeout(Duration::from_millis(300)))
+        })
+        .collect();
+    for t in timed {
+        let r = t.join().unwrap();
+        assert!(matches!(r, Err(Error::Timeout { .. })), "{r:?}");
+    }
+    assert_eq!(
+        wg.local_waiters(),
+        0,
+        "a timed-out waiter is still registered"
+    );
+
+    let last = {
+        let wg = wg.clone();
+        thread::spawn(move || wg.wait_timeout(LONG))
+    };
+    await_local_waiters(&wg, 1);
+    wg.done().unwrap();
+    last.join().unwrap().unwrap();
+    assert_eq!(wg.local_waiters(), 0);
+
+    let t = Instant::now();
+    while opened(&cluster, &baseline).iter().any(|&n| n > 0) {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the watcher still holds connections: {:?} beyond the handle's",
+            opened(&cluster, &baseline)
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -6,8 +6,8 @@
 #
 # Installs what it needs (redis-server, redis-cli, redis-sentinel and openssl through
 # scripts/ensure-redis.sh; Go; the nightly Miri component) and fails loudly when it
-# cannot. Steps: fmt, clippy (-D warnings), all tests and doctests (every feature, and the
-# core without features), the docs (-D warnings, and as docs.rs builds them), the packages
+# cannot. Steps: fmt, clippy (-D warnings), all tests and doctests (every feature, the
+# core without features, headcount-redis without TLS), the docs (-D warnings, and as docs.rs builds them), the packages
 # (`cargo publish --dry-run`), the core on its minimum supported Rust version, the loom models,
 # Miri over the core, the benchmark tool's smoke run.
 set -euo pipefail
@@ -45,6 +45,11 @@ done
 
 step "tests (core, no features)"
 cargo test -p headcount --lib --tests
+
+step "headcount-redis without TLS (clippy, every target that needs no TLS built, the unit tests)"
+cargo clippy -p headcount-redis --all-targets --no-default-features -- -D warnings
+cargo test -p headcount-redis --no-default-features --lib
+cargo test -p headcount-redis --no-default-features --no-run
 
 step "docs (-D warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps 2>&1 | tee target/doc.log

@@ -249,23 +249,5 @@ fn tls_sentinels_without_a_client_certificate_are_a_tls_error_at_once() {
         .tls_ca(certs.read("ca.crt"))
         .retry_window(Duration::from_secs(20));
     let wg = RedisWaitGroup::open_sentinel(&urls_of(&urls), MASTER, "tls-no-cert", opts).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    for attempt in ["add", "wait", "add_async", "wait_async"] {
-        let t = Instant::now();
-        let r = match attempt {
-            "add" => wg.add(1),
-            "wait" => wg.wait_timeout(LONG),
-            "add_async" => rt.block_on(wg.add_async(1)),
-            _ => rt.block_on(wg.wait_timeout_async(LONG)),
-        };
-        assert!(matches!(r, Err(Error::Tls { .. })), "{attempt}: {r:?}");
-        assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "{attempt}: {:?}",
-            t.elapsed()
-        );
-    }
+    tls::assert_every_call_is_a_tls_error_at_once(&wg);
 }

@@ -103,23 +103,5 @@ fn a_refused_client_certificate_is_a_tls_error_at_once() {
         .tls_client_cert(certs.read("foreign.crt"), certs.read("foreign.key"))
         .retry_window(Duration::from_secs(20));
     let wg = RedisWaitGroup::open_url_with(&server.url(), "foreign", opts).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    for attempt in ["add", "wait", "add_async", "wait_async"] {
-        let t = Instant::now();
-        let r = match attempt {
-            "add" => wg.add(1),
-            "wait" => wg.wait_timeout(LONG),
-            "add_async" => rt.block_on(wg.add_async(1)),
-            _ => rt.block_on(wg.wait_timeout_async(LONG)),
-        };
-        assert!(matches!(r, Err(Error::Tls { .. })), "{attempt}: {r:?}");
-        assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "{attempt}: {:?}",
-            t.elapsed()
-        );
-    }
+    tls::assert_every_call_is_a_tls_error_at_once(&wg);
 }

@@ -301,3 +301,31 @@ impl Certs {
         );
     }
 }
+
+/// Every kind of call on `wg` (`add`, `wait`, and their async forms) is
+/// `Error::Tls`, each at once (within 5 s: not retried for the retry window).
+pub(crate) fn assert_every_call_is_a_tls_error_at_once(wg: &headcount_redis::RedisWaitGroup) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let long = Duration::from_secs(30);
+    for attempt in ["add", "wait", "add_async", "wait_async"] {
+        let t = Instant::now();
+        let r = match attempt {
+            "add" => wg.add(1),
+            "wait" => wg.wait_timeout(long),
+            "add_async" => rt.block_on(wg.add_async(1)),
+            _ => rt.block_on(wg.wait_timeout_async(long)),
+        };
+        assert!(
+            matches!(r, Err(headcount_redis::Error::Tls { .. })),
+            "{attempt}: {r:?}"
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{attempt}: {:?}",
+            t.elapsed()
+        );
+    }
+}

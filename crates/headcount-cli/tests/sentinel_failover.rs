@@ -24,8 +24,8 @@ use common::run;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sentinel::{Sentinels, Setup, MASTER};
-use support::{signal, RedisServer};
+use sentinel::{Sentinels, MASTER};
+use support::signal;
 
 /// The primary's (and replica's) password: distinctive, so any output holding it
 /// is found.
@@ -146,20 +146,7 @@ fn assert_wrong_sentinel_password_refused(sentinels: &Sentinels) {
 
 #[test]
 fn cli_follows_a_failover_with_passwords_everywhere_and_shows_no_secret() {
-    let mut primary = RedisServer::start();
-    let mut replica = RedisServer::replica_of(&primary);
-    for server in [&mut primary, &mut replica] {
-        server.require_password(PASSWORD);
-    }
-    let sentinels = Sentinels::start_with(
-        primary.port,
-        1,
-        Setup {
-            auth_pass: Some(PASSWORD),
-            requirepass: Some(SENTINEL_SECRET),
-            ..Setup::default()
-        },
-    );
+    let (primary, replica, sentinels) = sentinel::with_passwords(PASSWORD, SENTINEL_SECRET);
     assert_wrong_sentinel_password_refused(&sentinels);
     let name = "cli-pw-failover";
     let (code, text) = checked("add", hc_flag(&sentinels).args(["add", name, "3"]));

@@ -4,6 +4,8 @@
 
 #[path = "../../headcount-redis/tests/support/sentinel.rs"]
 mod sentinel;
+#[path = "../../headcount-redis/tests/support/mod.rs"]
+mod support;
 #[path = "../../headcount-redis/tests/support/tls.rs"]
 mod tls;
 

@@ -20,7 +20,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use headcount_redis::{Error, Options, RedisWaitGroup};
-use sentinel::{Sentinels, Setup, MASTER};
+use sentinel::{Sentinels, MASTER};
 use support::{signal, RedisServer};
 
 /// The primary's (and replica's) password: distinctive, so any output holding it
@@ -85,21 +85,7 @@ fn released_or_lost(what: &str, r: Result<(), Error>) -> bool {
 /// A primary and a replica that need `PASSWORD`, behind sentinels that need
 /// `SENTINEL_SECRET`.
 fn deployment() -> (RedisServer, RedisServer, Sentinels) {
-    let mut primary = RedisServer::start();
-    let mut replica = RedisServer::replica_of(&primary);
-    for server in [&mut primary, &mut replica] {
-        server.require_password(PASSWORD);
-    }
-    let sentinels = Sentinels::start_with(
-        primary.port,
-        1,
-        Setup {
-            auth_pass: Some(PASSWORD),
-            requirepass: Some(SENTINEL_SECRET),
-            ..Setup::default()
-        },
-    );
-    (primary, replica, sentinels)
+    sentinel::with_passwords(PASSWORD, SENTINEL_SECRET)
 }
 
 /// The group `name` through the sentinels, as the primary's default user, with

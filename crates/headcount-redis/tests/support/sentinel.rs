@@ -244,3 +244,31 @@ impl Sentinels {
         }
     }
 }
+
+/// A primary and its replica that need `password` (the replica authenticating to
+/// the primary with it), behind three sentinels that monitor them with it and
+/// need `sentinel_secret` of their own clients.
+pub(crate) fn with_passwords(
+    password: &str,
+    sentinel_secret: &str,
+) -> (
+    super::support::RedisServer,
+    super::support::RedisServer,
+    Sentinels,
+) {
+    let mut primary = super::support::RedisServer::start();
+    let mut replica = super::support::RedisServer::replica_of(&primary);
+    for server in [&mut primary, &mut replica] {
+        server.require_password(password);
+    }
+    let sentinels = Sentinels::start_with(
+        primary.port,
+        1,
+        Setup {
+            auth_pass: Some(password),
+            requirepass: Some(sentinel_secret),
+            ..Setup::default()
+        },
+    );
+    (primary, replica, sentinels)
+}

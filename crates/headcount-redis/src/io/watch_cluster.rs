@@ -396,8 +396,12 @@ impl NodeHub {
         tokio::spawn(async move {
             let c = conn.lock().await.clone();
             if let Some(mut c) = c {
-                // A failure leaves them subscribed until the connection closes.
-                let _ = c.sunsubscribe(unused).await;
+                // One channel per command: one naming channels of two slots is
+                // refused whole (`CROSSSLOT`). A failure leaves that channel
+                // subscribed until the next sweep or the connection closes.
+                for channel in unused {
+                    let _ = c.sunsubscribe(channel).await;
+                }
             }
         });
     }

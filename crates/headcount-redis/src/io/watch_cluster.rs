@@ -671,6 +671,9 @@ fn parse_event(payload: &[u8]) -> Option<StreamId> {
     })
 }
 
+#[cfg(all(test, feature = "tls"))]
+mod payload_tests;
+
 #[cfg(test)]
 mod tests {
     use super::*;

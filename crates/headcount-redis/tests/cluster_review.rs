@@ -152,3 +152,88 @@ fn a_channel_waited_on_for_long_is_subscribed_once_and_kept() {
     );
     assert!(cluster.nodes[1].subscribed(&name));
 }
+
+/// Sends `signal` (`STOP`, `CONT`) to node `node`'s process.
+fn signal(cluster: &Cluster, node: usize, signal: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([
+            &format!("-{signal}"),
+            &cluster.nodes[node].pid().to_string(),
+        ])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+/// The master of a group's slot frozen (`SIGSTOP`: its connections stay open,
+/// it answers nothing, so no connection is dropped and no subscription ended)
+/// while a waiter waits: the watcher's calls to it end at the reply timeout
+/// (they are not retried forever), and once its replica is promoted the
+/// watcher subscribes the group's channel on the new master; the waiter is
+/// released at the true zero reached there, and so are the waiters after it,
+/// each well within the 2 s after which a waiter re-checks by itself.
+#[test]
+fn waiters_follow_a_failover_of_a_frozen_master() {
+    let mut cluster = Cluster::start();
+    cluster.add_replica(0);
+    let name = cluster.name_on(0, "frozen");
+    // Seeds that stay reachable.
+    let urls: Vec<String> = cluster.urls()[1..].to_vec();
+    let seeds: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let opts = Options::new().retry_window(Duration::from_secs(60));
+    RedisWaitGroup::open_cluster(&seeds, &name, opts.clone().min_replicas(1))
+        .unwrap()
+        .add(1)
+        .unwrap();
+    let wg = RedisWaitGroup::open_cluster(&seeds, &name, opts).unwrap();
+    let waiter = {
+        let wg = wg.clone();
+        thread::spawn(move || (wg.wait_timeout(LONG), Instant::now()))
+    };
+    await_local_waiters(&wg, 1);
+    await_subscribed(&cluster, 0, &name);
+    signal(&cluster, 0, "STOP");
+    let t = Instant::now();
+    loop {
+        let info: String = redis::cmd("INFO")
+            .arg("replication")
+            .query(&mut cluster.nodes[3].conn())
+            .unwrap();
+        if info.contains("role:master") {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "no failover");
+        thread::sleep(Duration::from_millis(50));
+    }
+    // The watcher's calls to the frozen master time out, and its connection
+    // finds the new one (and subscribes there).
+    await_subscribed(&cluster, 3, &name);
+    let mut released = Vec::new();
+    let (r, at) = {
+        let zero = Instant::now();
+        wg.done().unwrap();
+        let (r, at) = waiter.join().unwrap();
+        (r, at.duration_since(zero))
+    };
+    released.push(at);
+    r.unwrap();
+    for _ in 0..4 {
+        wg.add(1).unwrap();
+        let w = {
+            let wg = wg.clone();
+            thread::spawn(move || (wg.wait_timeout(LONG), Instant::now()))
+        };
+        await_local_waiters(&wg, 1);
+        thread::sleep(Duration::from_millis(200));
+        let zero = Instant::now();
+        wg.done().unwrap();
+        let (r, at) = w.join().unwrap();
+        r.unwrap();
+        released.push(at.duration_since(zero));
+    }
+    signal(&cluster, 0, "CONT");
+    assert!(
+        released.iter().all(|d| *d < Duration::from_secs(1)),
+        "released {released:?} after the zeros"
+    );
+}

@@ -126,10 +126,11 @@ fn groups_on_different_nodes_unused_at_once_are_all_unsubscribed() {
 }
 
 /// A lone waiter that waits longer than a channel may go unused keeps its
-/// group's subscription the whole time: the watcher subscribes the channel once
-/// and never drops it while the waiter waits (dropping it, even if the waiter
-/// then takes a new snapshot and subscribes again, costs round trips and leaves
-/// a window with no subscription at all).
+/// group's subscription the whole time, even while one of its re-checks is
+/// slow (no registration for a while, its snapshot in flight): the watcher
+/// subscribes the channel once and never drops it while the waiter waits
+/// (dropping it, even if the waiter then takes a new snapshot and subscribes
+/// again, costs round trips and leaves a window with no subscription at all).
 #[test]
 fn a_channel_waited_on_for_long_is_subscribed_once_and_kept() {
     let cluster = Cluster::start();
@@ -141,7 +142,21 @@ fn a_channel_waited_on_for_long_is_subscribed_once_and_kept() {
         calls(&cluster, 1, "sunsubscribe"),
     );
     // Longer than a channel may go unused (10 s), with re-checks every 2 s.
-    let r = wg.wait_timeout(Duration::from_secs(15));
+    let waiter = {
+        let wg = wg.clone();
+        thread::spawn(move || wg.wait_timeout(Duration::from_secs(16)))
+    };
+    // Late in the wait, the node holds every call for 3 s: the waiter's next
+    // re-check (its registration ended, its snapshot held) spans several of
+    // the watcher's sweeps.
+    thread::sleep(Duration::from_millis(10_500));
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(3000)
+        .arg("ALL")
+        .query(&mut cluster.nodes[1].conn())
+        .unwrap();
+    let r = waiter.join().unwrap();
     assert!(matches!(r, Err(Error::Timeout { .. })), "{r:?}");
     let subscribed = calls(&cluster, 1, "ssubscribe") - sub0;
     let unsubscribed = calls(&cluster, 1, "sunsubscribe") - unsub0;

@@ -489,6 +489,7 @@ impl NodeHub {
                 .channels
                 .entry(channel.to_owned())
                 .or_insert_with(Channel::new);
+            ch.used = Instant::now();
             if ch.subscribed {
                 return Ok(());
             }

@@ -91,6 +91,9 @@ impl Target {
         };
         let builder = redis::cluster::ClusterClientBuilder::new(nodes.infos.clone())
             .use_protocol(redis::ProtocolVersion::RESP3)
+            // Bounds each call as a whole, retries and redirects included (the
+            // config's reply timeout below bounds only each node's reply).
+            .response_timeout(response)
             .push_sender(pushes);
         #[cfg(feature = "tls")]
         let builder = match &nodes.certs {

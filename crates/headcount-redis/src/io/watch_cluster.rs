@@ -396,8 +396,12 @@ impl NodeHub {
         tokio::spawn(async move {
             let c = conn.lock().await.clone();
             if let Some(mut c) = c {
-                // A failure leaves them subscribed until the connection closes.
-                let _ = c.sunsubscribe(unused).await;
+                // One channel per command: one naming channels of two slots is
+                // refused whole (`CROSSSLOT`). A failure leaves that channel
+                // subscribed until the next sweep or the connection closes.
+                for channel in unused {
+                    let _ = c.sunsubscribe(channel).await;
+                }
             }
         });
     }
@@ -485,6 +489,7 @@ impl NodeHub {
                 .channels
                 .entry(channel.to_owned())
                 .or_insert_with(Channel::new);
+            ch.used = Instant::now();
             if ch.subscribed {
                 return Ok(());
             }
@@ -666,6 +671,9 @@ fn parse_event(payload: &[u8]) -> Option<StreamId> {
         ..StreamId::default()
     })
 }
+
+#[cfg(all(test, feature = "tls"))]
+mod payload_tests;
 
 #[cfg(test)]
 mod tests {

@@ -83,6 +83,11 @@
 //! | ZooKeeper/etcd barriers | treated as a normal leave | no (watch from revision) | n/a |
 //! | `headcount-redis` | [`Error::ParticipantLost`] | no (stream from id) | counted once |
 
+// The shared test support (`tests/support/cluster.rs`, included by a unit test)
+// names this crate as its integration tests see it.
+#[cfg(test)]
+extern crate self as headcount_redis;
+
 mod acl;
 mod error;
 mod group;

@@ -50,19 +50,6 @@ fn exists_on(cluster: &Cluster, node: usize, key: &str) -> bool {
     n == 1
 }
 
-/// Waits until `n` waiters of `wg` are registered with the process's watcher and
-/// node `node` holds the watcher's shard subscription to the group's channel.
-fn await_watched(cluster: &Cluster, wg: &RedisWaitGroup, node: usize, n: usize) {
-    let t = Instant::now();
-    while wg.local_waiters() < n || !cluster.nodes[node].subscribed(wg.name()) {
-        assert!(
-            t.elapsed() < LONG,
-            "the waiters never subscribed on node {node}"
-        );
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn the_whole_cycle_runs_for_groups_on_each_master_through_any_seed() {
     let cluster = Cluster::start();
@@ -131,7 +118,7 @@ fn cycle_on_each_master(cluster: &Cluster, opts: &Options, login: &str) {
             let wg = wg.clone();
             rt.spawn(async move { wg.wait_timeout_async(LONG).await })
         };
-        await_watched(cluster, &wg, owner, 2);
+        cluster.await_watched(&wg, owner, 2);
         let status = wg.status().unwrap();
         assert_eq!((status.count, status.leases.len()), (2, 1), "{status}");
         lease.done().unwrap();
@@ -227,7 +214,7 @@ fn a_slot_migrated_while_waiters_wait_releases_them_at_the_true_zero() {
         let wg = wg.clone();
         rt.spawn(async move { wg.wait_timeout_async(LONG).await })
     };
-    await_watched(&cluster, &wg, 0, 2);
+    cluster.await_watched(&wg, 0, 2);
     cluster.migrate(slot, 1);
     assert!(exists_on(
         &cluster,
@@ -246,7 +233,7 @@ fn a_slot_migrated_while_waiters_wait_releases_them_at_the_true_zero() {
     wg.done().unwrap();
     assert_eq!(wg.count().unwrap(), 1);
     // The waiters follow the group to its new node.
-    await_watched(&cluster, &wg, 1, 2);
+    cluster.await_watched(&wg, 1, 2);
     thread::sleep(Duration::from_millis(300));
     assert!(!blocking.is_finished() && !asynchronous.is_finished());
     let zero_at = Instant::now();
@@ -289,7 +276,7 @@ fn waiters_on_groups_in_different_slots_share_no_read() {
         waiters.push((blocking, asynchronous));
     }
     for (owner, wg) in groups.iter().enumerate() {
-        await_watched(&cluster, wg, owner, 2);
+        cluster.await_watched(wg, owner, 2);
     }
     for (wg, (blocking, asynchronous)) in groups.iter().zip(waiters) {
         assert!(!blocking.is_finished() && !asynchronous.is_finished());

@@ -5,6 +5,8 @@
 
 #[path = "support/cluster.rs"]
 mod cluster;
+#[path = "support/mod.rs"]
+mod support;
 #[path = "support/tls.rs"]
 mod tls;
 
@@ -13,40 +15,9 @@ use std::time::{Duration, Instant};
 
 use cluster::Cluster;
 use headcount_redis::{Error, Options, RedisWaitGroup};
+use support::await_local_waiters;
 
 const LONG: Duration = Duration::from_secs(60);
-
-fn open(cluster: &Cluster, name: &str) -> RedisWaitGroup {
-    let urls = cluster.urls();
-    let seeds: Vec<&str> = urls.iter().map(String::as_str).collect();
-    RedisWaitGroup::open_cluster(&seeds, name, Options::new()).unwrap()
-}
-
-/// Waits (up to 20 s) until `n` waiters of this process are registered on `wg`'s
-/// group.
-fn await_local_waiters(wg: &RedisWaitGroup, n: usize) {
-    let t = Instant::now();
-    while wg.local_waiters() < n {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "waiters never blocked"
-        );
-        thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// Waits (up to 20 s) until node `node` holds the watcher's shard subscription
-/// to group `name`'s wake channel.
-fn await_subscribed(cluster: &Cluster, node: usize, name: &str) {
-    let t = Instant::now();
-    while !cluster.nodes[node].subscribed(name) {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "group {name} not subscribed on node {node}"
-        );
-        thread::sleep(Duration::from_millis(5));
-    }
-}
 
 /// How many times node `node` ran `command` (`INFO commandstats`).
 fn calls(cluster: &Cluster, node: usize, command: &str) -> u64 {
@@ -74,14 +45,14 @@ fn groups_on_different_nodes_unused_at_once_are_all_unsubscribed() {
     ];
     let nodes = [0, 2, 0];
     let kept_name = cluster.name_on(1, "kept");
-    let kept = open(&cluster, &kept_name);
+    let kept = cluster.open(&kept_name);
     kept.add(1).unwrap();
     let long = {
         let kept = kept.clone();
         thread::spawn(move || kept.wait_timeout(LONG))
     };
     await_local_waiters(&kept, 1);
-    let groups: Vec<RedisWaitGroup> = names.iter().map(|n| open(&cluster, n)).collect();
+    let groups: Vec<RedisWaitGroup> = names.iter().map(|n| cluster.open(n)).collect();
     let short: Vec<_> = groups
         .iter()
         .map(|wg| {
@@ -92,7 +63,7 @@ fn groups_on_different_nodes_unused_at_once_are_all_unsubscribed() {
         .collect();
     for (wg, (name, &node)) in groups.iter().zip(names.iter().zip(&nodes)) {
         await_local_waiters(wg, 1);
-        await_subscribed(&cluster, node, name);
+        cluster.await_subscribed(node, name);
     }
     // All three become unused together.
     for wg in &groups {
@@ -135,7 +106,7 @@ fn groups_on_different_nodes_unused_at_once_are_all_unsubscribed() {
 fn a_channel_waited_on_for_long_is_subscribed_once_and_kept() {
     let cluster = Cluster::start();
     let name = cluster.name_on(1, "patient");
-    let wg = open(&cluster, &name);
+    let wg = cluster.open(&name);
     wg.add(1).unwrap();
     let (sub0, unsub0) = (
         calls(&cluster, 1, "ssubscribe"),
@@ -206,7 +177,7 @@ fn waiters_follow_a_failover_of_a_frozen_master() {
         thread::spawn(move || (wg.wait_timeout(LONG), Instant::now()))
     };
     await_local_waiters(&wg, 1);
-    await_subscribed(&cluster, 0, &name);
+    cluster.await_subscribed(0, &name);
     signal(&cluster, 0, "STOP");
     let t = Instant::now();
     loop {
@@ -222,7 +193,7 @@ fn waiters_follow_a_failover_of_a_frozen_master() {
     }
     // The watcher's calls to the frozen master time out, and its connection
     // finds the new one (and subscribes there).
-    await_subscribed(&cluster, 3, &name);
+    cluster.await_subscribed(3, &name);
     let mut released = Vec::new();
     let (r, at) = {
         let zero = Instant::now();

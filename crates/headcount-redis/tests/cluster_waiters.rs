@@ -6,6 +6,8 @@
 
 #[path = "support/cluster.rs"]
 mod cluster;
+#[path = "support/mod.rs"]
+mod support;
 #[path = "support/tls.rs"]
 mod tls;
 
@@ -14,40 +16,9 @@ use std::time::{Duration, Instant};
 
 use cluster::Cluster;
 use headcount_redis::{Error, Options, RedisWaitGroup};
+use support::await_local_waiters;
 
 const LONG: Duration = Duration::from_secs(60);
-
-fn open(cluster: &Cluster, name: &str) -> RedisWaitGroup {
-    let urls = cluster.urls();
-    let seeds: Vec<&str> = urls.iter().map(String::as_str).collect();
-    RedisWaitGroup::open_cluster(&seeds, name, Options::new()).unwrap()
-}
-
-/// Waits (up to 20 s) until `n` waiters of this process are registered on `wg`'s
-/// group.
-fn await_local_waiters(wg: &RedisWaitGroup, n: usize) {
-    let t = Instant::now();
-    while wg.local_waiters() < n {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "waiters never blocked"
-        );
-        thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// Waits (up to 20 s) until node `node` holds the watcher's shard subscription
-/// to group `name`'s wake channel.
-fn await_subscribed(cluster: &Cluster, node: usize, name: &str) {
-    let t = Instant::now();
-    while !cluster.nodes[node].subscribed(name) {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "group {name} not subscribed on node {node}"
-        );
-        thread::sleep(Duration::from_millis(5));
-    }
-}
 
 /// A thread in `wait` and a tokio task in `wait_async` on one group, both
 /// registered with the watcher once [`start`](Self::start) returns.
@@ -118,7 +89,7 @@ fn thousand_waiters_on_a_hundred_groups_use_at_most_two_connections_per_node() {
     let slots: std::collections::BTreeSet<u16> = names.iter().map(|n| cluster.slot_of(n)).collect();
     assert!(slots.len() > 90, "{} slots", slots.len());
     for n in &names {
-        open(&cluster, n).add(1).unwrap();
+        cluster.open(n).add(1).unwrap();
     }
     // The handles above are dropped: their connections are closed.
     thread::sleep(Duration::from_millis(200));
@@ -133,14 +104,14 @@ fn thousand_waiters_on_a_hundred_groups_use_at_most_two_connections_per_node() {
     let mut threads = Vec::new();
     let mut tasks = Vec::new();
     for i in 0..WAITERS {
-        let wg = open(&cluster, &names[i % GROUPS]);
+        let wg = cluster.open(&names[i % GROUPS]);
         if i % 2 == 0 {
             threads.push(thread::spawn(move || wg.wait_timeout(LONG)));
         } else {
             tasks.push(rt.spawn(async move { wg.wait_timeout_async(LONG).await }));
         }
     }
-    let probes: Vec<RedisWaitGroup> = names.iter().map(|n| open(&cluster, n)).collect();
+    let probes: Vec<RedisWaitGroup> = names.iter().map(|n| cluster.open(n)).collect();
     for p in &probes {
         await_local_waiters(p, WAITERS / GROUPS);
     }
@@ -151,7 +122,7 @@ fn thousand_waiters_on_a_hundred_groups_use_at_most_two_connections_per_node() {
         "{WAITERS} waiters on {GROUPS} groups use {used:?} connections per node"
     );
     for (i, n) in names.iter().enumerate() {
-        await_subscribed(&cluster, i % 3, n);
+        cluster.await_subscribed(i % 3, n);
     }
     for p in &probes {
         p.done().unwrap();
@@ -191,8 +162,8 @@ fn a_waiter_joining_others_in_its_slot_is_released_at_its_zero() {
     let cluster = Cluster::start();
     let first_name = cluster.name_on(1, "first");
     let second_name = cluster.name_in_slot_of(&first_name, "second");
-    let first = open(&cluster, &first_name);
-    let second = open(&cluster, &second_name);
+    let first = cluster.open(&first_name);
+    let second = cluster.open(&second_name);
     first.add(1).unwrap();
     second.add(1).unwrap();
     let long = {
@@ -200,7 +171,7 @@ fn a_waiter_joining_others_in_its_slot_is_released_at_its_zero() {
         thread::spawn(move || first.wait_timeout(LONG))
     };
     await_local_waiters(&first, 1);
-    await_subscribed(&cluster, 1, &first_name);
+    cluster.await_subscribed(1, &first_name);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -240,14 +211,14 @@ fn a_waiter_joining_others_in_its_slot_is_released_at_its_zero() {
 fn a_waiter_joining_its_groups_waiters_is_registered_at_once() {
     let cluster = Cluster::start();
     let name = cluster.name_on(2, "joined");
-    let wg = open(&cluster, &name);
+    let wg = cluster.open(&name);
     wg.add(1).unwrap();
     let first = {
         let wg = wg.clone();
         thread::spawn(move || wg.wait_timeout(LONG))
     };
     await_local_waiters(&wg, 1);
-    await_subscribed(&cluster, 2, &name);
+    cluster.await_subscribed(2, &name);
     let mut joiners = Vec::new();
     for (i, run_async) in [false, true].into_iter().enumerate() {
         let joined = Instant::now();
@@ -289,7 +260,7 @@ fn a_waiter_joining_after_a_slot_migration_is_registered_at_once() {
     let cluster = Cluster::start();
     let name = cluster.name_on(0, "moved");
     let slot = cluster.slot_of(&name);
-    let wg = open(&cluster, &name);
+    let wg = cluster.open(&name);
     wg.add(1).unwrap();
     let join = |wg: &RedisWaitGroup| {
         let wg = wg.clone();
@@ -297,11 +268,11 @@ fn a_waiter_joining_after_a_slot_migration_is_registered_at_once() {
     };
     let mut waiters = vec![join(&wg)];
     await_local_waiters(&wg, 1);
-    await_subscribed(&cluster, 0, &name);
+    cluster.await_subscribed(0, &name);
     waiters.push(join(&wg));
     await_local_waiters(&wg, 2);
     cluster.migrate(slot, 1);
-    await_subscribed(&cluster, 1, &name);
+    cluster.await_subscribed(1, &name);
     assert!(!cluster.nodes[0].subscribed(&name));
     await_local_waiters(&wg, 2);
     let joined = Instant::now();
@@ -341,7 +312,7 @@ fn waiters_follow_a_failover_of_their_groups_master() {
         .unwrap();
     let wg = RedisWaitGroup::open_cluster(&seeds, &name, opts).unwrap();
     let waiters = TwoWaiters::start(&wg);
-    await_subscribed(&cluster, 0, &name);
+    cluster.await_subscribed(0, &name);
     let killed = std::process::Command::new("kill")
         .args(["-9", &cluster.nodes[0].pid().to_string()])
         .status()
@@ -361,7 +332,7 @@ fn waiters_follow_a_failover_of_their_groups_master() {
     }
     // The waiters are woken from the promoted replica.
     await_local_waiters(&wg, 2);
-    await_subscribed(&cluster, 3, &name);
+    cluster.await_subscribed(3, &name);
     assert!(waiters.still_waiting());
     wg.done().unwrap();
     assert_eq!(wg.count().unwrap(), 1);
@@ -380,10 +351,10 @@ fn waiters_wait_through_a_slot_that_is_not_served_for_a_while() {
     let cluster = Cluster::start();
     let name = cluster.name_on(1, "unserved");
     let slot = cluster.slot_of(&name);
-    let wg = open(&cluster, &name);
+    let wg = cluster.open(&name);
     wg.add(1).unwrap();
     let waiters = TwoWaiters::start(&wg);
-    await_subscribed(&cluster, 1, &name);
+    cluster.await_subscribed(1, &name);
     let slots = |op: &str| {
         let _: () = redis::cmd("CLUSTER")
             .arg(op)
@@ -404,7 +375,7 @@ fn waiters_wait_through_a_slot_that_is_not_served_for_a_while() {
     assert!(waiters.still_waiting());
     slots("ADDSLOTS");
     cluster.await_ok();
-    await_subscribed(&cluster, 1, &name);
+    cluster.await_subscribed(1, &name);
     assert!(waiters.still_waiting());
     wg.done().unwrap();
     waiters.released();
@@ -417,7 +388,7 @@ fn waiters_wait_through_a_slot_that_is_not_served_for_a_while() {
 fn a_group_no_longer_waited_on_is_unsubscribed() {
     let cluster = Cluster::start();
     let (done_name, kept_name) = (cluster.name_on(0, "finished"), cluster.name_on(1, "kept"));
-    let (finished, kept) = (open(&cluster, &done_name), open(&cluster, &kept_name));
+    let (finished, kept) = (cluster.open(&done_name), cluster.open(&kept_name));
     finished.add(1).unwrap();
     kept.add(1).unwrap();
     let waiter = |wg: &RedisWaitGroup| {
@@ -427,7 +398,7 @@ fn a_group_no_longer_waited_on_is_unsubscribed() {
     let long = waiter(&kept);
     let short = waiter(&finished);
     await_local_waiters(&finished, 1);
-    await_subscribed(&cluster, 0, &done_name);
+    cluster.await_subscribed(0, &done_name);
     finished.done().unwrap();
     short.join().unwrap().unwrap();
     let t = Instant::now();
@@ -457,7 +428,7 @@ fn a_group_no_longer_waited_on_is_unsubscribed() {
 fn dropped_and_timed_out_waiters_leave_nothing_in_the_watcher() {
     let cluster = Cluster::start();
     let name = cluster.name_on(2, "leaving");
-    let wg = open(&cluster, &name);
+    let wg = cluster.open(&name);
     wg.add(1).unwrap();
     // The handle's own connections, before anyone waits.
     let baseline: Vec<i64> = (0..3)
@@ -475,7 +446,7 @@ fn dropped_and_timed_out_waiters_leave_nothing_in_the_watcher() {
         })
         .collect();
     await_local_waiters(&wg, 50);
-    await_subscribed(&cluster, 2, &name);
+    cluster.await_subscribed(2, &name);
     for t in &tasks {
         t.abort();
     }

@@ -23,20 +23,6 @@ use headcount_redis::{Error, Options, RedisWaitGroup};
 
 const LONG: Duration = Duration::from_secs(60);
 
-/// Waits (up to 30 s) until `n` waiters of `wg` are registered with the
-/// process's watcher and node `node` holds the watcher's subscription to the
-/// group's wake channel.
-fn await_watched(cluster: &Cluster, wg: &RedisWaitGroup, node: usize, n: usize) {
-    let t = Instant::now();
-    while wg.local_waiters() < n || !cluster.nodes[node].subscribed(wg.name()) {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "the waiters never subscribed on node {node}"
-        );
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// Whether `key` is on node `node`.
 fn exists_on(cluster: &Cluster, node: usize, key: &str) -> bool {
     let n: i64 = redis::cmd("EXISTS")
@@ -90,7 +76,7 @@ fn a_slot_migrated_mid_wait_on_a_tls_only_cluster_releases_the_waiters_at_the_tr
         .unwrap();
     wg.add(4).unwrap();
     let first = start_waiters(&wg, &rt);
-    await_watched(&cluster, &wg, 0, 2);
+    cluster.await_watched(&wg, 0, 2);
 
     // Mid-migration: the keys are on node 1, node 0 answers ASK for them.
     let from = cluster.begin_migration(slot, 1);
@@ -119,7 +105,7 @@ fn a_slot_migrated_mid_wait_on_a_tls_only_cluster_releases_the_waiters_at_the_tr
     // The slot is node 1's: the waiters follow the group there.
     cluster.finish_migration(slot, from, 1);
     assert_eq!(cluster.owner(slot), 1);
-    await_watched(&cluster, &wg, 1, 4);
+    cluster.await_watched(&wg, 1, 4);
     wg.done().unwrap();
     assert_eq!(wg.count().unwrap(), 1);
     thread::sleep(Duration::from_millis(300));
@@ -133,7 +119,7 @@ fn a_slot_migrated_mid_wait_on_a_tls_only_cluster_releases_the_waiters_at_the_tr
     // Moved again while the waiters only wait on node 1: the server ends the
     // watcher's subscription there, and the waiters wait on, now on node 2.
     cluster.migrate(slot, 2);
-    await_watched(&cluster, &wg, 2, 4);
+    cluster.await_watched(&wg, 2, 4);
     thread::sleep(Duration::from_millis(300));
     for (b, a) in [&first, &joined] {
         assert!(

@@ -522,3 +522,48 @@ impl Drop for Cluster {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Waiting on waiters of this process (what the cluster tests of the library
+/// check before they act).
+impl Cluster {
+    /// A handle on group `name`, every node given as an initial node, default
+    /// options.
+    pub(crate) fn open(&self, name: &str) -> headcount_redis::RedisWaitGroup {
+        let urls = self.urls();
+        let seeds: Vec<&str> = urls.iter().map(String::as_str).collect();
+        headcount_redis::RedisWaitGroup::open_cluster(&seeds, name, headcount_redis::Options::new())
+            .unwrap()
+    }
+
+    /// Waits (up to 20 s) until node `node` holds the watcher's shard
+    /// subscription to group `name`'s wake channel.
+    pub(crate) fn await_subscribed(&self, node: usize, name: &str) {
+        let t = Instant::now();
+        while !self.nodes[node].subscribed(name) {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "group {name} not subscribed on node {node}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Waits (up to 60 s) until `n` waiters of `wg` are registered with the
+    /// process's watcher and node `node` holds its subscription to the group's
+    /// wake channel.
+    pub(crate) fn await_watched(
+        &self,
+        wg: &headcount_redis::RedisWaitGroup,
+        node: usize,
+        n: usize,
+    ) {
+        let t = Instant::now();
+        while wg.local_waiters() < n || !self.nodes[node].subscribed(wg.name()) {
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "the waiters never subscribed on node {node}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
